@@ -1,0 +1,214 @@
+"""The ``i3d`` command: one subcommand per pipeline stage, called by the Snakemake rules.
+
+Heavy imports (torch, OpenCV) happen inside each subcommand, so ``i3d --help`` is instant.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def _acquire(args: argparse.Namespace) -> None:
+    from .data.annotations import read_annotations
+
+    if args.source == "synthetic":
+        from .data.synthetic import render_standin
+
+        render_standin(args.dataset, Path(args.root), classes=args.classes, clips_per_class=args.clips_per_class,
+                       seed=args.seed, short_side=tuple(args.render_short_side), seconds=tuple(args.seconds),
+                       progress=not args.quiet)
+    manifest = read_annotations(args.dataset, args.root)
+    out = Path(args.manifest)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    manifest.to_csv(tmp, index=False)
+    tmp.replace(out)
+    bad = manifest[manifest.status != "ok"]
+    print(f"{args.dataset}: {len(manifest)} clips in the manifest, {len(bad)} not available -> {out}")
+    for row in bad.head(10).itertuples():
+        print(f"  {row.clip_id}: {row.reason}")
+
+
+def _frames(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .data.ingest import ingest_shard
+
+    table = ingest_shard(pd.read_csv(args.manifest), args.shard, args.num_shards, args.out, fps=args.fps,
+                         short_side=args.short_side, progress=not args.quiet)
+    ok = int((table.status == "ok").sum())
+    print(f"shard {args.shard}: {ok}/{len(table)} clips decoded, {int(table.num_frames.sum())} frames -> {args.out}")
+    for row in table[table.status != "ok"].itertuples():
+        print(f"  skipped {row.clip_id}: {row.status}: {row.reason}")
+
+
+def _flow(args: argparse.Namespace) -> None:
+    from .flow.shard import compute_flow_shard
+
+    summary = compute_flow_shard(Path(args.rgb), Path(args.out), backend=args.backend, bound=args.bound,
+                                 threads=args.threads, progress=not args.quiet)
+    print(json.dumps(summary))
+
+
+def _train(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .train.loop import TrainConfig, train
+
+    manifest = pd.read_csv(args.manifest)
+    cfg = TrainConfig(arch=args.arch, stream=args.stream, num_classes=int(manifest.label_index.max()) + 1,
+                      epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
+                      weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, num_frames=args.num_frames,
+                      crop_size=args.crop_size, dropout=args.dropout, workers=args.workers, seed=args.seed,
+                      device=args.device)
+    tic = time.time()
+    path = train(cfg, args.manifest, args.shards, args.split, args.out, threads=args.threads,
+                 progress=not args.quiet)
+    print(f"trained {cfg.arch}-{cfg.stream} in {time.time() - tic:.0f} s -> {path}")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from .evaluate.predict import predict
+
+    top1 = predict(args.model, args.manifest, args.shards, args.split, args.out, crop_size=args.crop_size,
+                   device=args.device, threads=args.threads, progress=not args.quiet,
+                   attrs=dict(dataset=args.dataset, init=args.init, data=args.data))
+    print(f"top-1 {top1:.1f}% -> {args.out}")
+
+
+def _table1(args: argparse.Namespace) -> None:
+    from .tables.table1 import write_table1
+
+    write_table1(args.out, args.architectures, train_frames=args.train_frames, fps=args.fps)
+    print(f"wrote {args.out}.csv and {args.out}.md")
+
+
+def _table2(args: argparse.Namespace) -> None:
+    from .tables.assemble import write_table2
+
+    df = write_table2(args.predictions, args.out)
+    print(df[["architecture", "dataset", "split", "stream", "top1", "paper_top1"]].to_string(index=False))
+    print(f"wrote {args.out}.csv and {args.out}.md")
+
+
+def _check_config(args: argparse.Namespace) -> None:
+    from .config import load_config
+
+    load_config(args.config)
+    print(f"{args.config}: valid")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="i3d", description=__doc__.splitlines()[0] + " Usually run by "
+                                     "Snakemake (snakemake --cores all results/table2.md); each stage can also be "
+                                     "run by hand.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="acquire datasets and decode frames").add_subparsers(dest="step", required=True)
+    p = data.add_parser("acquire", help="render a stand-in dataset (or read one placed on disk) and write its manifest")
+    p.add_argument("--dataset", required=True, choices=["kinetics400", "ucf101", "hmdb51"])
+    p.add_argument("--source", default="synthetic", choices=["synthetic", "local"],
+                   help="synthetic: render the built-in stand-in into --root; local: the real dataset is already "
+                        "in its native layout under --root")
+    p.add_argument("--root", required=True, help="dataset folder (native layout)")
+    p.add_argument("--manifest", required=True, help="output manifest CSV")
+    p.add_argument("--classes", type=int, default=10, help="stand-in: number of classes")
+    p.add_argument("--clips-per-class", type=int, default=16, help="stand-in: clips per class")
+    p.add_argument("--seed", type=int, default=0, help="stand-in: random seed")
+    p.add_argument("--render-short-side", type=int, nargs=2, default=(72, 112), metavar=("MIN", "MAX"),
+                   help="stand-in: short side of the rendered videos, pixels")
+    p.add_argument("--seconds", type=float, nargs=2, default=(1.6, 2.6), metavar=("MIN", "MAX"),
+                   help="stand-in: clip duration range, seconds")
+    _add_common(p)
+    p.set_defaults(func=_acquire)
+
+    p = data.add_parser("frames", help="decode one shard's clips into an HDF5 RGB shard")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--shard", type=int, required=True)
+    p.add_argument("--num-shards", type=int, required=True)
+    p.add_argument("--out", required=True, help="output .h5 (a status .csv is written next to it)")
+    p.add_argument("--fps", type=float, default=25.0)
+    p.add_argument("--short-side", type=int, default=256)
+    _add_common(p)
+    p.set_defaults(func=_frames)
+
+    p = sub.add_parser("flow", help="TV-L1 optical flow of an RGB shard into a flow shard")
+    p.add_argument("--rgb", required=True, help="input RGB shard")
+    p.add_argument("--out", required=True, help="output flow shard")
+    p.add_argument("--backend", default="auto", help="auto, opencv")
+    p.add_argument("--bound", type=float, default=20.0, help="truncate flow to [-bound, bound] before quantizing")
+    p.add_argument("--threads", type=int, default=1)
+    _add_common(p)
+    p.set_defaults(func=_flow)
+
+    p = sub.add_parser("train", help="train one stream of one architecture on one split")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--shards", nargs="+", required=True, help="the stream's shards (rgb or flow)")
+    p.add_argument("--split", type=int, default=1)
+    p.add_argument("--out", required=True, help="output folder (model.pt, metrics.csv)")
+    p.add_argument("--arch", default="i3d")
+    p.add_argument("--stream", default="rgb", choices=["rgb", "flow"])
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=0.05)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--weight-decay", type=float, default=1e-5)
+    p.add_argument("--warmup-epochs", type=float, default=1.0)
+    p.add_argument("--num-frames", type=int, default=64, help="frames per training clip")
+    p.add_argument("--crop-size", type=int, default=224)
+    p.add_argument("--dropout", type=float, default=0.5, help="drop probability before the logits")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    _add_common(p)
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("predict", help="whole-clip test predictions of a trained model")
+    p.add_argument("--model", required=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--shards", nargs="+", required=True)
+    p.add_argument("--split", type=int, default=1)
+    p.add_argument("--out", required=True, help="output predictions .h5")
+    p.add_argument("--crop-size", type=int, default=224, help="center crop")
+    p.add_argument("--dataset", required=True, help="recorded in the predictions file")
+    p.add_argument("--init", default="scratch", help="recorded in the predictions file")
+    p.add_argument("--data", default="stand-in", choices=["stand-in", "real"], help="recorded in the predictions file")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=1)
+    _add_common(p)
+    p.set_defaults(func=_predict)
+
+    tables = sub.add_parser("tables", help="assemble the paper's tables").add_subparsers(dest="table", required=True)
+    p = tables.add_parser("table1", help="parameters and temporal footprint, ours beside the paper's")
+    p.add_argument("--out", required=True, help="output prefix (writes .csv and .md)")
+    p.add_argument("--architectures", nargs="+", default=["i3d"])
+    p.add_argument("--train-frames", type=int, required=True, help="frames per training clip in this run")
+    p.add_argument("--fps", type=float, default=25.0)
+    p.set_defaults(func=_table1)
+    p = tables.add_parser("table2", help="accuracy per architecture, dataset and stream, beside the paper's")
+    p.add_argument("--out", required=True, help="output prefix (writes .csv and .md)")
+    p.add_argument("predictions", nargs="+", help="predictions .h5 files")
+    p.set_defaults(func=_table2)
+
+    p = sub.add_parser("config", help="validate a config file against the schema")
+    p.add_argument("config")
+    p.set_defaults(func=_check_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Workflow configuration: validated against ``workflow/schemas/config.schema.yaml`` at start-up.
+
+Validation fills in the schema's defaults and fails with a message that names the offending key and the
+allowed values, before any job runs. Imported by the Snakefile, so it must stay light (no torch).
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration that does not match the schema."""
+
+
+def _with_defaults(cls: type) -> type:
+    """A validator class that also writes each property's ``default`` into the instance."""
+    validate_properties = cls.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):  # noqa: ANN001 - jsonschema's signature
+        if isinstance(instance, dict):
+            for name, sub in properties.items():
+                if "default" in sub:
+                    instance.setdefault(name, copy.deepcopy(sub["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(cls, {"properties": set_defaults})
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    allowed = error.schema.get("enum") if isinstance(error.schema, dict) else None
+    hint = f" Allowed values: {', '.join(map(str, allowed))}." if error.validator == "enum" and allowed else ""
+    if error.validator == "additionalProperties" and isinstance(error.schema, dict):
+        hint = f" Allowed keys: {', '.join(sorted(error.schema.get('properties', {})))}."
+    return f"config key '{key}': {error.message}.{hint}"
+
+
+def validate(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
+    """Validate ``config`` in place (filling defaults) and return it; raise :class:`ConfigError` if invalid."""
+    schema = yaml.safe_load(schema_path.read_text())
+    overrides = _split_overrides(config)
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    override_schema = {**schema["definitions"]["train"], "definitions": schema["definitions"]}
+    for name, override in overrides.items():
+        for e in jsonschema.Draft202012Validator(override_schema).iter_errors(override):
+            e.path.extendleft(["datasets", name, "train"][::-1])
+            errors.append(e)
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))
+    for name, dataset in config["datasets"].items():
+        dataset.setdefault("root", f"resources/{name}")
+        dataset["train"] = {**config["train"], **overrides.get(name, {})}
+    return config
+
+
+def _split_overrides(config: dict[str, Any]) -> dict[str, dict]:
+    """Take the per-dataset ``train`` overrides out, so that default-filling leaves them partial."""
+    datasets = config.get("datasets")
+    if not isinstance(datasets, dict):
+        return {}
+    return {name: ds.pop("train") for name, ds in datasets.items() if isinstance(ds, dict) and "train" in ds}
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file and validate it."""
+    return validate(yaml.safe_load(Path(path).read_text()) or {})

@@ -1,0 +1,124 @@
+"""Read each dataset's native annotation format into one manifest table.
+
+The manifest has one row per clip: ``clip_id, label, label_index, path, time_start, time_end, split1..3,
+status, reason``. ``splitN`` is ``train``, ``test`` or ``none``. The stand-in datasets are written in the
+real formats, so the same parsers serve real downloads placed on disk and the rendered stand-ins.
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+
+DATASETS = ("kinetics400", "ucf101", "hmdb51")
+SPLIT_COLUMNS = ("split1", "split2", "split3")
+MANIFEST_COLUMNS = ("clip_id", "label", "label_index", "path", "time_start", "time_end", *SPLIT_COLUMNS,
+                    "status", "reason")
+
+
+def kinetics_clip_id(youtube_id: str, start: int, end: int) -> str:
+    """The naming every Kinetics tool uses: ``<youtube_id>_<start:06d>_<end:06d>``."""
+    return f"{youtube_id}_{int(start):06d}_{int(end):06d}"
+
+
+def _kinetics(root: Path) -> pd.DataFrame:
+    """``annotations/{train,validate}.csv`` (``label,youtube_id,time_start,time_end,split``) + ``videos/``.
+
+    The held-out test labels of Kinetics are not public, so ``val`` plays the role of the test split (as in
+    every public reproduction). Class index = position in the sorted set of training labels.
+    """
+    rows = []
+    for name in ("train.csv", "validate.csv"):
+        path = root / "annotations" / name
+        if not path.is_file():
+            raise FileNotFoundError(f"Kinetics annotation file not found: {path}")
+        with path.open(newline="") as fh:
+            for rec in csv.DictReader(fh):
+                start, end = int(float(rec["time_start"])), int(float(rec["time_end"]))
+                split = {"train": "train", "val": "test", "validate": "test"}.get(rec["split"], "none")
+                video = root / "videos" / f"{rec['youtube_id']}.mp4"
+                trimmed = root / "clips" / f"{kinetics_clip_id(rec['youtube_id'], start, end)}.mp4"
+                # an already-trimmed clip (as the CVDF mirror ships them) needs no time window
+                use_trimmed = trimmed.is_file() and not video.is_file()
+                rows.append(dict(clip_id=kinetics_clip_id(rec["youtube_id"], start, end), label=rec["label"],
+                                 path=str(trimmed if use_trimmed else video),
+                                 time_start=float("nan") if use_trimmed else start,
+                                 time_end=float("nan") if use_trimmed else end,
+                                 split1=split, split2="none", split3="none"))
+    df = pd.DataFrame(rows)
+    classes = sorted(df.loc[df.split1 == "train", "label"].unique())
+    return df.assign(label_index=df.label.map({c: i for i, c in enumerate(classes)}).fillna(-1).astype(int))
+
+
+def _ucf101(root: Path) -> pd.DataFrame:
+    """``UCF-101/<Class>/v_*.avi`` + ``ucfTrainTestlist/{classInd,trainlist0N,testlist0N}.txt``."""
+    lists = root / "ucfTrainTestlist"
+    classes = {}
+    for line in (lists / "classInd.txt").read_text().split("\n"):
+        if line.strip():
+            index, name = line.split()
+            classes[name] = int(index) - 1
+    membership: dict[str, dict[str, str]] = {}
+    for n in (1, 2, 3):
+        for kind in ("train", "test"):
+            for line in (lists / f"{kind}list0{n}.txt").read_text().split("\n"):
+                if line.strip():
+                    rel = line.split()[0]
+                    membership.setdefault(rel, {})[f"split{n}"] = kind
+    rows = []
+    for rel, splits in sorted(membership.items()):
+        label = rel.split("/")[0]
+        rows.append(dict(clip_id=Path(rel).stem, label=label, label_index=classes[label],
+                         path=str(root / "UCF-101" / rel), time_start=float("nan"), time_end=float("nan"),
+                         **{c: splits.get(c, "none") for c in SPLIT_COLUMNS}))
+    return pd.DataFrame(rows)
+
+
+def _hmdb51(root: Path) -> pd.DataFrame:
+    """``hmdb51_org/<class>/*.avi`` + ``testTrainMulti_7030_splits/<class>_test_split<N>.txt`` (1 train, 2 test, 0 unused)."""
+    split_dir = root / "testTrainMulti_7030_splits"
+    flags = {"1": "train", "2": "test", "0": "none"}
+    membership: dict[tuple[str, str], dict[str, str]] = {}
+    for path in sorted(split_dir.glob("*_test_split[123].txt")):
+        label, n = path.stem.rsplit("_test_split", 1)
+        for line in path.read_text().split("\n"):
+            if line.strip():
+                name, flag = line.split()
+                membership.setdefault((label, name), {})[f"split{n}"] = flags[flag]
+    if not membership:
+        raise FileNotFoundError(f"no HMDB-51 split files in {split_dir}")
+    classes = {c: i for i, c in enumerate(sorted({label for label, _ in membership}))}
+    rows = [dict(clip_id=Path(name).stem, label=label, label_index=classes[label],
+                 path=str(root / "hmdb51_org" / label / name), time_start=float("nan"), time_end=float("nan"),
+                 **{c: splits.get(c, "none") for c in SPLIT_COLUMNS})
+            for (label, name), splits in sorted(membership.items())]
+    return pd.DataFrame(rows)
+
+
+_READERS = {"kinetics400": _kinetics, "ucf101": _ucf101, "hmdb51": _hmdb51}
+
+
+def read_annotations(dataset: str, root: str | Path) -> pd.DataFrame:
+    """Manifest rows for a dataset in its native layout under ``root``; missing videos get status ``missing``."""
+    if dataset not in _READERS:
+        raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
+    df = _READERS[dataset](Path(root))
+    exists = df.path.map(lambda p: Path(p).is_file())
+    df["status"] = exists.map({True: "ok", False: "missing"})
+    df["reason"] = [("" if ok else f"video file not found: {p}") for ok, p in zip(exists, df.path)]
+    df = df.sort_values("clip_id", kind="stable").drop_duplicates("clip_id").reset_index(drop=True)
+    return df[list(MANIFEST_COLUMNS)]
+
+
+def shard_rows(manifest: pd.DataFrame, shard: int, num_shards: int) -> pd.DataFrame:
+    """The clips of one shard: a contiguous block of the clip-id-sorted list.
+
+    A pure function of the annotation list and the (configured) shard count, so the DAG is static before
+    anything is downloaded, and adding a clip moves few clips between shards.
+    """
+    if not 0 <= shard < num_shards:
+        raise ValueError(f"shard {shard} out of range 0..{num_shards - 1}")
+    ordered = manifest.sort_values("clip_id", kind="stable").reset_index(drop=True)
+    n = len(ordered)
+    return ordered.iloc[shard * n // num_shards:(shard + 1) * n // num_shards]

@@ -1,0 +1,192 @@
+"""HDF5 shards: many clips' encoded frames in one file (format v1).
+
+Why shards: one Snakemake job per clip makes a Kinetics-sized DAG unusable, and one file per frame makes
+the file system the bottleneck. Layout of one shard:
+
+- ``frames``  1-D uint8: every frame's encoded bytes (JPEG), concatenated
+- ``offsets`` int64, one entry per frame plus one: frame ``i`` is ``frames[offsets[i]:offsets[i+1]]``
+- ``clips/{clip_id,label,first_frame,num_frames,fps,height,width}``: one row per clip
+- attributes ``format_version``, ``kind`` (``rgb`` or ``flow``), ``params`` (JSON of what produced it)
+
+No variable-length HDF5 types (slow, not compressible). Writers write to a temporary name and rename when
+complete, so a killed job never leaves a half-written file that looks valid. Readers open lazily (never
+before a DataLoader fork) and with file locking off.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import cv2
+import h5py
+import numpy as np
+
+FORMAT_VERSION = 1
+JPEG_QUALITY = 95
+
+
+@dataclass(frozen=True)
+class ClipRecord:
+    """One clip's row in a shard's clip table."""
+
+    clip_id: str
+    label: int
+    first_frame: int
+    num_frames: int
+    fps: float
+    height: int
+    width: int
+
+
+def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    """Encode an H×W (gray) or H×W×3 (RGB) uint8 image as JPEG."""
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def decode_jpeg(data: np.ndarray | bytes, color: bool) -> np.ndarray:
+    """Decode JPEG bytes to H×W×3 RGB (color) or H×W gray uint8."""
+    buf = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
+    flag = cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE
+    image = cv2.imdecode(buf, flag)
+    if image is None:
+        raise ValueError("corrupt JPEG frame")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if color else image
+
+
+class ShardWriter:
+    """Append clips (lists of encoded frames) and write the shard atomically on ``close``."""
+
+    def __init__(self, path: str | os.PathLike, kind: str, params: dict | None = None) -> None:
+        if kind not in ("rgb", "flow"):
+            raise ValueError(f"shard kind must be 'rgb' or 'flow', got {kind!r}")
+        self.path = Path(path)
+        self.kind = kind
+        self.params = params or {}
+        self._chunks: list[bytes] = []
+        self._lengths: list[int] = []
+        self._clips: list[ClipRecord] = []
+
+    def add_clip(self, clip_id: str, label: int, encoded_frames: Sequence[bytes], fps: float,
+                 height: int, width: int) -> None:
+        first = len(self._lengths)
+        self._chunks.extend(encoded_frames)
+        self._lengths.extend(len(b) for b in encoded_frames)
+        self._clips.append(ClipRecord(clip_id, int(label), first, len(encoded_frames), float(fps),
+                                      int(height), int(width)))
+
+    def close(self) -> None:
+        """Write everything to ``path.tmp``, then rename: the shard appears complete or not at all."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        offsets = np.zeros(len(self._lengths) + 1, dtype=np.int64)
+        np.cumsum(self._lengths, out=offsets[1:])
+        blob = np.frombuffer(b"".join(self._chunks), dtype=np.uint8)
+        ids = [c.clip_id.encode() for c in self._clips]
+        id_len = max([len(i) for i in ids] + [1])
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format_version"] = FORMAT_VERSION
+            f.attrs["kind"] = self.kind
+            f.attrs["params"] = json.dumps(self.params, sort_keys=True)
+            f.create_dataset("frames", data=blob, chunks=True if blob.size else None)
+            f.create_dataset("offsets", data=offsets)
+            g = f.create_group("clips")
+            g.create_dataset("clip_id", data=np.array(ids, dtype=f"S{id_len}"))
+            for name, dtype in (("label", np.int64), ("first_frame", np.int64), ("num_frames", np.int64),
+                                ("fps", np.float64), ("height", np.int64), ("width", np.int64)):
+                g.create_dataset(name, data=np.array([getattr(c, name) for c in self._clips], dtype=dtype))
+        os.replace(tmp, self.path)
+
+
+class ShardReader:
+    """Random access to one shard's frames. Opens the file lazily so it is safe to create before a fork."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._file: h5py.File | None = None
+        self._pid: int | None = None
+        with h5py.File(self.path, "r", locking=False) as f:
+            version = int(f.attrs.get("format_version", -1))
+            if version != FORMAT_VERSION:
+                raise ValueError(f"{self.path}: shard format {version}, expected {FORMAT_VERSION}")
+            self.kind = str(f.attrs["kind"])
+            self.params = json.loads(f.attrs["params"])
+            g = f["clips"]
+            ids = [b.decode() for b in g["clip_id"][()]]
+            cols = {n: g[n][()] for n in ("label", "first_frame", "num_frames", "fps", "height", "width")}
+            self.offsets = f["offsets"][()]
+        self.clips = [ClipRecord(ids[i], int(cols["label"][i]), int(cols["first_frame"][i]),
+                                 int(cols["num_frames"][i]), float(cols["fps"][i]), int(cols["height"][i]),
+                                 int(cols["width"][i])) for i in range(len(ids))]
+        self.index = {c.clip_id: i for i, c in enumerate(self.clips)}
+
+    def _frames(self) -> h5py.Dataset:
+        if self._file is None or self._pid != os.getpid():
+            self._file = h5py.File(self.path, "r", locking=False)
+            self._pid = os.getpid()
+        return self._file["frames"]
+
+    def encoded(self, clip_id: str, frame_indices: Sequence[int]) -> list[np.ndarray]:
+        """Encoded bytes of the given frames (indices relative to the clip)."""
+        clip = self.clips[self.index[clip_id]]
+        frames = self._frames()
+        lo = clip.first_frame + min(frame_indices)
+        hi = clip.first_frame + max(frame_indices) + 1
+        block = frames[self.offsets[lo]:self.offsets[hi]]  # one contiguous read for the whole window
+        base = self.offsets[lo]
+        out = []
+        for i in frame_indices:
+            k = clip.first_frame + i
+            out.append(block[self.offsets[k] - base:self.offsets[k + 1] - base])
+        return out
+
+    def read(self, clip_id: str, frame_indices: Sequence[int] | None = None) -> np.ndarray:
+        """Decoded frames: T×H×W×3 uint8 for RGB shards, T×H×W×2 uint8 for flow shards."""
+        clip = self.clips[self.index[clip_id]]
+        if frame_indices is None:
+            frame_indices = range(clip.num_frames)
+        encoded = self.encoded(clip_id, list(frame_indices))
+        if self.kind == "rgb":
+            return np.stack([decode_jpeg(b, color=True) for b in encoded])
+        return np.stack([split_flow_image(decode_jpeg(b, color=False)) for b in encoded])
+
+    def __iter__(self) -> Iterator[ClipRecord]:
+        return iter(self.clips)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_file"] = None  # h5py handles cannot be pickled; each worker reopens
+        return state
+
+
+def stack_flow_image(flow_uint8: np.ndarray) -> np.ndarray:
+    """H×W×2 quantized flow -> one 2H×W gray image (x on top, y below), stored as a single JPEG."""
+    return np.concatenate([flow_uint8[..., 0], flow_uint8[..., 1]], axis=0)
+
+
+def split_flow_image(image: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`stack_flow_image`: 2H×W gray -> H×W×2."""
+    h = image.shape[0] // 2
+    return np.stack([image[:h], image[h:]], axis=-1)
+
+
+def open_shards(paths: Sequence[str | os.PathLike]) -> dict[str, ShardReader]:
+    """Map every clip id to the reader of the shard that holds it."""
+    by_clip: dict[str, ShardReader] = {}
+    for p in paths:
+        reader = ShardReader(p)
+        for clip in reader.clips:
+            by_clip[clip.clip_id] = reader
+    return by_clip

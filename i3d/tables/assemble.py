@@ -1,0 +1,148 @@
+"""Assemble the paper's tables from what the run computed, with the paper's numbers beside ours.
+
+Every number in an "ours" column comes from a file the workflow wrote (model definitions for Table 1,
+prediction files for Table 2); the paper's numbers come from the CSV files next to this module, which
+name their source.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from ..evaluate.predict import read_predictions
+
+DATASET_NAMES = {"ucf101": "UCF-101", "hmdb51": "HMDB-51", "kinetics400": "Kinetics-400"}
+STREAM_ORDER = ("rgb", "flow", "rgb+flow")
+
+
+def paper_numbers(name: str) -> pd.DataFrame:
+    """The paper's table ``name`` (``table1`` or ``table2``) from the package data, comments dropped."""
+    with resources.files(__package__).joinpath(f"paper_{name}.csv").open() as fh:
+        return pd.read_csv(fh, comment="#")
+
+
+def paper_source(name: str) -> str:
+    """The source line (first comment) of a paper-numbers file."""
+    with resources.files(__package__).joinpath(f"paper_{name}.csv").open() as fh:
+        return fh.readline().lstrip("# ").strip()
+
+
+def write_tables(df: pd.DataFrame, markdown: str, prefix: str | Path) -> None:
+    """Write ``prefix.csv`` and ``prefix.md`` atomically."""
+    prefix = Path(prefix)
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    for suffix, text in ((".csv", df.to_csv(index=False)), (".md", markdown)):
+        path = prefix.with_suffix(suffix)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """A GitHub-flavoured markdown table (no extra dependency)."""
+    cells = [[("–" if (isinstance(v, float) and np.isnan(v)) else str(v)) for v in row] for row in df.itertuples(index=False)]
+    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(r) + " |" for r in cells]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class PredictionRun:
+    """One predictions file and what produced it (read from its attributes)."""
+
+    path: Path
+    dataset: str
+    split: int
+    arch: str
+    stream: str
+    init: str
+    data: str  # "stand-in" or "real"
+
+
+def read_runs(paths: Iterable[str | Path]) -> list[PredictionRun]:
+    runs = []
+    for p in paths:
+        with h5py.File(p, "r", locking=False) as f:
+            a = dict(f.attrs)
+        runs.append(PredictionRun(Path(p), str(a["dataset"]), int(a["split"]), str(a["arch"]), str(a["stream"]),
+                                  str(a["init"]), str(a["data"])))
+    return runs
+
+
+def _accuracy(labels: np.ndarray, logits: np.ndarray) -> float:
+    return float(100.0 * (logits.argmax(1) == labels).mean())
+
+
+def table2_rows(runs: Sequence[PredictionRun]) -> pd.DataFrame:
+    """One row per (architecture, dataset, split, stream, init); ``rgb+flow`` fuses the two streams.
+
+    Fusion averages the two streams' time-averaged logits clip by clip (equal weights, as DeepMind's
+    released evaluation adds the logits), over the clips both streams have.
+    """
+    rows, by_key = [], {}
+    for run in runs:
+        ids, labels, logits = read_predictions(run.path)
+        by_key[(run.arch, run.dataset, run.split, run.init, run.data, run.stream)] = (ids, labels, logits)
+        rows.append((run.arch, run.dataset, run.split, run.stream, run.init, run.data, len(ids),
+                     logits.shape[1], _accuracy(labels, logits)))
+    for (arch, ds, split, init, data, stream), (ids, labels, logits) in by_key.items():
+        other = by_key.get((arch, ds, split, init, data, "flow"))
+        if stream != "rgb" or other is None:
+            continue
+        flow_pos = {c: i for i, c in enumerate(other[0])}
+        keep = [i for i, c in enumerate(ids) if c in flow_pos]
+        fused = (logits[keep] + other[2][[flow_pos[ids[i]] for i in keep]]) / 2.0
+        rows.append((arch, ds, split, "rgb+flow", init, data, len(keep), logits.shape[1],
+                     _accuracy(labels[keep], fused)))
+    df = pd.DataFrame(rows, columns=["architecture", "dataset", "split", "stream", "init", "data", "test_clips",
+                                     "num_classes", "top1"])
+    df["chance"] = 100.0 / df.num_classes
+    paper = paper_numbers("table2")
+    df = df.merge(paper, on=["architecture", "dataset", "stream"], how="left")
+    df["top1"] = df.top1.round(1)
+    df["chance"] = df.chance.round(1)
+    df["stream"] = pd.Categorical(df.stream, STREAM_ORDER, ordered=True)
+    return df.sort_values(["architecture", "dataset", "split", "stream"]).reset_index(drop=True)
+
+
+def table2_markdown(df: pd.DataFrame) -> str:
+    """Paper-style layout: one row per architecture/split, "ours (paper)" per dataset × stream."""
+    view = df.assign(cell=[f"{t:.1f} ({p:.1f})" if not np.isnan(p) else f"{t:.1f} (–)"
+                           for t, p in zip(df.top1, df.paper_top1)])
+    view["column"] = [f"{DATASET_NAMES.get(d, d)} {s}" for d, s in zip(view.dataset, view.stream)]
+    order = [f"{DATASET_NAMES[d]} {s}" for d in ("ucf101", "hmdb51", "kinetics400") for s in STREAM_ORDER]
+    pivot = view.pivot_table(index=["architecture", "split", "init", "data"], columns="column", values="cell",
+                             aggfunc="first", observed=True)
+    pivot = pivot[[c for c in order if c in pivot.columns]].reset_index()
+    standin = (df.data == "stand-in").any()
+    chance = ", ".join(f"{DATASET_NAMES.get(d, d)} {c:.1f}% ({n} classes)"
+                       for d, c, n in df[["dataset", "chance", "num_classes"]].drop_duplicates().itertuples(index=False))
+    caption = [
+        "# Table 2: architecture comparison (top-1 accuracy, %)",
+        "",
+        "Each cell is **ours (paper)**. Ours is computed by this run from its prediction files; the paper's "
+        "number is from " + paper_source("table2") + ".",
+        "",
+        f"Chance level: {chance}.",
+    ]
+    if standin:
+        caption += ["", "**Stand-in data:** rows marked `stand-in` were trained and tested on the built-in, "
+                        "procedurally rendered stand-in datasets (few motion-defined classes, small clips, short "
+                        "training on a CPU), not on the real datasets: compare them with chance and with each "
+                        "other, not with the paper's numbers."]
+    return "\n".join(caption) + "\n\n" + markdown_table(pivot) + "\n" + \
+        "Tidy form (one row per architecture, dataset, split, stream): `table2.csv`.\n"
+
+
+def write_table2(prediction_paths: Sequence[str | Path], prefix: str | Path) -> pd.DataFrame:
+    """Write ``prefix.csv`` (tidy) and ``prefix.md`` (paper layout) from prediction files."""
+    df = table2_rows(read_runs(prediction_paths))
+    write_tables(df, table2_markdown(df), prefix)
+    return df

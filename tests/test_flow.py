@@ -1,0 +1,173 @@
+"""Flow stage: quantization, the OpenCV TV-L1 backend, the backend registry, RGB shard -> flow shard."""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import cv2
+import numpy as np
+import pytest
+
+from i3d.data.shards import ShardReader, ShardWriter, encode_jpeg
+from i3d.flow import available_backends, compute_flow_shard, dequantize, get_backend, quantize, to_unit_range
+from i3d.flow.opencv_backend import OPENCV_VERSION, OpenCVTVL1, TVL1Params, create_tvl1
+
+STEP = 40.0 / 255.0  # one quantization bucket at bound 20, in px
+SHIFT = (1.5, 0.5)  # texture motion per frame (x right, y down), px
+
+
+def moving_texture(h: int, w: int, shift: tuple[float, float], frames: int, seed: int = 0) -> np.ndarray:
+    """T×H×W uint8 frames of a smooth random texture whose content moves by ``shift`` px per frame.
+
+    Sub-pixel shifts are bicubic resamplings of a texture blurred well below Nyquist, so they are near exact.
+    """
+    rng = np.random.default_rng(seed)
+    margin = 16
+    base = rng.normal(size=((h + 2 * margin) // 4 + 2, (w + 2 * margin) // 4 + 2)).astype(np.float32)
+    base = cv2.GaussianBlur(cv2.resize(base, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC), (0, 0), 1.5)
+    base = (base - base.min()) / (base.max() - base.min()) * 255.0
+    out = []
+    for t in range(frames):
+        m = np.float32([[1, 0, shift[0] * t], [0, 1, shift[1] * t]])  # dst(x + t·shift) = base(x)
+        moved = cv2.warpAffine(base, m, base.shape[::-1], flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        out.append(moved[margin:margin + h, margin:margin + w])
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+# --- quantization -------------------------------------------------------------------------------------------
+
+def test_quantize_mapping_endpoints_and_truncation():
+    f = np.array([-20.0, 20.0, -25.0, 1e6, 0.0, -20.0 + STEP, 20.0 - STEP], dtype=np.float32)
+    np.testing.assert_array_equal(quantize(f), [0, 255, 0, 255, 128, 1, 254])  # 0 px -> 127.5 -> 128 (half-even)
+    assert quantize(f).dtype == np.uint8
+    np.testing.assert_allclose(dequantize(np.array([0, 255, 128], np.uint8)), [-20.0, 20.0, 20.0 / 255], atol=1e-5)
+    np.testing.assert_allclose(quantize(np.array([-10.0, 10.0]), bound=10.0), [0, 255])
+
+
+def test_dequantize_inverts_quantize_on_every_level():
+    q = np.arange(256, dtype=np.uint8)
+    np.testing.assert_array_equal(quantize(dequantize(q)), q)
+    assert dequantize(q).dtype == np.float32
+
+
+def test_unit_range_is_what_the_network_sees():
+    q = np.arange(256, dtype=np.uint8)
+    u = to_unit_range(q)
+    assert u.dtype == np.float32 and u[0] == -1.0 and u[-1] == 1.0
+    np.testing.assert_allclose(u, dequantize(q) / 20.0, atol=1e-6)
+
+
+def test_round_trip_error_is_half_a_step_and_quarter_step_on_average():
+    f = np.random.default_rng(0).uniform(-20, 20, size=1_000_000).astype(np.float32)
+    err = np.abs(dequantize(quantize(f)) - f)
+    assert err.max() <= STEP / 2 + 1e-5
+    assert abs(err.mean() - STEP / 4) < 1e-3  # uniform rounding error: mean = step/4 = 0.039 px
+
+
+# --- OpenCV backend -----------------------------------------------------------------------------------------
+
+def test_opencv_version_is_pinned():
+    # The reference flow moves by ~0.01-0.02 px between OpenCV releases: bump OPENCV_VERSION deliberately.
+    assert cv2.__version__ == OPENCV_VERSION
+    assert OpenCVTVL1().params()["opencv_version"] == OPENCV_VERSION
+
+
+GETTERS = {"tau": "getTau", "lambda_": "getLambda", "theta": "getTheta", "nscales": "getScalesNumber",
+           "warps": "getWarpingsNumber", "epsilon": "getEpsilon", "inner_iterations": "getInnerIterations",
+           "outer_iterations": "getOuterIterations", "scale_step": "getScaleStep", "gamma": "getGamma",
+           "median_filtering": "getMedianFiltering", "use_initial_flow": "getUseInitialFlow"}
+
+
+def test_params_are_opencv_defaults():
+    expected = dict(tau=0.25, lambda_=0.15, theta=0.3, nscales=5, warps=5, epsilon=0.01, inner_iterations=30,
+                    outer_iterations=10, scale_step=0.8, gamma=0.0, median_filtering=5, use_initial_flow=False)
+    assert TVL1Params() == TVL1Params(**expected)
+    stock = cv2.optflow.DualTVL1OpticalFlow_create()
+    ours = create_tvl1(TVL1Params())
+    for field, getter in GETTERS.items():
+        assert getattr(stock, getter)() == pytest.approx(expected[field]), field
+        assert getattr(ours, getter)() == pytest.approx(expected[field]), field
+
+
+def test_params_reach_opencv():
+    algo = create_tvl1(TVL1Params(lambda_=0.3, nscales=3, median_filtering=1, use_initial_flow=True))
+    assert algo.getLambda() == pytest.approx(0.3) and algo.getScalesNumber() == 3
+    assert algo.getMedianFiltering() == 1 and algo.getUseInitialFlow() is True
+
+
+def test_opencv_flow_of_a_known_translation():
+    frames = moving_texture(64, 64, SHIFT, frames=2)
+    flow = OpenCVTVL1().compute(frames)
+    assert flow.shape == (1, 64, 64, 2) and flow.dtype == np.float32
+    interior = flow[0, 12:-12, 12:-12]
+    assert interior[..., 0].mean() == pytest.approx(SHIFT[0], abs=0.1)  # x first
+    assert interior[..., 1].mean() == pytest.approx(SHIFT[1], abs=0.1)
+
+
+def test_opencv_compute_validates_input_and_handles_one_frame():
+    backend = OpenCVTVL1()
+    assert backend.compute(np.zeros((1, 8, 8), np.uint8)).shape == (0, 8, 8, 2)
+    with pytest.raises(ValueError):
+        backend.compute(np.zeros((2, 8, 8), np.float32))
+    with pytest.raises(ValueError):
+        backend.compute(np.zeros((2, 8, 8, 3), np.uint8))
+
+
+# --- registry -----------------------------------------------------------------------------------------------
+
+def test_registry_resolves_auto_and_rejects_unknown_names():
+    assert "opencv" in available_backends()
+    assert get_backend("auto").name == available_backends()[0]
+    backend = get_backend("opencv", params=TVL1Params(nscales=3))
+    assert backend.params()["tvl1"]["nscales"] == 3
+    with pytest.raises(ValueError, match="allowed: auto, opencv"):
+        get_backend("farneback")
+
+
+# --- shard round trip ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def rgb_shard(tmp_path):
+    path = tmp_path / "rgb.h5"
+    writer = ShardWriter(path, "rgb", {"source": "test"})
+    for i in range(2):
+        gray = moving_texture(32, 40, SHIFT, frames=5, seed=i)
+        writer.add_clip(f"clip{i}", 7 + i, [encode_jpeg(np.repeat(g[..., None], 3, -1)) for g in gray], 25.0, 32, 40)
+    writer.add_clip("single", 3, [encode_jpeg(np.zeros((32, 40, 3), np.uint8))], 25.0, 32, 40)
+    writer.close()
+    return path
+
+
+def test_flow_shard_round_trip(rgb_shard, tmp_path):
+    out = tmp_path / "flow.h5"
+    summary = compute_flow_shard(rgb_shard, out, progress=False)
+    assert summary["clips"] == 2 and summary["pairs"] == 8 and summary["skipped"] == ["single"]
+    assert summary["seconds"] > 0 and summary["pairs_per_second"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["rgb.h5", out.name])  # no .tmp left
+
+    reader = ShardReader(out)
+    assert reader.kind == "flow"
+    assert reader.params["backend"] == "opencv" and reader.params["opencv_version"] == OPENCV_VERSION
+    assert reader.params["tvl1"] == asdict(TVL1Params())
+    assert reader.params["bound"] == 20.0 and reader.params["jpeg_quality"] == 95
+    assert [(c.clip_id, c.label, c.num_frames, c.fps, c.height, c.width) for c in reader.clips] == [
+        ("clip0", 7, 4, 25.0, 32, 40), ("clip1", 8, 4, 25.0, 32, 40)]
+    for clip in reader.clips:
+        q = reader.read(clip.clip_id)
+        assert q.shape == (4, 32, 40, 2) and q.dtype == np.uint8
+        interior = dequantize(q)[:, 8:-8, 8:-8]
+        assert interior[..., 0].mean() == pytest.approx(SHIFT[0], abs=0.1)
+        assert interior[..., 1].mean() == pytest.approx(SHIFT[1], abs=0.1)
+
+
+def test_flow_shard_is_independent_of_threads(rgb_shard, tmp_path):
+    compute_flow_shard(rgb_shard, tmp_path / "a.h5", threads=1, progress=False)
+    compute_flow_shard(rgb_shard, tmp_path / "b.h5", threads=2, progress=False)
+    a, b = ShardReader(tmp_path / "a.h5"), ShardReader(tmp_path / "b.h5")
+    for clip in a.clips:
+        np.testing.assert_array_equal(a.read(clip.clip_id), b.read(clip.clip_id))
+
+
+def test_flow_shard_rejects_a_flow_shard(rgb_shard, tmp_path):
+    compute_flow_shard(rgb_shard, tmp_path / "flow.h5", progress=False)
+    with pytest.raises(ValueError, match="expected an rgb shard"):
+        compute_flow_shard(tmp_path / "flow.h5", tmp_path / "again.h5", progress=False)

@@ -1,0 +1,64 @@
+"""Annotations -> manifest -> RGB shards, including broken inputs."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from i3d.data.annotations import read_annotations, shard_rows
+from i3d.data.ingest import ingest_shard
+from i3d.data.shards import ShardReader
+from i3d.data.video import VideoError, decode, probe, output_size
+
+
+def test_manifest_from_ucf_layout(tiny_ucf):
+    m = read_annotations("ucf101", tiny_ucf)
+    assert list(m.clip_id) == sorted(m.clip_id)
+    assert set(m.label_index) == {0, 1}
+    assert (m.loc[m.clip_id.str.contains("_g01_"), "split1"] == "test").all()
+    assert m.set_index("clip_id").loc["v_MoveRight_g06_c01", "status"] == "missing"
+    with pytest.raises(ValueError, match="allowed: kinetics400, ucf101, hmdb51"):
+        read_annotations("ucf1o1", tiny_ucf)
+
+
+def test_shards_partition_the_sorted_clip_list(tiny_ucf):
+    m = read_annotations("ucf101", tiny_ucf)
+    parts = [shard_rows(m, k, 3) for k in range(3)]
+    assert sum(len(p) for p in parts) == len(m)
+    assert [c for p in parts for c in p.clip_id] == sorted(m.clip_id)
+    shuffled = m.sample(frac=1.0, random_state=1)
+    assert list(shard_rows(shuffled, 1, 3).clip_id) == list(parts[1].clip_id)
+
+
+def test_ingest_records_and_skips_bad_videos(tiny_ucf, tmp_path):
+    m = read_annotations("ucf101", tiny_ucf)
+    out = tmp_path / "rgb" / "shard000.h5"
+    status = ingest_shard(m, 0, 1, out, fps=25.0, short_side=32, progress=False).set_index("clip_id")
+    assert status.loc["v_MoveLeft_g04_c01", "status"] == "failed"
+    assert status.loc["v_MoveLeft_g05_c01", "status"] == "failed" and "empty" in status.loc["v_MoveLeft_g05_c01", "reason"]
+    assert status.loc["v_MoveRight_g06_c01", "status"] == "missing"
+    assert (status.status == "ok").sum() == 6
+    assert not list(out.parent.glob("*.tmp"))
+    reader = ShardReader(out)
+    assert len(reader.clips) == 6 and reader.kind == "rgb"
+    clip = reader.clips[0]
+    # 20 frames at 30 fps = 0.667 s -> about 17 frames at 25 fps; 64x48 -> short side 32 -> 42x32
+    assert 15 <= clip.num_frames <= 18 and (clip.height, clip.width) == (32, 42)
+    frames = reader.read(clip.clip_id)
+    assert frames.shape == (clip.num_frames, 32, 42, 3) and frames.dtype == np.uint8
+    assert pd.read_csv(out.with_suffix(".csv")).shape[0] == len(status)
+
+
+def test_decode_trims_and_resizes(tiny_ucf):
+    path = tiny_ucf / "UCF-101/MoveLeft/v_MoveLeft_g01_c01.avi"
+    assert probe(path).width == 64
+    whole = decode(path, fps=25, short_side=32)
+    part = decode(path, fps=25, short_side=32, start=0.2, end=0.6)
+    assert 9 <= len(part) <= 11 and len(whole) > len(part)
+    with pytest.raises(VideoError, match="missing"):
+        decode(tiny_ucf / "nope.avi")
+
+
+@pytest.mark.parametrize("w,h,expected", [(320, 240, (342, 256)), (240, 320, (256, 342)), (256, 256, (256, 256))])
+def test_output_size_keeps_aspect_and_even_sides(w, h, expected):
+    assert output_size(w, h, 256) == expected

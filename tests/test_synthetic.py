@@ -1,0 +1,181 @@
+"""Procedurally rendered stand-in datasets: native layouts, decodable videos, determinism, class-free appearance."""
+from __future__ import annotations
+
+import csv
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from i3d.data.synthetic import CLASSES, DATASETS, MOTIONS, render_standin
+from i3d.data.video import decode, probe
+
+TINY = dict(classes=3, clips_per_class=4, short_side=(48, 64), seconds=(1.0, 1.5), progress=False)
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory) -> dict[str, Path]:
+    out = {}
+    for dataset in DATASETS:
+        out[dataset] = tmp_path_factory.mktemp(dataset)
+        render_standin(dataset, out[dataset], seed=0, **TINY)
+    return out
+
+
+def kinetics_rows(root: Path) -> list[dict[str, str]]:
+    rows = []
+    for name in ("train.csv", "validate.csv"):
+        with open(root / "annotations" / name, newline="") as f:
+            reader = csv.reader(f)
+            assert next(reader) == ["label", "youtube_id", "time_start", "time_end", "split"]
+            rows += [dict(zip(("label", "youtube_id", "time_start", "time_end", "split", "file"), r + [name]))
+                     for r in reader]
+    return rows
+
+
+def first_frame_mean(path: Path) -> np.ndarray:
+    return decode(path, fps=25, short_side=48, end=0.2)[0].reshape(-1, 3).mean(axis=0)
+
+
+def test_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="allowed: kinetics400, ucf101, hmdb51"):
+        render_standin("ucf1o1", tmp_path, classes=2, clips_per_class=3)
+    with pytest.raises(ValueError, match="classes"):
+        render_standin("hmdb51", tmp_path, classes=len(CLASSES["hmdb51"]) + 1, clips_per_class=3)
+    assert not any(tmp_path.iterdir())
+
+
+def test_class_lists_draw_on_one_motion_library():
+    names = {m.name for m in MOTIONS}
+    assert len(names) == len(MOTIONS) >= 16
+    assert len(CLASSES["kinetics400"]) == max(len(c) for c in CLASSES.values())
+    for dataset, classes in CLASSES.items():
+        assert {motion for _, motion in classes} <= names
+        assert len({name for name, _ in classes}) == len({motion for _, motion in classes}) == len(classes)
+    assert all(re.fullmatch(r"[A-Z][A-Za-z]+", name) for name, _ in CLASSES["ucf101"])
+    assert all(re.fullmatch(r"[a-z_]+", name) for name, _ in CLASSES["hmdb51"])
+    t = np.linspace(-1.0, 1.0, 9)
+    for motion in MOTIONS:
+        pose = motion.pose(t, 1.0, 0.3)
+        assert len(pose) == 4 and all(p.shape == t.shape for p in pose)
+
+
+def test_kinetics_layout_and_segments(roots):
+    root = roots["kinetics400"]
+    rows = kinetics_rows(root)
+    assert len(rows) == 3 * 4
+    assert {r["file"]: r["split"] for r in rows} == {"train.csv": "train", "validate.csv": "val"}
+    assert {r["label"] for r in rows} == {name for name, _ in CLASSES["kinetics400"][:3]}
+    for label in {r["label"] for r in rows}:
+        assert sorted(r["split"] for r in rows if r["label"] == label) == ["train", "train", "train", "val"]
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{11}", r["youtube_id"]) for r in rows)
+    assert '\n"floating up",' in (root / "annotations" / "train.csv").read_text()  # quoted like DeepMind's CSVs
+    assert sorted(p.name for p in (root / "videos").iterdir()) == sorted(f"{r['youtube_id']}.mp4" for r in rows)
+    for r in rows:
+        start, end = int(r["time_start"]), int(r["time_end"])  # integer seconds, as in the real CSVs
+        duration = probe(root / "videos" / f"{r['youtube_id']}.mp4").duration
+        assert 0 <= start and end - start >= 2 and end <= duration + 0.05
+        assert duration >= end - start + 0.9  # untrimmed: distractor seconds around the segment
+
+
+def test_kinetics_action_moves_more_than_distractors(roots):
+    root = roots["kinetics400"]
+    inside, outside = [], []
+    for r in kinetics_rows(root):
+        frames = decode(root / "videos" / f"{r['youtube_id']}.mp4", fps=25, short_side=48).astype(np.float32)
+        change = np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))
+        t = (np.arange(len(change)) + 1) / 25
+        segment = (t > int(r["time_start"]) + 0.1) & (t < int(r["time_end"]) - 0.1)
+        inside.append(change[segment].mean())
+        outside.append(change[(t < int(r["time_start"]) - 0.3) | (t > int(r["time_end"]) + 0.3)].mean())
+    assert np.mean(inside) > 1.3 * np.mean(outside)  # the background drifts throughout
+    assert np.mean(np.array(inside) > np.array(outside)) >= 0.75
+
+
+def test_ucf_layout_and_group_disjoint_splits(roots):
+    lists = roots["ucf101"] / "ucfTrainTestlist"
+    class_ind = dict(line.split()[::-1] for line in (lists / "classInd.txt").read_text().splitlines())
+    assert sorted(class_ind.values(), key=int) == ["1", "2", "3"]
+    assert set(class_ind) == {name for name, _ in CLASSES["ucf101"][:3]}
+    on_disk = {str(p.relative_to(roots["ucf101"] / "UCF-101")) for p in (roots["ucf101"] / "UCF-101").rglob("*.avi")}
+    assert len(on_disk) == 3 * 4
+    assert all(re.fullmatch(r"(\w+)/v_\1_g\d\d_c\d\d\.avi", p) for p in on_disk)
+    test_sets = []
+    for split in (1, 2, 3):
+        train = [line.split() for line in (lists / f"trainlist0{split}.txt").read_text().splitlines()]
+        test = (lists / f"testlist0{split}.txt").read_text().split()
+        assert all(class_ind[path.split("/")[0]] == label for path, label in train)
+        assert {path for path, _ in train} | set(test) == on_disk and not {path for path, _ in train} & set(test)
+        group = lambda path: re.search(r"(\w+)/v_\w+_g(\d\d)", path).groups()  # noqa: E731
+        assert not {group(path) for path, _ in train} & {group(path) for path in test}
+        test_sets.append(frozenset(test))
+    assert len(set(test_sets)) == 3
+
+
+def test_hmdb_layout_and_split_flags(roots):
+    root = roots["hmdb51"]
+    classes = [name for name, _ in CLASSES["hmdb51"][:3]]
+    assert sorted(p.name for p in (root / "hmdb51_org").iterdir()) == sorted(classes)
+    for name in classes:
+        videos = sorted(p.name for p in (root / "hmdb51_org" / name).glob("*.avi"))
+        assert len(videos) == 4
+        assert all(re.fullmatch(rf"[A-Za-z]+_{name}_f_(cm|nm)_np1_(fr|ba|le|ri)_(goo|med|bad)_\d+\.avi", v)
+                   for v in videos)
+        flag_sets = []
+        for split in (1, 2, 3):
+            lines = (root / "testTrainMulti_7030_splits" / f"{name}_test_split{split}.txt").read_text().splitlines()
+            flags = dict(line.split() for line in lines)
+            assert sorted(flags) == videos and set(flags.values()) <= {"0", "1", "2"}
+            assert list(flags.values()).count("1") == 3 and list(flags.values()).count("2") == 1
+            flag_sets.append(tuple(sorted(flags.items())))
+        assert len(set(flag_sets)) > 1
+
+
+def test_videos_decode_at_25_fps_with_expected_length(roots):
+    videos = [p for root in roots.values() for p in sorted(root.rglob("*.mp4")) + sorted(root.rglob("*.avi"))]
+    infos = [probe(p) for p in videos]
+    assert len({round(i.fps, 2) for i in infos}) >= 2 and len({(i.width, i.height) for i in infos}) >= 2
+    for path, info in list(zip(videos, infos))[::3]:
+        frames = decode(path, fps=25, short_side=48)
+        assert min(frames.shape[1:3]) == 48
+        assert abs(len(frames) - info.duration * 25) <= 2
+        if path.suffix == ".avi":  # UCF/HMDB clips are trimmed: duration drawn from `seconds`
+            assert 0.95 <= info.duration <= 1.55
+
+
+def test_appearance_is_not_tied_to_class(roots):
+    per_class: dict[str, list[np.ndarray]] = defaultdict(list)
+    for dataset, root in roots.items():
+        for path in sorted(root.rglob("*.avi")) if dataset != "kinetics400" else []:
+            per_class[f"{dataset}/{path.parent.name}"].append(first_frame_mean(path))
+    for r in kinetics_rows(roots["kinetics400"]):
+        per_class[f"kinetics/{r['label']}"].append(first_frame_mean(roots["kinetics400"] / "videos" /
+                                                                    f"{r['youtube_id']}.mp4"))
+    for name, means in per_class.items():
+        spread = max(np.linalg.norm(a - b) for a in means for b in means)
+        assert spread > 40, f"{name}: first frames too alike (mean colours within {spread:.0f} grey levels)"
+
+
+def test_deterministic_and_resumable(tmp_path):
+    small = dict(TINY, classes=2, clips_per_class=3)
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        render_standin("kinetics400", tmp_path / name, seed=seed, **small)
+    notes = lambda root: [(root / "annotations" / f).read_bytes() for f in ("train.csv", "validate.csv")]  # noqa: E731
+    assert notes(tmp_path / "a") == notes(tmp_path / "b") != notes(tmp_path / "c")
+    first = lambda root: root / "videos" / f"{kinetics_rows(root)[0]['youtube_id']}.mp4"  # noqa: E731
+    frames_a = decode(first(tmp_path / "a"), fps=25, short_side=48)
+    assert frames_a.tobytes() == decode(first(tmp_path / "b"), fps=25, short_side=48).tobytes()
+    frames_c = decode(first(tmp_path / "c"), fps=25, short_side=48)
+    assert frames_a.shape != frames_c.shape or not np.array_equal(frames_a, frames_c)
+
+    videos = sorted((tmp_path / "a" / "videos").iterdir())
+    stamps = {p: p.stat().st_mtime_ns for p in videos}
+    videos[0].unlink()
+    (tmp_path / "a" / "annotations" / "train.csv").unlink()
+    render_standin("kinetics400", tmp_path / "a", seed=0, **small)
+    assert notes(tmp_path / "a") == notes(tmp_path / "b")
+    assert videos[0].read_bytes() == (tmp_path / "b" / "videos" / videos[0].name).read_bytes()
+    assert all(p.stat().st_mtime_ns == stamps[p] for p in videos[1:])
+    assert not list(tmp_path.rglob("*.tmp*"))

@@ -1,0 +1,99 @@
+"""The whole DAG on a tiny config, then what reruns after a config or code change (dry runs)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "datasets": {
+        name: {"source": "synthetic", "splits": [1], "shards": 2,
+               "standin": {"classes": 3, "clips_per_class": 6, "seed": seed, "short_side": [40, 48],
+                           "seconds": [1.0, 1.4]}}
+        for name, seed in (("kinetics400", 1), ("ucf101", 2), ("hmdb51", 3))
+    },
+    "frames": {"short_side": 32},
+    "train": {"epochs": 1, "batch_size": 4, "num_frames": 8, "crop_size": 32, "lr": 0.01},
+    "test": {"crop_size": 32},
+    "threads": 1,
+}
+
+
+def snakemake(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["snakemake", "--cores", "2", *args], cwd=project, capture_output=True, text=True)
+
+
+def planned_rules(project: Path, *args: str) -> set[str]:
+    """Rules that a run would execute now, read from ``--summary`` (its ``plan`` column)."""
+    out = snakemake(project, "--summary", *args)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("output_file\t"))
+    rows = [line.split("\t") for line in lines[start + 1:] if "\t" in line]
+    return {r[2] for r in rows if len(r) >= 6 and r[5] != "no update"}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """A copy of the workflow and package sources (so tests may edit them) with the tiny config, run once."""
+    root = tmp_path_factory.mktemp("project")
+    for part in ("workflow", "i3d", "config"):
+        shutil.copytree(REPO / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(TINY))
+    out = snakemake(root, "results/table2.md", "results/table1.md")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return root
+
+
+def test_whole_dag_writes_tables(project):
+    table2 = pd.read_csv(project / "results" / "table2.csv")
+    assert {"architecture", "dataset", "split", "stream", "top1", "paper_top1", "data"} <= set(table2.columns)
+    assert set(table2.dataset) == {"kinetics400", "ucf101", "hmdb51"}
+    assert set(table2.stream) == {"rgb", "flow", "rgb+flow"}
+    assert (table2.data == "stand-in").all() and table2.top1.between(0, 100).all()
+    ucf = table2.set_index(["dataset", "stream"]).loc[("ucf101", "rgb+flow")]
+    assert ucf.paper_top1 == 93.4
+    md = (project / "results" / "table2.md").read_text()
+    assert "Stand-in data" in md and "Chance level" in md
+    table1 = pd.read_csv(project / "results" / "table1.csv")
+    assert table1.loc[0, "params"] == 25_372_576
+    assert (project / "logs" / "ucf101" / "flow" / "shard000.log").is_file()
+    assert (project / "benchmarks" / "ucf101" / "split1" / "i3d-rgb-scratch" / "train.tsv").is_file()
+
+
+def test_nothing_to_do_after_a_run(project):
+    assert planned_rules(project) == set()
+
+
+def test_training_hyperparameter_reruns_training_not_ingest_or_flow(project):
+    assert planned_rules(project, "--config", "train={'epochs': 2}") == {"train", "predict", "table2"}
+
+
+def test_flow_setting_reruns_flow_and_everything_after_it(project):
+    assert planned_rules(project, "--config", "flow={'bound': 10}") == {"flow", "train", "predict", "table2"}
+
+
+def test_editing_package_code_reruns_only_its_stages(project):
+    for rel, expected in (("i3d/tables/assemble.py", {"table1", "table2"}),
+                          ("i3d/flow/quantize.py", {"flow", "train", "predict", "table2"})):
+        path = project / rel
+        original = path.read_text()
+        path.write_text(original + "\n# an edit\n")
+        try:
+            assert planned_rules(project) == expected
+        finally:
+            path.write_text(original)
+
+
+def test_bad_config_fails_at_start_naming_the_key(project, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"flow": {"backend": "farneback"}}))
+    out = snakemake(project, "-n", "results/table2.md", "--configfile", str(bad))
+    assert out.returncode != 0
+    assert "flow.backend" in out.stdout + out.stderr and "auto, opencv" in out.stdout + out.stderr

@@ -1,0 +1,28 @@
+# predict: whole-clip, center-crop test predictions with logits averaged over time.
+
+
+rule predict:
+    input:
+        model="results/{dataset}/split{split}/{arch}-{stream}-{init}/model.pt",
+        manifest="results/{dataset}/manifest.csv",
+        shards=stream_shards,
+    output:
+        "results/{dataset}/split{split}/{arch}-{stream}-{init}/predictions.h5",
+    log:
+        "logs/{dataset}/split{split}/{arch}-{stream}-{init}/predict.log",
+    benchmark:
+        "benchmarks/{dataset}/split{split}/{arch}-{stream}-{init}/predict.tsv"
+    params:
+        crop=config["test"]["crop_size"],
+        data=lambda wc: data_kind(wc.dataset),
+        device=config["device"],
+        code=code_version("i3d/evaluate", "i3d/models", "i3d/data/loader.py", "i3d/data/shards.py"),
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    shell:
+        "i3d predict --model {input.model} --manifest {input.manifest} --shards {input.shards}"
+        " --split {wildcards.split} --out {output} --crop-size {params.crop} --dataset {wildcards.dataset}"
+        " --init {wildcards.init} --data {params.data} --device {params.device} --threads {threads}"
+        " --quiet > {log} 2>&1"

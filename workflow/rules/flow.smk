@@ -1,0 +1,24 @@
+# flow: TV-L1 optical flow of each RGB shard, truncated to [-bound, bound] and quantized to uint8.
+
+
+rule flow:
+    input:
+        "results/{dataset}/rgb/{shard}.h5",
+    output:
+        "results/{dataset}/flow/{shard}.h5",
+    log:
+        "logs/{dataset}/flow/{shard}.log",
+    benchmark:
+        "benchmarks/{dataset}/flow/{shard}.tsv"
+    params:
+        backend=config["flow"]["backend"],
+        bound=config["flow"]["bound"],
+        code=code_version("i3d/flow", "i3d/data/shards.py"),
+    threads: config["flow"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=240,
+        gpu=0,  # the OpenCV backend runs on the CPU
+    shell:
+        "i3d flow --rgb {input} --out {output} --backend {params.backend} --bound {params.bound}"
+        " --threads {threads} > {log} 2>&1"

@@ -1,0 +1,36 @@
+# tables: the paper's Tables 1 and 2, ours beside the paper's numbers.
+
+
+rule table1:
+    output:
+        csv="results/table1.csv",
+        md="results/table1.md",
+    log:
+        "logs/table1.log",
+    params:
+        archs=config["models"]["architectures"],
+        frames=config["train"]["num_frames"],
+        fps=config["frames"]["fps"],
+        code=code_version("i3d/tables", "i3d/models"),
+    threads: 1
+    shell:
+        "i3d tables table1 --out results/table1 --architectures {params.archs} --train-frames {params.frames}"
+        " --fps {params.fps} > {log} 2>&1"
+
+
+rule table2:
+    input:
+        [
+            f"results/{ds}/split{split}/{arch}-{stream}-{init}/predictions.h5"
+            for ds, split, arch, stream, init in trained_models()
+        ],
+    output:
+        csv="results/table2.csv",
+        md="results/table2.md",
+    log:
+        "logs/table2.log",
+    params:
+        code=code_version("i3d/tables"),
+    threads: 1
+    shell:
+        "i3d tables table2 --out results/table2 {input} > {log} 2>&1"
