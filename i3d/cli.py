@@ -49,7 +49,7 @@ def _flow(args: argparse.Namespace) -> None:
     from .flow.shard import compute_flow_shard
 
     summary = compute_flow_shard(Path(args.rgb), Path(args.out), backend=args.backend, bound=args.bound,
-                                 threads=args.threads, progress=not args.quiet)
+                                 threads=args.threads, progress=not args.quiet, tvl1=dict(args.tvl1))
     print(json.dumps(summary))
 
 
@@ -101,6 +101,15 @@ def _check_config(args: argparse.Namespace) -> None:
     print(f"{args.config}: valid")
 
 
+def _tvl1_setting(text: str) -> tuple[str, float | int]:
+    """``name=value`` -> (name, number); integers stay integers (OpenCV's setters are typed)."""
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    number = float(value)
+    return name, int(number) if number.is_integer() and "." not in value else number
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -144,7 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output flow shard")
     p.add_argument("--backend", default="auto", help="auto, opencv")
     p.add_argument("--bound", type=float, default=20.0, help="truncate flow to [-bound, bound] before quantizing")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="worker processes (clips are shared among them)")
+    p.add_argument("--tvl1", nargs="*", type=_tvl1_setting, default=[], metavar="NAME=VALUE",
+                   help="TV-L1 parameters that differ from OpenCV's defaults, e.g. epsilon=0.05 "
+                        "(names: tau lambda_ theta nscales warps epsilon inner_iterations outer_iterations "
+                        "scale_step gamma median_filtering)")
     _add_common(p)
     p.set_defaults(func=_flow)
 

@@ -171,3 +171,13 @@ def test_flow_shard_rejects_a_flow_shard(rgb_shard, tmp_path):
     compute_flow_shard(rgb_shard, tmp_path / "flow.h5", progress=False)
     with pytest.raises(ValueError, match="expected an rgb shard"):
         compute_flow_shard(tmp_path / "flow.h5", tmp_path / "again.h5", progress=False)
+
+
+def test_flow_shard_of_only_short_clips_is_empty(tmp_path):
+    rgb = tmp_path / "rgb.h5"
+    writer = ShardWriter(rgb, "rgb")
+    writer.add_clip("single", 0, [encode_jpeg(np.zeros((8, 8, 3), np.uint8))], 25.0, 8, 8)
+    writer.close()
+    summary = compute_flow_shard(rgb, tmp_path / "flow.h5", threads=2, progress=False)
+    assert summary["clips"] == 0 and summary["pairs"] == 0 and summary["skipped"] == ["single"]
+    assert ShardReader(tmp_path / "flow.h5").clips == []

@@ -71,12 +71,19 @@ def test_nothing_to_do_after_a_run(project):
     assert planned_rules(project) == set()
 
 
-def test_training_hyperparameter_reruns_training_not_ingest_or_flow(project):
-    assert planned_rules(project, "--config", "train={'epochs': 2}") == {"train", "predict", "table2"}
+def changed(tmp_path: Path, **sections) -> list[str]:
+    """``--configfile`` arguments that override some keys of the project's config."""
+    path = tmp_path / "override.yaml"
+    path.write_text(yaml.safe_dump(sections))
+    return ["--configfile", str(path)]
 
 
-def test_flow_setting_reruns_flow_and_everything_after_it(project):
-    assert planned_rules(project, "--config", "flow={'bound': 10}") == {"flow", "train", "predict", "table2"}
+def test_training_hyperparameter_reruns_training_not_ingest_or_flow(project, tmp_path):
+    assert planned_rules(project, *changed(tmp_path, train={"lr": 0.02})) == {"train", "predict", "table2"}
+
+
+def test_flow_setting_reruns_flow_and_everything_after_it(project, tmp_path):
+    assert planned_rules(project, *changed(tmp_path, flow={"bound": 10})) == {"flow", "train", "predict", "table2"}
 
 
 def test_editing_package_code_reruns_only_its_stages(project):
@@ -92,8 +99,6 @@ def test_editing_package_code_reruns_only_its_stages(project):
 
 
 def test_bad_config_fails_at_start_naming_the_key(project, tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"flow": {"backend": "farneback"}}))
-    out = snakemake(project, "-n", "results/table2.md", "--configfile", str(bad))
+    out = snakemake(project, "-n", "results/table2.md", *changed(tmp_path, flow={"backend": "farneback"}))
     assert out.returncode != 0
     assert "flow.backend" in out.stdout + out.stderr and "auto, opencv" in out.stdout + out.stderr

@@ -206,7 +206,7 @@ def _plan_kinetics(root: Path, classes: list[tuple[str, Motion]], n: int, seed: 
         for k in range(n):
             rng = _rng(seed, 0, _PLAN, c, k)
             youtube_id = "".join(rng.choice(_YOUTUBE_CHARS, 11))
-            action = max(2, round(rng.uniform(*seconds)))
+            action = max(1, round(rng.uniform(*seconds)))  # Kinetics times are whole seconds
             pre = int(rng.integers(0, 3))
             post = int(rng.integers(0 if pre else 1, 3))
             split = "val" if k in val else "train"

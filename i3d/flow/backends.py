@@ -33,12 +33,12 @@ class _Entry:
     create: Callable[..., FlowBackend]
 
 
-def _create_opencv(**options) -> FlowBackend:
-    from .opencv_backend import OpenCVTVL1
-    return OpenCVTVL1(**options)
+def _create_opencv(threads: int = 1, tvl1: dict | None = None) -> FlowBackend:
+    from .opencv_backend import OpenCVTVL1, TVL1Params
+    return OpenCVTVL1(TVL1Params(**(tvl1 or {})), threads=threads)
 
 
-#: Backends in order of preference for "auto". The PyTorch TV-L1 backend is registered here, ahead of OpenCV.
+#: Backends, best first ("auto" takes the first available). Register the PyTorch TV-L1 here, ahead of OpenCV.
 _BACKENDS: tuple[_Entry, ...] = (
     _Entry("opencv", lambda: hasattr(cv2, "optflow"), _create_opencv),
 )
@@ -50,7 +50,8 @@ def available_backends() -> list[str]:
 
 
 def get_backend(name: str = "auto", **options) -> FlowBackend:
-    """Instantiate a backend by name; ``options`` go to its constructor (e.g. ``threads``, ``params``)."""
+    """Instantiate a backend by name; ``options`` go to its constructor: ``threads``, and ``tvl1``, a dict of
+    TV-L1 parameters that differ from OpenCV's defaults (names as in ``TVL1Params``)."""
     if name == "auto":
         usable = available_backends()
         if not usable:

@@ -1,9 +1,12 @@
 """RGB shard -> flow shard: gray frames, TV-L1 between consecutive frames, bound-20 uint8, one JPEG per pair.
 
-Parallelism (``threads``): one process per core, each running single-threaded OpenCV on whole clips. On the
-2-core dev machine this was ~1.9x faster than one process with ``cv2.setNumThreads(2)``, whose parallel loops
-over small frames (85×64 .. 340×256) mostly add synchronisation (see the module's measurements in the flow stage
-report). Clips come back in shard order, so the output does not depend on ``threads``.
+Parallelism (``threads``): one forked worker process per thread, each running single-threaded OpenCV on whole
+clips, rather than one process with ``cv2.setNumThreads(threads)``. Measured on the idle 2-core dev machine
+(OpenCV 5.0, smooth moving texture), pairs/s serial / 2 processes / 1 process with 2 OpenCV threads:
+85×64 6.2 / 11.6 / 9.7, 149×112 3.0 / 5.4 / 5.1; at 340×256 the two are closer (~1.5 vs ~1.3, machine not idle).
+Processes share nothing, so they scale with cores at any frame size; OpenCV's parallel loops synchronise many
+times per iteration, which costs most on small frames. A shard with a single clip falls back to OpenCV threads.
+Clips come back in shard order, so the output does not depend on ``threads``.
 """
 from __future__ import annotations
 
@@ -32,9 +35,9 @@ def _flow_jpegs(reader: ShardReader, backend: FlowBackend, clip_id: str, bound: 
     return [encode_jpeg(stack_flow_image(quantize(f, bound)), JPEG_QUALITY) for f in flow]
 
 
-def _init_worker(rgb_shard: Path, backend: str, bound: float) -> None:
+def _init_worker(rgb_shard: Path, backend: str, tvl1: dict | None, bound: float) -> None:
     global _worker
-    _worker = (ShardReader(rgb_shard), get_backend(backend, threads=1), bound)
+    _worker = (ShardReader(rgb_shard), get_backend(backend, threads=1, tvl1=tvl1), bound)
 
 
 def _worker_clip(clip_id: str) -> list[bytes]:
@@ -53,10 +56,13 @@ def _encoded_clips(reader: ShardReader, backend: FlowBackend, clip_ids: list[str
 
 
 def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", bound: float = 20.0,
-                       threads: int = 1, progress: bool = True) -> dict:
+                       threads: int = 1, progress: bool = True, tvl1: dict | None = None) -> dict:
     """Write the flow shard of every clip in ``rgb_shard`` (T frames -> T-1 flow frames) and summarise the run.
 
     Clips with fewer than 2 frames have no flow; they are left out of the flow shard and listed in ``skipped``.
+    ``threads`` worker processes share the clips (see the module docstring). The OpenCV backend sets
+    ``cv2.setNumThreads`` in the calling process. ``tvl1`` overrides TV-L1 parameters (OpenCV's defaults
+    otherwise); the parameters used are recorded in the shard.
     """
     rgb_shard, out_path = Path(rgb_shard), Path(out_path)
     reader = ShardReader(rgb_shard)
@@ -64,18 +70,18 @@ def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", b
         raise ValueError(f"{rgb_shard}: expected an rgb shard, got {reader.kind!r}")
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
-    algo = get_backend(backend, threads=1)  # resolves "auto" and records what will run
     clips = [c for c in reader.clips if c.num_frames >= 2]
     skipped = [c.clip_id for c in reader.clips if c.num_frames < 2]
+    workers = min(threads, max(len(clips), 1))
+    algo = get_backend(backend, threads=1 if workers > 1 else threads, tvl1=tvl1)  # also resolves "auto" for the params
     params = {"backend": algo.name, **algo.params(), "bound": bound, "jpeg_quality": JPEG_QUALITY,
               "gray": "cv2.COLOR_RGB2GRAY", "source": rgb_shard.name}
     writer = ShardWriter(out_path, "flow", params)
     pairs = sum(c.num_frames - 1 for c in clips)
     start = time.perf_counter()
-    workers = min(threads, len(clips))
     # fork, not spawn: spawn re-imports the caller's __main__, which breaks scripts without a __main__ guard.
     # The pool starts before tqdm's monitor thread exists, and each worker builds its own backend.
-    pool = mp.get_context("fork").Pool(workers, _init_worker, (rgb_shard, algo.name, bound)) if workers > 1 else None
+    pool = mp.get_context("fork").Pool(workers, _init_worker, (rgb_shard, algo.name, tvl1, bound)) if workers > 1 else None
     try:
         with tqdm(total=pairs, unit="pair", disable=not progress, desc=out_path.name) as bar:
             encoded = _encoded_clips(reader, algo, [c.clip_id for c in clips], bound, pool)

@@ -16,7 +16,7 @@ from i3d.models.two_stream import TwoStream
 STREAM_CHANNELS: Mapping[str, int] = {"rgb": 3, "flow": 2}
 """Input channels of one frame per stream (flow is x, y displacement)."""
 
-Builder = Callable[[int, str | None], nn.Module]
+Builder = Callable[..., nn.Module]
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,10 @@ class ArchSpec:
     paper_params: str
 
 
-def _build_i3d(num_classes: int, stream: str | None) -> nn.Module:
+def _build_i3d(num_classes: int, stream: str | None, **options) -> nn.Module:
     if stream is None:
-        return TwoStream(_build_i3d(num_classes, "rgb"), _build_i3d(num_classes, "flow"))
-    return InceptionI3d(num_classes=num_classes, in_channels=STREAM_CHANNELS[stream])
+        return TwoStream(_build_i3d(num_classes, "rgb", **options), _build_i3d(num_classes, "flow", **options))
+    return InceptionI3d(num_classes=num_classes, in_channels=STREAM_CHANNELS[stream], **options)
 
 
 ARCHITECTURES: dict[str, ArchSpec] = {
@@ -76,16 +76,17 @@ def get_spec(arch: str) -> ArchSpec:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {list_architectures()}") from None
 
 
-def build(arch: str, num_classes: int = 400, stream: str | None = None) -> nn.Module:
+def build(arch: str, num_classes: int = 400, stream: str | None = None, **options) -> nn.Module:
     """Build a freshly initialised model.
 
     ``stream`` picks one stream ("rgb" or "flow"); None builds the full model of the paper (for "i3d",
     a ``TwoStream`` whose forward takes ``(rgb, flow)`` and returns the mean of the two streams' logits).
+    ``options`` (e.g. ``dropout``) go to the architecture's constructor.
     """
     spec = get_spec(arch)
     if stream is not None and stream not in spec.streams:
         raise ValueError(f"unknown stream {stream!r} for {arch!r}; choose one of {[*spec.streams, None]}")
-    return spec.builder(num_classes, stream)
+    return spec.builder(num_classes, stream, **options)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -13,6 +13,7 @@ rule flow:
     params:
         backend=config["flow"]["backend"],
         bound=config["flow"]["bound"],
+        tvl1=" ".join(f"{k}={v}" for k, v in sorted(config["flow"]["tvl1"].items())),
         code=code_version("i3d/flow", "i3d/data/shards.py"),
     threads: config["flow"]["threads"]
     resources:
@@ -21,4 +22,4 @@ rule flow:
         gpu=0,  # the OpenCV backend runs on the CPU
     shell:
         "i3d flow --rgb {input} --out {output} --backend {params.backend} --bound {params.bound}"
-        " --threads {threads} > {log} 2>&1"
+        " --threads {threads} --tvl1 {params.tvl1} --quiet > {log} 2>&1"
