@@ -62,7 +62,8 @@ def _train(args: argparse.Namespace) -> None:
     cfg = TrainConfig(arch=args.arch, stream=args.stream, num_classes=int(manifest.label_index.max()) + 1,
                       epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
                       weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, num_frames=args.num_frames,
-                      crop_size=args.crop_size, dropout=args.dropout, workers=args.workers, seed=args.seed,
+                      crop_size=args.crop_size, dropout=args.dropout, bn_momentum=args.bn_momentum,
+                      workers=args.workers, seed=args.seed,
                       device=args.device)
     tic = time.time()
     path = train(cfg, args.manifest, args.shards, args.split, args.out, threads=args.threads,
@@ -177,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-frames", type=int, default=64, help="frames per training clip")
     p.add_argument("--crop-size", type=int, default=224)
     p.add_argument("--dropout", type=float, default=0.5, help="drop probability before the logits")
+    p.add_argument("--bn-momentum", type=float, default=0.1,
+                   help="BatchNorm running-statistics momentum (PyTorch's convention: 1 - TF decay)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")

@@ -30,7 +30,8 @@ def predict(model_path: str | Path, manifest: str | Path, shards: Sequence[str |
     dev = resolve_device(device)
     state = load(model_path, dev)
     cfg = state["config"]
-    model = build(cfg["arch"], num_classes=cfg["num_classes"], stream=cfg["stream"], dropout=cfg["dropout"])
+    model = build(cfg["arch"], num_classes=cfg["num_classes"], stream=cfg["stream"], dropout=cfg["dropout"],
+                  bn_momentum=cfg["bn_momentum"])
     model.load_state_dict(state["model"])
     model.to(dev).eval()
 

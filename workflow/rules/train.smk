@@ -6,7 +6,8 @@ def train_args(wc):
     return (
         f"--epochs {t['epochs']} --batch-size {t['batch_size']} --lr {t['lr']} --momentum {t['momentum']}"
         f" --weight-decay {t['weight_decay']} --warmup-epochs {t['warmup_epochs']} --num-frames {t['num_frames']}"
-        f" --crop-size {t['crop_size']} --dropout {t['dropout']} --workers {t['workers']} --seed {t['seed']}"
+        f" --crop-size {t['crop_size']} --dropout {t['dropout']} --bn-momentum {t['bn_momentum']}"
+        f" --workers {t['workers']} --seed {t['seed']}"
     )
 
 
