@@ -64,7 +64,7 @@ def test_whole_dag_writes_tables(project):
     table1 = pd.read_csv(project / "results" / "table1.csv")
     assert table1.loc[0, "params"] == 25_372_576
     assert (project / "logs" / "ucf101" / "flow" / "shard000.log").is_file()
-    assert (project / "benchmarks" / "ucf101" / "split1" / "i3d-rgb-scratch" / "train.tsv").is_file()
+    assert (project / "results" / "benchmarks" / "ucf101" / "split1" / "i3d-rgb-scratch" / "train.tsv").is_file()
 
 
 def test_nothing_to_do_after_a_run(project):

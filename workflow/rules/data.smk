@@ -7,7 +7,7 @@ rule acquire:
     log:
         "logs/{dataset}/acquire.log",
     benchmark:
-        "benchmarks/{dataset}/acquire.tsv"
+        "results/benchmarks/{dataset}/acquire.tsv"
     params:
         cfg=dataset_cfg,
         code=code_version("i3d/data/synthetic.py", "i3d/data/annotations.py", "i3d/data/video.py"),

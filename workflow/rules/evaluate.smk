@@ -11,7 +11,7 @@ rule predict:
     log:
         "logs/{dataset}/split{split}/{arch}-{stream}-{init}/predict.log",
     benchmark:
-        "benchmarks/{dataset}/split{split}/{arch}-{stream}-{init}/predict.tsv"
+        "results/benchmarks/{dataset}/split{split}/{arch}-{stream}-{init}/predict.tsv"
     params:
         crop=config["test"]["crop_size"],
         data=lambda wc: data_kind(wc.dataset),

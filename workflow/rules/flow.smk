@@ -9,7 +9,7 @@ rule flow:
     log:
         "logs/{dataset}/flow/{shard}.log",
     benchmark:
-        "benchmarks/{dataset}/flow/{shard}.tsv"
+        "results/benchmarks/{dataset}/flow/{shard}.tsv"
     params:
         backend=config["flow"]["backend"],
         bound=config["flow"]["bound"],

@@ -10,7 +10,7 @@ rule frames:
     log:
         "logs/{dataset}/frames/{shard}.log",
     benchmark:
-        "benchmarks/{dataset}/frames/{shard}.tsv"
+        "results/benchmarks/{dataset}/frames/{shard}.tsv"
     params:
         num_shards=lambda wc: config["datasets"][wc.dataset]["shards"],
         index=lambda wc: int(wc.shard[len("shard"):]),

@@ -21,7 +21,7 @@ rule train:
     log:
         "logs/{dataset}/split{split}/{arch}-{stream}-{init}/train.log",
     benchmark:
-        "benchmarks/{dataset}/split{split}/{arch}-{stream}-{init}/train.tsv"
+        "results/benchmarks/{dataset}/split{split}/{arch}-{stream}-{init}/train.tsv"
     params:
         args=train_args,
         device=config["device"],
