@@ -110,7 +110,7 @@ CLASSES: dict[str, tuple[tuple[str, str], ...]] = {
     "ucf101": (
         ("SwaySideways", "oscillate_horizontal"), ("RiseUp", "move_up"), ("ZoomTowards", "zoom_in"),
         ("BobUpDown", "oscillate_vertical"), ("FallDown", "move_down"), ("ZoomAway", "zoom_out"),
-        ("PendulumSwing", "swing"), ("Bounce", "hop"), ("Pulsate", "pulsate"), ("FigureEight", "figure_eight"),
+        ("PendulumSwing", "swing"), ("Pulsate", "pulsate"), ("Bounce", "hop"), ("FigureEight", "figure_eight"),
         ("SpinClockwise", "rotate_cw"), ("SpinAnticlockwise", "rotate_ccw"), ("SlideRight", "move_right"),
         ("SlideLeft", "move_left"),
     ),

@@ -1,7 +1,7 @@
 """Architecture registry: adding a model is one ``ArchSpec`` entry in ``ARCHITECTURES`` plus its module.
 
-Each spec also carries the paper's Table 1 metadata (streams, frames, temporal footprint at 25 fps),
-so the tables can be generated from the registry instead of restated by hand.
+The paper's own Table 1 figures (parameters, input frames, footprints) live with the paper's other numbers in
+``i3d/tables/paper_table1.csv``; the registry holds what is needed to build and name a model.
 """
 from __future__ import annotations
 
@@ -25,18 +25,12 @@ class ArchSpec:
 
     ``builder(num_classes, stream)`` gets a validated stream: one of ``streams``, or None for the whole
     model (for single-stream architectures None means that stream).
-    ``train_frames`` / ``test_frames`` map each stream to its input frames per clip.
     """
 
     name: str
     paper_name: str
     builder: Builder
     streams: tuple[str, ...]
-    train_frames: Mapping[str, int]
-    test_frames: Mapping[str, int]
-    train_footprint_s: float
-    test_footprint_s: float
-    paper_params: str
 
 
 def _build_i3d(num_classes: int, stream: str | None, **options) -> nn.Module:
@@ -53,11 +47,6 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             paper_name="Two-Stream I3D",
             builder=_build_i3d,
             streams=("rgb", "flow"),
-            train_frames={"rgb": 64, "flow": 64},
-            test_frames={"rgb": 250, "flow": 250},
-            train_footprint_s=2.56,
-            test_footprint_s=10.0,
-            paper_params="25M",
         ),
     )
 }

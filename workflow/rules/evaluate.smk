@@ -25,4 +25,4 @@ rule predict:
         "i3d predict --model {input.model} --manifest {input.manifest} --shards {input.shards}"
         " --split {wildcards.split} --out {output} --crop-size {params.crop} --dataset {wildcards.dataset}"
         " --init {wildcards.init} --data {params.data} --device {params.device} --threads {threads}"
-        " --quiet > {log} 2>&1"
+        " > {log} 2>&1"

@@ -22,4 +22,4 @@ rule flow:
         gpu=0,  # the OpenCV backend runs on the CPU
     shell:
         "i3d flow --rgb {input} --out {output} --backend {params.backend} --bound {params.bound}"
-        " --threads {threads} --tvl1 {params.tvl1} --quiet > {log} 2>&1"
+        " --threads {threads} --tvl1 {params.tvl1} > {log} 2>&1"

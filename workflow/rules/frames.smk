@@ -23,4 +23,4 @@ rule frames:
         runtime=120,
     shell:
         "i3d data frames --manifest {input.manifest} --shard {params.index} --num-shards {params.num_shards}"
-        " --out {output.shard} --fps {params.fps} --short-side {params.short_side} --quiet > {log} 2>&1"
+        " --out {output.shard} --fps {params.fps} --short-side {params.short_side} > {log} 2>&1"

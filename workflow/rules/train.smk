@@ -34,4 +34,4 @@ rule train:
     shell:
         "i3d train --manifest {input.manifest} --shards {input.shards} --split {wildcards.split}"
         " --out $(dirname {output.model}) --arch {wildcards.arch} --stream {wildcards.stream} {params.args}"
-        " --device {params.device} --threads {threads} --quiet > {log} 2>&1"
+        " --device {params.device} --threads {threads} > {log} 2>&1"
