@@ -132,13 +132,17 @@ def table2_markdown(df: pd.DataFrame) -> str:
         "",
         f"Chance level: {chance}.",
     ]
+    if (df.init == "scratch").any():
+        caption += ["", "`init` scratch: random initialisation. The paper's Table 2 models start from ImageNet "
+                        "weights (except the 3D-ConvNet), so scratch rows are expected to be lower."]
     if standin:
         caption += ["", "**Stand-in data:** rows marked `stand-in` were trained and tested on the built-in, "
                         "procedurally rendered stand-in datasets (few motion-defined classes, small clips, short "
                         "training on a CPU), not on the real datasets: compare them with chance and with each "
                         "other, not with the paper's numbers."]
     return "\n".join(caption) + "\n\n" + markdown_table(pivot) + "\n" + \
-        "Tidy form (one row per architecture, dataset, split, stream): `table2.csv`.\n"
+        "Tidy form (one row per architecture, dataset, split, stream, with test clip counts): `table2.csv`. " \
+        "Model sizes and input lengths: `table1.md`.\n"
 
 
 def write_table2(prediction_paths: Sequence[str | Path], prefix: str | Path) -> pd.DataFrame:
