@@ -117,7 +117,7 @@ def test_opencv_compute_validates_input_and_handles_one_frame():
 def test_registry_resolves_auto_and_rejects_unknown_names():
     assert "opencv" in available_backends()
     assert get_backend("auto").name == available_backends()[0]
-    backend = get_backend("opencv", params=TVL1Params(nscales=3))
+    backend = get_backend("opencv", tvl1={"nscales": 3})
     assert backend.params()["tvl1"]["nscales"] == 3
     with pytest.raises(ValueError, match="allowed: auto, opencv"):
         get_backend("farneback")
