@@ -42,8 +42,10 @@ def code_version(*parts):
     return digest.hexdigest()[:16]
 
 
-def dataset_cfg(wildcards):
-    return config["datasets"][wildcards.dataset]
+def acquire_cfg(wildcards):
+    """Only the keys that shape the raw data, so that e.g. a dataset's training overrides do not re-acquire it."""
+    dataset = config["datasets"][wildcards.dataset]
+    return {key: dataset[key] for key in ("source", "root", "standin")}
 
 
 def shard_names(dataset):

@@ -9,7 +9,7 @@ rule acquire:
     benchmark:
         "results/benchmarks/{dataset}/acquire.tsv"
     params:
-        cfg=dataset_cfg,
+        cfg=acquire_cfg,
         code=code_version("i3d/data/synthetic.py", "i3d/data/annotations.py", "i3d/data/video.py"),
     threads: 1
     resources:
