@@ -50,7 +50,8 @@ def _flow(args: argparse.Namespace) -> None:
     from .flow.shard import compute_flow_shard
 
     summary = compute_flow_shard(Path(args.rgb), Path(args.out), backend=args.backend, bound=args.bound,
-                                 threads=args.threads, progress=not args.quiet, tvl1=dict(args.tvl1))
+                                 threads=args.threads, progress=not args.quiet, tvl1=dict(args.tvl1),
+                                 device=args.device)
     print(json.dumps(summary))
 
 
@@ -153,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("flow", help="TV-L1 optical flow of an RGB shard into a flow shard")
     p.add_argument("--rgb", required=True, help="input RGB shard")
     p.add_argument("--out", required=True, help="output flow shard")
-    p.add_argument("--backend", default="auto", help="auto, opencv")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "opencv"],
+                   help="auto: torch on CUDA, else opencv (the faster CPU path); torch: the project's batched TV-L1")
+    p.add_argument("--device", default="auto", help="for --backend torch: auto (CUDA if present), cpu, cuda, cuda:N")
     p.add_argument("--bound", type=float, default=20.0, help="truncate flow to [-bound, bound] before quantizing")
     p.add_argument("--threads", type=int, default=1, help="worker processes (clips are shared among them)")
     p.add_argument("--tvl1", nargs="*", type=_tvl1_setting, default=[], metavar="NAME=VALUE",

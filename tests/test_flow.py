@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from i3d.data.shards import ShardReader, ShardWriter, encode_jpeg
-from i3d.flow import available_backends, compute_flow_shard, dequantize, get_backend, quantize, to_unit_range
+from i3d.flow import (
+    available_backends,
+    compute_flow_shard,
+    dequantize,
+    get_backend,
+    quantize,
+    to_unit_range,
+)
 from i3d.flow.opencv_backend import OPENCV_VERSION, OpenCVTVL1, TVL1Params, create_tvl1
 
 STEP = 40.0 / 255.0  # one quantization bucket at bound 20, in px
@@ -115,12 +122,15 @@ def test_opencv_compute_validates_input_and_handles_one_frame():
 # --- registry -----------------------------------------------------------------------------------------------
 
 def test_registry_resolves_auto_and_rejects_unknown_names():
-    assert "opencv" in available_backends()
-    assert get_backend("auto").name == available_backends()[0]
+    assert {"opencv", "torch"} <= set(available_backends())
+    assert get_backend("auto", device="cpu").name == "opencv"  # the faster CPU path (benchmarks/flow.py)
     backend = get_backend("opencv", tvl1={"nscales": 3})
     assert backend.params()["tvl1"]["nscales"] == 3
-    with pytest.raises(ValueError, match="allowed: auto, opencv"):
+    assert get_backend("torch", device="cpu", tvl1={"warps": 2}).params()["tvl1"]["warps"] == 2
+    with pytest.raises(ValueError, match="allowed: auto, torch, opencv"):
         get_backend("farneback")
+    with pytest.raises(ValueError, match="CPU only"):
+        get_backend("opencv", device="cuda")
 
 
 # --- shard round trip ---------------------------------------------------------------------------------------
@@ -181,3 +191,28 @@ def test_flow_shard_of_only_short_clips_is_empty(tmp_path):
     summary = compute_flow_shard(rgb, tmp_path / "flow.h5", threads=2, progress=False)
     assert summary["clips"] == 0 and summary["pairs"] == 0 and summary["skipped"] == ["single"]
     assert ShardReader(tmp_path / "flow.h5").clips == []
+
+
+def test_long_clips_go_to_the_backend_in_windows_with_the_same_result(rgb_shard, tmp_path, monkeypatch):
+    from i3d.flow import shard
+    whole = tmp_path / "whole.h5"
+    compute_flow_shard(rgb_shard, whole, progress=False)
+    seen = []
+    real = OpenCVTVL1.compute
+    monkeypatch.setattr(OpenCVTVL1, "compute", lambda self, frames: seen.append(len(frames)) or real(self, frames))
+    monkeypatch.setattr(shard, "FLOW_WINDOW", 3)
+    compute_flow_shard(rgb_shard, tmp_path / "windows.h5", progress=False)
+    assert seen == [4, 2, 4, 2]  # 5 frames = 4 pairs: pairs 0-2, then pair 3 (its two frames)
+    a, b = ShardReader(whole), ShardReader(tmp_path / "windows.h5")
+    for clip in a.clips:
+        np.testing.assert_array_equal(a.read(clip.clip_id), b.read(clip.clip_id))
+
+
+def test_flow_shard_with_the_torch_backend_records_it_and_agrees_with_opencv(rgb_shard, tmp_path):
+    compute_flow_shard(rgb_shard, tmp_path / "cv.h5", backend="opencv", progress=False)
+    compute_flow_shard(rgb_shard, tmp_path / "pt.h5", backend="torch", device="cpu", progress=False)
+    cv, pt = ShardReader(tmp_path / "cv.h5"), ShardReader(tmp_path / "pt.h5")
+    assert pt.params["backend"] == "torch" and pt.params["device"] == "cpu"
+    for clip in cv.clips:
+        diff = np.abs(cv.read(clip.clip_id).astype(int) - pt.read(clip.clip_id).astype(int))
+        assert (diff <= 1).mean() > 0.99  # equal up to a quantization step (0.16 px) on almost every pixel

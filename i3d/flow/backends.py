@@ -1,15 +1,20 @@
 """Flow backend interface and registry.
 
-The flow stage only needs "frames in, flow out"; which implementation runs (OpenCV CPU now, the project's batched
-PyTorch TV-L1 later) is a name in the config. ``"auto"`` picks the first available entry of :data:`_BACKENDS`.
+The flow stage only needs "frames in, flow out"; which implementation runs is a name in the config:
+``torch`` (the project's batched TV-L1, CUDA or CPU) or ``opencv`` (OpenCV-contrib's CPU reference). ``"auto"``
+takes ``torch`` on CUDA and otherwise the faster CPU path as measured by ``benchmarks/flow.py``: OpenCV, which on
+the 2-core dev machine is ~2× faster per pair than the PyTorch ops on the CPU (see benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
+
+from .params import TVL1Params
 
 
 class FlowBackend(Protocol):
@@ -33,30 +38,49 @@ class _Entry:
     create: Callable[..., FlowBackend]
 
 
-def _create_opencv(threads: int = 1, tvl1: dict | None = None) -> FlowBackend:
-    from .opencv_backend import OpenCVTVL1, TVL1Params
+def _create_opencv(threads: int = 1, tvl1: dict | None = None, device: str = "cpu") -> FlowBackend:
+    from .opencv_backend import OpenCVTVL1
+    if device not in ("auto", "cpu"):
+        raise ValueError(f"the opencv flow backend runs on the CPU only, not on {device!r}")
     return OpenCVTVL1(TVL1Params(**(tvl1 or {})), threads=threads)
 
 
-#: Backends, best first ("auto" takes the first available). Register the PyTorch TV-L1 here, ahead of OpenCV.
+def _create_torch(threads: int = 1, tvl1: dict | None = None, device: str = "auto") -> FlowBackend:
+    from .torch_backend import TorchTVL1
+    return TorchTVL1(TVL1Params(**(tvl1 or {})), threads=threads, device=device)
+
+
+def _cuda_available() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
+#: Backends: "auto" takes the first available one, so the CUDA case of torch comes first.
 _BACKENDS: tuple[_Entry, ...] = (
+    _Entry("torch", lambda: True, _create_torch),
     _Entry("opencv", lambda: hasattr(cv2, "optflow"), _create_opencv),
 )
 
 
+def auto_backend(device: str = "auto") -> str:
+    """The backend ``auto`` means for ``device``: torch on CUDA, else OpenCV (faster on the CPU), else torch."""
+    wants_cuda = device.startswith("cuda") or (device == "auto" and _cuda_available())
+    if wants_cuda or not hasattr(cv2, "optflow"):
+        return "torch"
+    return "opencv"
+
+
 def available_backends() -> list[str]:
-    """Names of the backends usable in this environment, best first."""
+    """Names of the backends usable in this environment."""
     return [e.name for e in _BACKENDS if e.available()]
 
 
 def get_backend(name: str = "auto", **options) -> FlowBackend:
-    """Instantiate a backend by name; ``options`` go to its constructor: ``threads``, and ``tvl1``, a dict of
-    TV-L1 parameters that differ from OpenCV's defaults (names as in ``TVL1Params``)."""
+    """Instantiate a backend by name; ``options`` go to its constructor: ``threads``, ``device`` ("auto", "cpu",
+    "cuda", ...), and ``tvl1``, a dict of TV-L1 parameters that differ from OpenCV's defaults (names as in
+    ``TVL1Params``)."""
     if name == "auto":
-        usable = available_backends()
-        if not usable:
-            raise RuntimeError("no flow backend is available (is opencv-contrib installed?)")
-        name = usable[0]
+        name = auto_backend(options.get("device", "auto"))
     for entry in _BACKENDS:
         if entry.name == name:
             if not entry.available():

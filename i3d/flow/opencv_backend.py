@@ -5,36 +5,15 @@ The OpenCV reference itself moves by ~0.01-0.02 px mean EPE between releases (``
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import cv2
 import numpy as np
 
+from .params import TVL1Params
+
 #: The opencv-contrib-python-headless release this backend was validated against (tests check ``cv2.__version__``).
 OPENCV_VERSION = "5.0.0"
-
-
-@dataclass(frozen=True)
-class TVL1Params:
-    """OpenCV CPU ``DualTVL1OpticalFlow_create()`` defaults, spelled out so shards record what made them.
-
-    The same values as OpenCV's CUDA TV-L1 used by denseflow/dense_flow, except that the CPU version splits the
-    300 iterations per warp into ``outer_iterations`` × ``inner_iterations`` and median-filters the flow at the
-    start of every outer iteration.
-    """
-
-    tau: float = 0.25  #: time step of the dual (Chambolle) update; must be <= 0.25 for stability
-    lambda_: float = 0.15  #: weight of the data term (smaller = smoother flow)
-    theta: float = 0.3  #: coupling between the flow u and its auxiliary copy v
-    nscales: int = 5  #: pyramid levels (coarsest is scale_step**4 = 0.41× at the default: ~6 px capture range)
-    warps: int = 5  #: re-linearisations of the image around the current flow per level
-    epsilon: float = 0.01  #: stop a warp when the RMS flow update falls to this many px
-    inner_iterations: int = 30  #: iterations between median filterings
-    outer_iterations: int = 10  #: median filterings per warp (so at most 300 iterations per warp)
-    scale_step: float = 0.8  #: size ratio between consecutive pyramid levels
-    gamma: float = 0.0  #: weight of the illumination-change term (0 = off)
-    median_filtering: int = 5  #: median filter aperture applied to the flow (1 = off)
-    use_initial_flow: bool = False  #: start from a given flow; never used here (each pair starts from zero)
 
 
 def create_tvl1(params: TVL1Params) -> cv2.optflow.DualTVL1OpticalFlow:

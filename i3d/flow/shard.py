@@ -12,32 +12,46 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import time
-from pathlib import Path
+from collections.abc import Iterator
 from multiprocessing.pool import Pool
-from typing import Iterator
+from pathlib import Path
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..data.shards import JPEG_QUALITY, ShardReader, ShardWriter, encode_jpeg, stack_flow_image
+from ..data.shards import (
+    JPEG_QUALITY,
+    ShardReader,
+    ShardWriter,
+    encode_jpeg,
+    stack_flow_image,
+)
 from .backends import FlowBackend, get_backend
 from .quantize import quantize
 
 _worker: tuple[ShardReader, FlowBackend, float] | None = None
 
 
+#: Frame pairs handed to a backend at once: bounds the float flow held in memory for long clips (a 10-minute
+#: 340×256 clip would be 10 GB of float32 flow) while still filling a GPU batch.
+FLOW_WINDOW = 256
+
+
 def _flow_jpegs(reader: ShardReader, backend: FlowBackend, clip_id: str, bound: float) -> list[bytes]:
-    """One clip's flow frames, encoded exactly as they are stored."""
+    """One clip's flow frames, encoded exactly as they are stored, computed ``FLOW_WINDOW`` pairs at a time."""
     rgb = reader.read(clip_id)
     gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in rgb])
-    flow = backend.compute(gray)
-    return [encode_jpeg(stack_flow_image(quantize(f, bound)), JPEG_QUALITY) for f in flow]
+    jpegs = []
+    for start in range(0, len(gray) - 1, FLOW_WINDOW):
+        flow = backend.compute(gray[start:start + FLOW_WINDOW + 1])
+        jpegs.extend(encode_jpeg(stack_flow_image(quantize(f, bound)), JPEG_QUALITY) for f in flow)
+    return jpegs
 
 
 def _init_worker(rgb_shard: Path, backend: str, tvl1: dict | None, bound: float) -> None:
     global _worker
-    _worker = (ShardReader(rgb_shard), get_backend(backend, threads=1, tvl1=tvl1), bound)
+    _worker = (ShardReader(rgb_shard), get_backend(backend, threads=1, tvl1=tvl1, device="cpu"), bound)
 
 
 def _worker_clip(clip_id: str) -> list[bytes]:
@@ -56,7 +70,8 @@ def _encoded_clips(reader: ShardReader, backend: FlowBackend, clip_ids: list[str
 
 
 def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", bound: float = 20.0,
-                       threads: int = 1, progress: bool = True, tvl1: dict | None = None) -> dict:
+                       threads: int = 1, progress: bool = True, tvl1: dict | None = None,
+                       device: str = "auto") -> dict:
     """Write the flow shard of every clip in ``rgb_shard`` (T frames -> T-1 flow frames) and summarise the run.
 
     Clips with fewer than 2 frames have no flow; they are left out of the flow shard and listed in ``skipped``.
@@ -72,8 +87,11 @@ def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", b
         raise ValueError(f"threads must be >= 1, got {threads}")
     clips = [c for c in reader.clips if c.num_frames >= 2]
     skipped = [c.clip_id for c in reader.clips if c.num_frames < 2]
-    workers = min(threads, max(len(clips), 1))
-    algo = get_backend(backend, threads=1 if workers > 1 else threads, tvl1=tvl1)  # also resolves "auto" for the params
+    algo = get_backend(backend, threads=threads, tvl1=tvl1, device=device)  # also resolves "auto" for the params
+    on_gpu = getattr(algo, "device", None) is not None and algo.device.type != "cpu"
+    workers = 1 if on_gpu else min(threads, max(len(clips), 1))  # one process feeds a GPU (no fork after CUDA)
+    if workers > 1:
+        algo = get_backend(algo.name, threads=1, tvl1=tvl1, device="cpu")
     params = {"backend": algo.name, **algo.params(), "bound": bound, "jpeg_quality": JPEG_QUALITY,
               "gray": "cv2.COLOR_RGB2GRAY", "source": rgb_shard.name}
     writer = ShardWriter(out_path, "flow", params)

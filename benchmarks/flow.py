@@ -1,0 +1,195 @@
+"""TV-L1 speed side by side: OpenCV CPU (1 thread, all cores), our PyTorch path on the CPU, our CUDA path.
+
+Every row is measured in this run on the same frame pairs, with the mean endpoint error to OpenCV's flow (and the
+share of pixels within 0.1 px) beside it, so speed never hides a change in the result. Pairs: smooth and
+piecewise synthetic flows (validation_pairs) mixed with consecutive frames of a rendered stand-in video.
+
+    python benchmarks/flow.py                         # 340x256 and 224x224, CUDA batches 1..256 when present
+    python benchmarks/flow.py --sizes 340x256 --batches 1 16 256 --json flow.json
+    python benchmarks/flow.py --save-frames frames.npy --sizes 340x256   # keep the video frames for a GPU box
+
+CUDA rows also give the iterations actually run (full-resolution equivalents per pair) and the achieved memory
+bandwidth at 88 bytes per pixel-iteration (the two-kernel design's traffic; see i3d/flow/tvl1_triton.py).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from i3d.flow import tvl1
+from i3d.flow.opencv_backend import create_tvl1
+from i3d.flow.pairs import standin_video_frames, validation_pairs
+from i3d.flow.params import TVL1Params
+
+BYTES_PER_PIXEL_ITERATION = 88
+
+
+def _opencv_one(pair: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    cv2.setNumThreads(1)
+    return create_tvl1(TVL1Params()).calc(pair[0], pair[1], None)
+
+
+def make_pairs(h: int, w: int, count: int, frames: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` distinct pairs: every third one from the video frames (if any), the rest synthetic."""
+    i0, i1, _ = validation_pairs(h, w, count, seed=100)
+    if frames is not None and len(frames) > 1:
+        video = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames])
+        for k in range(0, count, 3):
+            j = (k // 3) % (len(video) - 1)
+            i0[k], i1[k] = video[j], video[j + 1]
+    return i0, i1
+
+
+def epe_stats(flow: np.ndarray, ref: np.ndarray) -> tuple[float, float]:
+    e = np.linalg.norm(flow - ref, axis=-1)
+    return float(e.mean()), float((e < 0.1).mean())
+
+
+def timed(fn, min_seconds: float, max_reps: int) -> tuple[float, object]:
+    """Median seconds of ``fn()`` over reps (at least one, until ``min_seconds`` or ``max_reps``)."""
+    times, out = [], None
+    while not times or (sum(times) < min_seconds and len(times) < max_reps):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), out
+
+
+def time_ours(i0: np.ndarray, i1: np.ndarray, device: str,
+              args: argparse.Namespace) -> tuple[float, np.ndarray, dict]:
+    """Seconds per call of our tvl1 on these pairs (after a warm-up call on CUDA), the flow, its stats."""
+    a, b = torch.from_numpy(i0).to(device), torch.from_numpy(i1).to(device)
+    stats: dict = {}
+
+    def once() -> torch.Tensor:
+        stats.clear()
+        out = tvl1(a, b, stats=stats)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return out
+    if device == "cuda":
+        once()  # compile the kernels for this shape
+    seconds, out = timed(once, args.min_seconds, args.max_reps)
+    return seconds, out.permute(0, 2, 3, 1).cpu().numpy(), dict(stats)
+
+
+def make_row(impl: str, size: str, seconds: float, flow: np.ndarray, stats: dict, ref: np.ndarray) -> dict:
+    """One result row: throughput, EPE to OpenCV over the pairs OpenCV computed, and on CUDA the bandwidth."""
+    batch, h, w = flow.shape[:3]
+    k = min(batch, len(ref))
+    mean, within = epe_stats(flow[:k], ref[:k])
+    row = {"impl": impl, "size": size, "batch": batch, "pairs_per_s": batch / seconds, "epe_mean": mean,
+           "within_0.1": within}
+    if impl.startswith("torch cuda"):
+        pix = stats.get("pixel_iterations", 0)
+        row["iterations_per_pair"] = pix / (batch * h * w)
+        row["gbps"] = pix * BYTES_PER_PIXEL_ITERATION / seconds / 1e9
+    return row
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    rows: list[dict] = []
+    cores = len(os.sched_getaffinity(0))
+    frames = np.load(args.frames) if args.frames else standin_video_frames(256, 340, 17)
+    cuda = torch.cuda.is_available() and not args.no_cuda
+    print(f"# {cores} CPU cores; CUDA: {torch.cuda.get_device_name() if cuda else 'none'}; "
+          f"torch {torch.__version__}; OpenCV {cv2.__version__}", flush=True)
+
+    def report(row: dict) -> None:
+        rows.append(row)
+        extra = ""
+        if "gbps" in row:
+            extra = f"  its/pair {row['iterations_per_pair']:.0f}  {row['gbps']:.0f} GB/s"
+        print(f"{row['impl']:<16} {row['size']:>8} batch {row['batch']:>5}  {row['pairs_per_s']:9.2f} pairs/s  "
+              f"EPE vs OpenCV {row['epe_mean']:.4f} px  within 0.1 px {row['within_0.1']:.3f}{extra}", flush=True)
+
+    for size in args.sizes:
+        w, h = map(int, size.split("x"))
+        n_pool = max([args.opencv_pairs, *args.batches, *args.cpu_batches]) if cuda else \
+            max(args.opencv_pairs, *args.cpu_batches)
+        i0, i1 = make_pairs(h, w, n_pool, frames)
+        n_ref = args.opencv_pairs
+        pairs = list(zip(i0[:n_ref], i1[:n_ref]))
+        with mp.get_context("fork").Pool(cores) as pool:
+            start = time.perf_counter()
+            ref = np.stack(pool.map(_opencv_one, pairs))
+            all_cores = time.perf_counter() - start
+        report({"impl": f"opencv {cores}proc", "size": size, "batch": 1, "pairs_per_s": n_ref / all_cores,
+                "epe_mean": 0.0, "within_0.1": 1.0})
+        single = min(n_ref, args.opencv_single)
+        cv2.setNumThreads(1)
+        start = time.perf_counter()
+        for a, b in pairs[:single]:
+            create_tvl1(TVL1Params()).calc(a, b, None)
+        report({"impl": "opencv 1thread", "size": size, "batch": 1,
+                "pairs_per_s": single / (time.perf_counter() - start), "epe_mean": 0.0, "within_0.1": 1.0})
+
+        for threads in sorted({1, cores}):
+            torch.set_num_threads(threads)
+            for batch in args.cpu_batches:
+                seconds, flow, stats = time_ours(i0[:batch], i1[:batch], "cpu", args)
+                report(make_row(f"torch cpu {threads}thr", size, seconds, flow, stats, ref))
+        torch.set_num_threads(cores)
+        if cuda:
+            for graphs in ("1", "0") if args.compare_graphs else ("1",):
+                os.environ["I3D_TVL1_GRAPHS"] = graphs
+                for batch in args.batches:
+                    seconds, flow, stats = time_ours(i0[:batch], i1[:batch], "cuda", args)
+                    name = "torch cuda" + ("" if graphs == "1" else " nograph")
+                    report(make_row(name, size, seconds, flow, stats, ref))
+            os.environ["I3D_TVL1_GRAPHS"] = "1"
+    return rows
+
+
+def summary(rows: list[dict]) -> str:
+    """The short table printed last: best pairs/s per implementation and size, and ratios to OpenCV 1 thread."""
+    lines = ["| implementation | size | best batch | pairs/s | × OpenCV 1 thread | EPE vs OpenCV (px) |",
+             "|---|---|---|---|---|---|"]
+    for size in dict.fromkeys(r["size"] for r in rows):
+        base = next(r["pairs_per_s"] for r in rows if r["size"] == size and r["impl"] == "opencv 1thread")
+        for impl in dict.fromkeys(r["impl"] for r in rows if r["size"] == size):
+            best = max((r for r in rows if r["size"] == size and r["impl"] == impl), key=lambda r: r["pairs_per_s"])
+            lines.append(f"| {impl} | {size} | {best['batch']} | {best['pairs_per_s']:.1f} | "
+                         f"{best['pairs_per_s'] / base:.2f} | {best['epe_mean']:.4f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", nargs="+", default=["340x256", "224x224"], help="WxH frame sizes")
+    p.add_argument("--batches", nargs="+", type=int, default=[1, 4, 16, 64, 256], help="CUDA batch sizes")
+    p.add_argument("--cpu-batches", nargs="+", type=int, default=[1, 4], help="batch sizes of our CPU path")
+    p.add_argument("--opencv-pairs", type=int, default=8, help="pairs OpenCV computes (the EPE reference)")
+    p.add_argument("--opencv-single", type=int, default=4, help="of those, pairs timed on one thread")
+    p.add_argument("--min-seconds", type=float, default=1.0, help="repeat a measurement until this long")
+    p.add_argument("--max-reps", type=int, default=5)
+    p.add_argument("--frames", help=".npy of gray video frames (default: render a stand-in video, needs ffmpeg)")
+    p.add_argument("--save-frames", help="render the stand-in frames to this .npy and exit")
+    p.add_argument("--no-cuda", action="store_true", help="skip the CUDA rows")
+    p.add_argument("--compare-graphs", action="store_true", help="also time CUDA without CUDA graphs")
+    p.add_argument("--json", help="also write the rows here")
+    args = p.parse_args()
+    if args.save_frames:
+        w, h = map(int, args.sizes[0].split("x"))
+        np.save(args.save_frames, standin_video_frames(h, w, 17))
+        return
+    rows = run(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    print()
+    print(summary(rows))
+
+
+if __name__ == "__main__":
+    main()

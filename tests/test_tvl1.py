@@ -1,0 +1,214 @@
+"""The PyTorch TV-L1 against OpenCV-contrib's CPU DualTVL1OpticalFlow (the pinned 5.0) and against ground truth.
+
+CPU tests run by default; the same checks on CUDA are marked ``gpu`` (benchmarks/gpu_check.sh runs them).
+Tolerances are the issue's: mean endpoint error to OpenCV <= 0.02 px, >= 95% of pixels within 0.1 px (OpenCV's
+own regression criterion), and an error to the true flow no worse than OpenCV's + 0.01 px.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from i3d.flow import get_backend, tvl1
+from i3d.flow.opencv_backend import create_tvl1
+from i3d.flow.pairs import (
+    rectangle_pair,
+    smooth_pair,
+    standin_video_frames,
+    validation_pairs,
+)
+from i3d.flow.params import TVL1Params
+from i3d.flow.solver import max_pairs_per_chunk
+
+needs_opencv = pytest.mark.skipif(not hasattr(cv2, "optflow"), reason="needs opencv-contrib (cv2.optflow)")
+DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs CUDA")])]
+
+
+def opencv_flow(i0: np.ndarray, i1: np.ndarray, **params) -> np.ndarray:
+    """OpenCV's flow, with a fresh object per call (calc() shrinks nscales for small images and keeps it)."""
+    return create_tvl1(TVL1Params(**params)).calc(i0, i1, None)
+
+
+def ours(i0: np.ndarray, i1: np.ndarray, device: str = "cpu", **params) -> np.ndarray:
+    """Our flow of one pair or a batch (N×H×W) as H×W×2 (N×H×W×2)."""
+    batch = i0.ndim == 3
+    a = torch.from_numpy(i0 if batch else i0[None]).to(device)
+    b = torch.from_numpy(i1 if batch else i1[None]).to(device)
+    flow = tvl1(a, b, **params).permute(0, 2, 3, 1).cpu().numpy()
+    return flow if batch else flow[0]
+
+
+def epe(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(a - b, axis=-1)
+
+
+def assert_matches_opencv(got: np.ndarray, ref: np.ndarray) -> None:
+    e = epe(got, ref)
+    assert e.mean() <= 0.02, f"mean EPE to OpenCV {e.mean():.4f} px"
+    assert (e < 0.1).mean() >= 0.95, f"only {(e < 0.1).mean():.3f} of pixels within 0.1 px"
+
+
+@pytest.fixture(scope="module")
+def video_frames() -> np.ndarray:
+    """Gray 128×96 frames of a rendered stand-in video (MPEG-4 through ffmpeg). Where ffmpeg is missing (the GPU
+    check's machine), ``I3D_TEST_VIDEO_FRAMES`` names an .npy of the same frames saved by benchmarks/flow.py."""
+    saved = os.environ.get("I3D_TEST_VIDEO_FRAMES")
+    return np.load(saved)[:6] if saved else standin_video_frames(96, 128, 6)
+
+
+# --- exactness at a fixed iteration count ------------------------------------------------------------------
+
+@needs_opencv
+@pytest.mark.parametrize("device", DEVICES)
+def test_fixed_iterations_match_opencv_to_1e4(device):
+    i0, i1, _ = smooth_pair(40, 52, seed=1)
+    params = {"nscales": 1, "warps": 2, "epsilon": 0.0, "median_filtering": 1, "inner_iterations": 15,
+              "outer_iterations": 2}
+    e = epe(ours(i0, i1, device, **params), opencv_flow(i0, i1, **params))
+    assert e.max() < 1e-3 and e.mean() < 1e-4
+
+
+@needs_opencv
+@pytest.mark.parametrize("device", DEVICES)
+def test_median_schedule_and_pyramid_match_opencv_at_fixed_iterations(device):
+    i0, i1, _ = rectangle_pair(48, 64, seed=2)
+    params = {"nscales": 3, "warps": 2, "epsilon": 0.0, "inner_iterations": 7, "outer_iterations": 3}
+    e = epe(ours(i0, i1, device, **params), opencv_flow(i0, i1, **params))
+    assert e.mean() < 1e-3, e.mean()
+
+
+# --- default parameters ----------------------------------------------------------------------------------------
+
+@needs_opencv
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("make", [smooth_pair, rectangle_pair])
+def test_defaults_match_opencv_and_ground_truth(device, make):
+    i0, i1, gt = make(96, 128, seed=5)
+    got, ref = ours(i0, i1, device), opencv_flow(i0, i1)
+    assert_matches_opencv(got, ref)
+    assert epe(got, gt).mean() <= epe(ref, gt).mean() + 0.01
+
+
+@needs_opencv
+@pytest.mark.parametrize("device", DEVICES)
+def test_defaults_match_opencv_on_video_frames(device, video_frames):
+    got = ours(video_frames[:-1], video_frames[1:], device)
+    for i in range(len(got)):
+        assert_matches_opencv(got[i], opencv_flow(video_frames[i], video_frames[i + 1]))
+
+
+@needs_opencv
+def test_illumination_term_matches_opencv():
+    i0, i1, _ = smooth_pair(48, 64, seed=7)
+    i0 = np.clip(i0.astype(np.int16) + 12, 0, 255).astype(np.uint8)  # a brightness change for u3 to absorb
+    assert_matches_opencv(ours(i0, i1, gamma=0.5), opencv_flow(i0, i1, gamma=0.5))
+
+
+# --- batching, API, memory -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_batched_pair_equals_the_pair_computed_alone(device):
+    i0, i1, _ = validation_pairs(40, 56, 3, seed=11)
+    batched = ours(i0, i1, device)
+    for k in range(3):
+        np.testing.assert_allclose(batched[k], ours(i0[k], i1[k], device), atol=1e-5)
+
+
+def test_uint8_and_float_inputs_agree_and_shapes_follow_the_api():
+    i0, i1, _ = smooth_pair(24, 32, seed=0)
+    a, b = torch.from_numpy(i0)[None], torch.from_numpy(i1)[None]
+    out = tvl1(a, b, warps=2)
+    assert out.shape == (1, 2, 24, 32) and out.dtype == torch.float32 and out.device == a.device
+    torch.testing.assert_close(out, tvl1(a.float(), b.float(), warps=2))
+
+
+def test_bad_input_is_refused_with_a_reason():
+    x = torch.zeros(2, 16, 16, dtype=torch.uint8)
+    with pytest.raises(ValueError, match="N×H×W"):
+        tvl1(x, x[:1])
+    with pytest.raises(TypeError):
+        tvl1(x, x, lambda_value=0.1)
+    with pytest.raises(ValueError, match="median_filtering"):
+        tvl1(x, x, median_filtering=4)
+    with pytest.raises(ValueError, match="use_initial_flow"):
+        tvl1(x, x, use_initial_flow=True)
+
+
+def test_batches_are_cut_into_chunks_that_fit_memory(monkeypatch):
+    import i3d.flow.solver as impl
+    assert max_pairs_per_chunk(256, 340, torch.device("cpu")) * impl.PLANES_PER_PAIR * 4 * 256 * 340 <= 2 << 30
+    sizes = []
+    real = impl._solve
+    monkeypatch.setattr(impl, "max_pairs_per_chunk", lambda h, w, device: 2)
+    monkeypatch.setattr(impl, "_solve", lambda i0, *rest: sizes.append(len(i0)) or real(i0, *rest))
+    i0, i1, _ = validation_pairs(20, 24, 5)
+    whole = tvl1(torch.from_numpy(i0), torch.from_numpy(i1), warps=1)
+    assert sizes == [2, 2, 1]
+    assert whole.shape == (5, 2, 20, 24)
+
+
+@needs_opencv
+def test_torch_backend_in_the_flow_stage_matches_opencv_backend(video_frames):
+    flow_t = get_backend("torch", device="cpu").compute(video_frames[:3])
+    flow_o = get_backend("opencv").compute(video_frames[:3])
+    assert flow_t.shape == flow_o.shape == (2, 96, 128, 2)
+    assert_matches_opencv(flow_t, flow_o)
+
+
+def test_auto_backend_prefers_cuda_torch_and_otherwise_the_faster_cpu_path():
+    from i3d.flow.backends import auto_backend
+    assert auto_backend("cuda") == "torch"
+    assert auto_backend("cpu") == ("opencv" if hasattr(cv2, "optflow") else "torch")
+
+
+# --- the Triton kernels, on the CPU through Triton's interpreter -----------------------------------------------
+
+_INTERPRETED = """
+import numpy as np, torch, cv2
+from i3d.flow import solver as T
+from i3d.flow.tvl1_triton import TritonStepper, _median_kernel
+from i3d.flow.pairs import validation_pairs
+from i3d.flow.params import TVL1Params
+i0, i1, _ = validation_pairs(24, 30, 2, seed=4)
+a, b = torch.from_numpy(i0).float(), torch.from_numpy(i1).float()
+p = TVL1Params(nscales=2, warps=2, median_filtering=1, inner_iterations=10, outer_iterations=2)
+ref = T._solve(a, b, p, T.TorchStepper(p))
+got = T._solve(a, b, p, TritonStepper(p, a.device))
+assert (got - ref).norm(dim=1).max() < 1e-3, (got - ref).abs().max()
+u = torch.randn(1, 2, 9, 11)
+dst = torch.empty_like(u)
+_median_kernel[(1, 2)](u, dst, torch.ones(1, dtype=torch.uint8), 9, 11, KSIZE=5, BLOCK=128)
+for c in range(2):
+    assert np.array_equal(dst[0, c].numpy(), cv2.medianBlur(u[0, c].numpy(), 5))
+print("ok")
+"""
+
+
+@pytest.mark.slow
+def test_triton_kernels_equal_the_pytorch_iteration_in_the_interpreter():
+    pytest.importorskip("triton")
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    run = subprocess.run([sys.executable, "-c", _INTERPRETED], env=env, capture_output=True, text=True, timeout=900,
+                         check=False)
+    assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-3000:]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_ten_minute_clip_runs_within_the_gpu_memory(video_frames):
+    """15,000 pairs of 340×256 (10 min at 25 fps) in one call: chunked to the free memory, never out of memory."""
+    frames = torch.from_numpy(np.stack([cv2.resize(f, (340, 256)) for f in video_frames])).cuda()
+    clip = frames[torch.arange(15_001, device="cuda") % len(frames)]
+    torch.cuda.reset_peak_memory_stats()
+    flow = tvl1(clip[:-1], clip[1:])
+    assert flow.shape == (15_000, 2, 256, 340) and bool(torch.isfinite(flow).all())
+    _, total = torch.cuda.mem_get_info()
+    assert torch.cuda.max_memory_allocated() < 0.9 * total
