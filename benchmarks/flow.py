@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         i0, i1 = make_pairs(h, w, n_pool, frames)
         n_ref = args.opencv_pairs
         pairs = list(zip(i0[:n_ref], i1[:n_ref]))
-        with mp.get_context("fork").Pool(cores) as pool:
+        with mp.get_context("spawn").Pool(cores) as pool:  # forking after OpenCV started its threads can hang
             start = time.perf_counter()
             ref = np.stack(pool.map(_opencv_one, pairs))
             all_cores = time.perf_counter() - start

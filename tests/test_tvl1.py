@@ -188,6 +188,17 @@ dst = torch.empty_like(u)
 _median_kernel[(1, 2)](u, dst, torch.ones(1, dtype=torch.uint8), 9, 11, KSIZE=5, BLOCK=128)
 for c in range(2):
     assert np.array_equal(dst[0, c].numpy(), cv2.medianBlur(u[0, c].numpy(), 5))
+from i3d.flow import tvl1_ops as ops
+n, h, w = 2, 13, 17
+img, i0 = torch.rand(n, h, w) * 255, torch.rand(n, h, w) * 255
+images = torch.stack((img, *ops.centered_gradient(img)), 1).contiguous()
+u = (torch.rand(n, 2, h, w) - 0.5) * 8
+u[0, 0, 0, 0], u[1, 1, 3, 3] = 1e6, -1e7  # coordinates far outside the image
+levels = [T._Level(*torch.empty(4, n, h, w).unbind(0), u=u.clone(), p=torch.zeros(n, 2, 2, h, w)) for _ in "ab"]
+ops.linearise_torch(levels[0], images, i0)
+TritonStepper(p, img.device).linearise(levels[1], images, i0)
+for name in ("ix", "iy", "grad", "rho_c"):
+    torch.testing.assert_close(getattr(levels[1], name), getattr(levels[0], name), rtol=1e-5, atol=1e-3)
 print("ok")
 """
 

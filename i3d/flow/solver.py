@@ -11,9 +11,9 @@ aligned) and each pair is frozen, exactly as OpenCV stops it, once *its* update 
 is therefore the result of that pair computed alone. Batches are cut into chunks that fit the memory of the
 device (:func:`max_pairs_per_chunk`).
 
-Two implementations of the inner iteration share everything else: fused Triton kernels on CUDA
-(:mod:`i3d.flow.tvl1_triton`, two kernels per iteration, converged pairs skipped inside the kernels) and plain
-PyTorch ops elsewhere (also the fallback when Triton is missing or ``gamma`` is non-zero).
+Two implementations of the per-warp work (linearisation and iterations) share everything else: fused Triton
+kernels on CUDA (:mod:`i3d.flow.tvl1_triton`; converged pairs skipped inside the kernels) and plain PyTorch ops
+elsewhere (also the fallback when Triton is missing or ``gamma`` is non-zero).
 """
 from __future__ import annotations
 
@@ -111,12 +111,7 @@ def _solve_level(i0: torch.Tensor, i1: torch.Tensor, u: torch.Tensor, p: TVL1Par
     level = _Level(*planes.unbind(0), u=u.contiguous(), p=dual)
     scaled_eps = torch.tensor(p.epsilon * p.epsilon * h * w, dtype=torch.float32).item()  # float, as OpenCV
     for _ in range(p.warps):
-        u1, u2 = level.u[:, 0], level.u[:, 1]
-        i1w, ix, iy = ops.warp_cubic(images, u1, u2).unbind(1)
-        level.ix.copy_(ix)
-        level.iy.copy_(iy)
-        torch.add(ix * ix, iy * iy, out=level.grad)
-        torch.sub(i1w - ix * u1 - iy * u2, i0, out=level.rho_c)
+        stepper.linearise(level, images, i0)
         stepper.run_warp(level, scaled_eps)
     return level.u
 
@@ -143,6 +138,10 @@ class TorchStepper:
         self.median_size = p.median_filtering
         self.inner = p.inner_iterations
         self.total = p.inner_iterations * p.outer_iterations
+
+    def linearise(self, level: _Level, images: torch.Tensor, i0: torch.Tensor) -> None:
+        """Warp I1 and its gradients by the level's flow and refresh the linearised data term."""
+        ops.linearise_torch(level, images, i0)
 
     def run_warp(self, level: _Level, scaled_eps: float) -> None:
         """Iterate until every pair's update is small enough (or ``outer × inner`` iterations)."""

@@ -143,3 +143,16 @@ def median_blur(u: torch.Tensor, ksize: int = 5) -> torch.Tensor:
     p = F.pad(u.reshape(-1, 1, h, w), (r, r, r, r), mode="replicate")
     patches = F.unfold(p, ksize)  # N × k² × (H·W)
     return patches.median(dim=1).values.view_as(u)
+
+
+def linearise_torch(level, images: torch.Tensor, i0: torch.Tensor) -> None:
+    """Fill ``level.ix, iy, grad, rho_c`` (``calcGradRho`` after the three ``remap`` calls) around ``level.u``.
+
+    ``images`` is N×3×H×W: I1 and its centred gradients. ``rho_c = I1w - Ix·u1 - Iy·u2 - I0``.
+    """
+    u1, u2 = level.u[:, 0], level.u[:, 1]
+    i1w, ix, iy = warp_cubic(images, u1, u2).unbind(1)
+    level.ix.copy_(ix)
+    level.iy.copy_(iy)
+    torch.add(ix * ix, iy * iy, out=level.grad)
+    torch.sub(i1w - ix * u1 - iy * u2, i0, out=level.rho_c)

@@ -1,28 +1,30 @@
-"""The TV-L1 inner iteration as fused Triton kernels for CUDA, replayed in blocks through CUDA graphs.
+"""TV-L1 on CUDA as fused Triton kernels: the warp's linearisation, the inner iteration, the median filter.
 
-An iteration is two kernels, because the dual update needs the *new* flow of the right and lower neighbours:
+* ``_linearise_kernel`` (once per warp): I1, I1x, I1y sampled at x + u with OpenCV's bicubic (16 taps each, zero
+  outside), and from them |∇I1w|² and the constant part of the residual, in one pass. Done with PyTorch ops it
+  was ~60% of the GPU time (H200 profile in benchmarks/RESULTS.md).
+* An iteration is two kernels, because the dual update needs the *new* flow of the right and lower neighbours:
+  ``_primal_kernel`` (soft threshold, divergence of the dual variables, flow update, and each block's share of
+  the pair's Σ|Δu|², written per block and summed afterwards so the sum does not depend on the batch) and
+  ``_dual_kernel`` (forward gradient of the new flow, dual update). ~88 bytes of memory traffic per pixel and
+  iteration, the design of OpenCV's own CUDA port; measured at 2.8 TB/s on an H200.
+* ``_median_kernel`` (at the start of every outer iteration): the 5×5 neighbourhood is loaded as a row of 32 lanes
+  (+inf padding), sorted, and the 13th value kept.
 
-* ``_primal_kernel``: soft threshold, divergence of the dual variables, flow update and each block's share of
-  the pair's Σ|Δu|² (written per block and summed afterwards, so the sum does not depend on the batch);
-* ``_dual_kernel``: forward gradient of the new flow and the dual update.
-
-Per pixel that is ~88 bytes of memory traffic per iteration, the design that OpenCV's own CUDA port uses.
 Pairs that have converged are masked out inside the kernels (no loads, no stores), so a frozen pair costs only
-its share of the launch. The median filter is a third kernel: the 5×5 neighbourhood is loaded as a row of 32
-lanes (+inf padding), sorted, and the 13th value kept.
-
-``POLL`` iterations (a divisor of ``inner_iterations``) are captured once per pyramid level in a CUDA graph, so
-the host launches one graph and asks "is any pair still iterating?" once per block instead of launching five
-kernels per iteration; without graphs (``I3D_TVL1_GRAPHS=0``) the same kernels are launched one by one.
+its share of the launches. With ``I3D_TVL1_GRAPHS=1`` blocks of iterations are captured once per pyramid level in
+CUDA graphs; at batch 256 on the H200 that was slower (capture cost) than plain launches, so it is off by default.
 """
 from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import torch
 
 from .params import TVL1Params
+from .tvl1_ops import linearise_torch
 
 try:
     import triton
@@ -114,6 +116,67 @@ if triton is not None:
         tl.store(pp + 3 * hw, (tl.load(pp + 3 * hw, mask=m, other=0.0) + taut * u2y) / ng2, mask=m)
 
     @triton.jit
+    def _cubic_weights(t):
+        """OpenCV's interpolateCubic (Keys, A = -0.75) for taps at -1, 0, 1, 2."""
+        w0 = ((-0.75 * (t + 1) + 3.75) * (t + 1) - 6.0) * (t + 1) + 3.0
+        w1 = (1.25 * t - 2.25) * t * t + 1
+        w2 = (1.25 * (1 - t) - 2.25) * (1 - t) * (1 - t) + 1
+        return w0, w1, w2, 1 - w0 - w1 - w2
+
+    @triton.jit
+    def _tap_row(ptr, row, row_ok, x0, W, w0, w1, w2, w3):
+        """Σ over the 4 taps of one image row (``row`` = plane base + clamped y·W); outside the image reads 0."""
+        xa = x0 - 1
+        xb = x0 + 1
+        xc = x0 + 2
+        v0 = tl.load(ptr + row + tl.minimum(tl.maximum(xa, 0), W - 1), mask=row_ok & (xa >= 0) & (xa < W), other=0.0)
+        v1 = tl.load(ptr + row + tl.minimum(tl.maximum(x0, 0), W - 1), mask=row_ok & (x0 >= 0) & (x0 < W), other=0.0)
+        v2 = tl.load(ptr + row + tl.minimum(tl.maximum(xb, 0), W - 1), mask=row_ok & (xb >= 0) & (xb < W), other=0.0)
+        v3 = tl.load(ptr + row + tl.minimum(tl.maximum(xc, 0), W - 1), mask=row_ok & (xc >= 0) & (xc < W), other=0.0)
+        return ((v0 * w0 + v1 * w1) + v2 * w2) + v3 * w3
+
+    @triton.jit
+    def _linearise_kernel(images_ptr, i0_ptr, u_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, H, W,
+                          BLOCK: tl.constexpr):
+        """One warp's linearisation: I1, I1x, I1y sampled bicubically at x + u (cv2.remap INTER_CUBIC, zero
+        border), then |∇I1w|² and the constant part of the residual, all in one pass."""
+        blk = tl.program_id(0)
+        pair = tl.program_id(1)
+        hw = H * W
+        offs = blk * BLOCK + tl.arange(0, BLOCK)
+        m = offs < hw
+        img = pair.to(tl.int64) * hw
+        u1 = tl.load(u_ptr + 2 * img + offs, mask=m, other=0.0)
+        u2 = tl.load(u_ptr + 2 * img + hw + offs, mask=m, other=0.0)
+        mx = (offs % W).to(tl.float32) + u1
+        my = (offs // W).to(tl.float32) + u2
+        fx0 = tl.floor(mx)
+        fy0 = tl.floor(my)
+        wx0, wx1, wx2, wx3 = _cubic_weights(mx - fx0)
+        wy0, wy1, wy2, wy3 = _cubic_weights(my - fy0)
+        x0 = tl.minimum(tl.maximum(fx0, -4.0), W + 4.0).to(tl.int32)  # far-off taps read zeros either way
+        y0 = tl.minimum(tl.maximum(fy0, -4.0), H + 4.0).to(tl.int32)
+        i1p = images_ptr + 3 * img
+        i1xp = i1p + hw
+        i1yp = i1p + 2 * hw
+        acc_i = tl.zeros([BLOCK], dtype=tl.float32)
+        acc_x = tl.zeros([BLOCK], dtype=tl.float32)
+        acc_y = tl.zeros([BLOCK], dtype=tl.float32)
+        for j in tl.static_range(4):
+            yy = y0 + (j - 1)
+            row_ok = m & (yy >= 0) & (yy < H)
+            row = tl.minimum(tl.maximum(yy, 0), H - 1) * W
+            wy = wy0 if j == 0 else (wy1 if j == 1 else (wy2 if j == 2 else wy3))
+            acc_i += _tap_row(i1p, row, row_ok, x0, W, wx0, wx1, wx2, wx3) * wy
+            acc_x += _tap_row(i1xp, row, row_ok, x0, W, wx0, wx1, wx2, wx3) * wy
+            acc_y += _tap_row(i1yp, row, row_ok, x0, W, wx0, wx1, wx2, wx3) * wy
+        i0 = tl.load(i0_ptr + img + offs, mask=m, other=0.0)
+        tl.store(ix_ptr + img + offs, acc_x, mask=m)
+        tl.store(iy_ptr + img + offs, acc_y, mask=m)
+        tl.store(grad_ptr + img + offs, acc_x * acc_x + acc_y * acc_y, mask=m)
+        tl.store(rho_ptr + img + offs, ((acc_i - acc_x * u1) - acc_y * u2) - i0, mask=m)
+
+    @triton.jit
     def _median_kernel(src_ptr, dst_ptr, active_ptr, H, W, KSIZE: tl.constexpr, BLOCK: tl.constexpr):
         """dst = medianBlur(src) (replicate border) for active pairs, dst = src for the others; one plane per
         (program_id(1)) index of an N·C×H×W stack whose pair is plane // C (C = 2 flow components)."""
@@ -151,13 +214,28 @@ class TritonStepper:
         self.inner = p.inner_iterations
         self.total = p.inner_iterations * p.outer_iterations
         self.poll = math.gcd(p.inner_iterations, 10)
-        self.use_graphs = os.environ.get("I3D_TVL1_GRAPHS", "1") != "0"
+        self.use_graphs = os.environ.get("I3D_TVL1_GRAPHS", "0") == "1"
+        self._fused_linearise = True
         self._count = torch.zeros((), dtype=torch.int64, device=device) if count else None
 
     @property
     def pixel_iterations(self) -> int:
         """Σ over iterations of (pairs still iterating × level pixels), if counting was asked for."""
         return int(self._count) if self._count is not None else 0
+
+    def linearise(self, level, images: torch.Tensor, i0: torch.Tensor) -> None:
+        """Fill ``level``'s ix, iy, grad, rho_c around its current flow with one fused kernel (PyTorch ops if
+        the kernel cannot be built here, with a warning)."""
+        if self._fused_linearise:
+            n, _, h, w = images.shape
+            try:
+                _linearise_kernel[(triton.cdiv(h * w, BLOCK), n)](
+                    images, i0, level.u, level.ix, level.iy, level.grad, level.rho_c, h, w, BLOCK=BLOCK)
+                return
+            except Exception as err:  # a Triton/driver combination that cannot compile it: stay correct
+                warnings.warn(f"fused TV-L1 warp kernel unavailable ({err!r}); using PyTorch ops", stacklevel=2)
+                self._fused_linearise = False
+        linearise_torch(level, images, i0)
 
     def run_warp(self, level, scaled_eps: float) -> None:
         """Iterate until every pair's update is small enough (or ``outer × inner`` iterations)."""
