@@ -84,7 +84,9 @@ def _predict(args: argparse.Namespace) -> None:
 def _table1(args: argparse.Namespace) -> None:
     from .tables.table1 import write_table1
 
-    write_table1(args.out, args.architectures, train_frames=args.train_frames, fps=args.fps)
+    from .models import list_architectures
+
+    write_table1(args.out, args.architectures or list_architectures(), train_frames=args.train_frames, fps=args.fps)
     print(f"wrote {args.out}.csv and {args.out}.md")
 
 
@@ -234,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     tables = sub.add_parser("tables", help="assemble the paper's tables").add_subparsers(dest="table", required=True)
     p = tables.add_parser("table1", help="parameters and temporal footprint, ours beside the paper's")
     p.add_argument("--out", required=True, help="output prefix (writes .csv and .md)")
-    p.add_argument("--architectures", nargs="+", default=["i3d"])
+    p.add_argument("--architectures", nargs="+", default=None, help="default: all registered architectures")
     p.add_argument("--train-frames", type=int, required=True, help="frames per training clip in this run")
     p.add_argument("--fps", type=float, default=25.0)
     p.set_defaults(func=_table1)
