@@ -12,9 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from i3d.cli import main
-from i3d.models import build
+from i3d.models import build, from_pytorch_i3d
 from i3d.models.imagenet import WeightsUnavailable, fetch_imagenet, name_hash_prefix
-from i3d.models.pretrained import from_pytorch_i3d
 from i3d.train.checkpoints import load
 
 # --- a state dict with pytorch-i3d's exact names and shapes, written out independently of our model -----

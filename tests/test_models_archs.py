@@ -151,7 +151,7 @@ SMALL = {
     ("two_stream", "rgb"): [(2, 3, 1, 48, 48)],
     ("two_stream", "flow"): [(2, 2, 10, 48, 48)],
     ("two_stream", None): [(2, 3, 1, 48, 48), (2, 2, 10, 48, 48)],
-    ("fused", None): [(2, 3, 5, 32, 32), (2, 2, 50, 32, 32)],
+    ("fused", None): [(2, 3, 2, 32, 32), (2, 2, 20, 32, 32)],
     ("i3d", "flow"): [(2, 2, 16, 48, 48)],
 }
 
@@ -194,6 +194,7 @@ def test_lstm_outputs_every_step_and_tests_on_the_last() -> None:
         per_step = model.forward_per_time(x)
         assert per_step.shape == (2, 4, 5)
         torch.testing.assert_close(model(x), per_step[:, :, -1])
+        torch.testing.assert_close(model.fc(model.features(x)), per_step[:, :, -1])
         # causal: the first steps do not depend on later frames
         x2 = x.clone()
         x2[:, :, -1] = 0

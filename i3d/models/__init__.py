@@ -3,7 +3,9 @@ from i3d.models.c3d import C3D
 from i3d.models.fused import Fused3D
 from i3d.models.i3d import InceptionI3d
 from i3d.models.inception import InceptionV1
+from i3d.models.inflate import load_imagenet
 from i3d.models.lstm import ConvLSTM
+from i3d.models.pretrained import from_pytorch_i3d
 from i3d.models.registry import (
     ArchSpec,
     Sampling,
@@ -25,6 +27,8 @@ __all__ = [
     "TwoStream",
     "build",
     "count_parameters",
+    "from_pytorch_i3d",
     "get_spec",
     "list_architectures",
+    "load_imagenet",
 ]

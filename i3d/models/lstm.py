@@ -78,10 +78,16 @@ class ConvLSTM(nn.Module):
         nn.init.normal_(self.fc.weight, std=0.01)
         nn.init.zeros_(self.fc.bias)
 
+    def _hidden(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lstm(frame_features(self.cnn, x).transpose(1, 2))  # B x T x 512
+
     def forward_per_time(self, x: torch.Tensor) -> torch.Tensor:
         """Logits at every time step, B x num_classes x T (the training loss uses them all)."""
-        feats = frame_features(self.cnn, x).transpose(1, 2)  # B x T x 1024
-        return self.fc(self.dropout(self.lstm(feats))).transpose(1, 2)
+        return self.fc(self.dropout(self._hidden(x))).transpose(1, 2)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last step's 512-d LSTM output (B x 512), the classifier's input, for linear probes."""
+        return self._hidden(x)[:, -1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The last time step's logits, B x num_classes: the paper's test-time output."""

@@ -5,6 +5,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from ..models import Sampling, build, count_parameters, get_spec
 from ..models.registry import FPS
@@ -37,8 +38,9 @@ def table1_rows(architectures: Sequence[str], *, train_frames: int, fps: float) 
     rows = []
     for arch in architectures:
         spec = get_spec(arch)
-        params = count_parameters(build(arch, num_classes=PAPER_CLASSES))
-        per_stream = {s: count_parameters(build(arch, num_classes=PAPER_CLASSES, stream=s)) for s in spec.streams}
+        with torch.device("meta"):  # shapes only: counting needs no memory and no initialisation
+            params = count_parameters(build(arch, num_classes=PAPER_CLASSES))
+            per_stream = {s: count_parameters(build(arch, num_classes=PAPER_CLASSES, stream=s)) for s in spec.streams}
         p = paper.loc[arch]
         rows.append({
             "architecture": arch, "paper_name": spec.paper_name, "params": params,
