@@ -227,6 +227,9 @@ def test_fetch_takes_a_local_copy_and_checks_it(tmp_path: Path) -> None:
     assert fetch_imagenet(dst, url="http://127.0.0.1:9/unused", source=src).read_bytes() == PAYLOAD
     with pytest.raises(ValueError, match="sha256"):
         fetch_imagenet(tmp_path / "other.pth", source=src, sha256="00000000")
+    with pytest.raises(ValueError, match="remove it"):  # a wrong file already in place is not overwritten
+        fetch_imagenet(dst, source=src, sha256="00000000")
+    assert dst.read_bytes() == PAYLOAD
 
 
 def test_fetch_without_network_says_how_to_place_the_file(tmp_path: Path, capsys) -> None:

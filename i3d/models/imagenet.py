@@ -91,18 +91,18 @@ def fetch_imagenet(
     """Put the checked GoogLeNet checkpoint at ``dst`` and return it.
 
     ``source``: a local copy to use instead of downloading. ``sha256``: the expected digest or prefix;
-    by default the prefix in the file name of ``url`` (or ``source``). A ``dst`` that already passes the
-    check is kept. Raises :class:`WeightsUnavailable` (saying how to place the file by hand) when the
+    by default the prefix in the file name of ``url`` (or ``source``). A ``dst`` that already exists is
+    kept if it passes the check (ValueError if not: a file placed by hand is never overwritten). Raises :class:`WeightsUnavailable` (saying how to place the file by hand) when the
     download fails, ValueError when the checksum does not match.
     """
     dst = Path(dst)
     expected = sha256 or name_hash_prefix(str(source) if source else url)
-    if dst.is_file():
+    if dst.is_file():  # done before, or placed by hand: kept if it checks out, never overwritten if not
         try:
             check_sha256(dst, expected)
-            return dst
-        except ValueError:
-            dst.unlink()
+        except ValueError as err:
+            raise ValueError(f"{err}; remove it (or fix it) and run again") from None
+        return dst
     dst.parent.mkdir(parents=True, exist_ok=True)
     part = dst.with_name(dst.name + ".part")
     if source is not None:
