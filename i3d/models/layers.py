@@ -142,3 +142,27 @@ class InceptionBlock(nn.Module):
         return torch.cat(
             [self.b0(x), self.b1b(self.b1a(x)), self.b2b(self.b2a(x)), self.b3b(self.b3a(x))], dim=1
         )
+
+
+def stack_frames(x: torch.Tensor, stack: int) -> torch.Tensor:
+    """Fold groups of ``stack`` consecutive frames into channels: B x C x (S*stack) x H x W -> B x (stack*C) x S x H x W.
+
+    This is how a 2D flow network sees "10 stacked flow frames" (Simonyan & Zisserman): channels are
+    interleaved per frame, [x_1, y_1, x_2, y_2, ...], and each of the S stacks is one sample in time.
+    """
+    if stack == 1:
+        return x
+    b, c, t, h, w = x.shape
+    if t % stack:
+        raise ValueError(f"{t} frames cannot be cut into stacks of {stack}")
+    x = x.reshape(b, c, t // stack, stack, h, w).permute(0, 3, 1, 2, 4, 5)
+    return x.reshape(b, stack * c, t // stack, h, w)
+
+
+def adaptive_avg_pool(x: torch.Tensor, kernel: Triple) -> torch.Tensor:
+    """VALID average pool with stride 1 whose kernel is clipped to the map.
+
+    At the paper's input size the map equals the kernel (e.g. Mixed_5c 7x7 under a 7x7 pool); on small
+    stand-in inputs (48x48 crops, 16 frames) the clipped kernel becomes a global pool instead of failing.
+    """
+    return F.avg_pool3d(x, tuple(min(k, n) for k, n in zip(kernel, x.shape[2:])), stride=1)

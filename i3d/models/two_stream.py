@@ -1,8 +1,30 @@
-"""Late fusion of an RGB and a flow network that were trained separately."""
+"""Two-stream models: the generic late-fusion wrapper, and the paper's 2D Two-Stream (model (c), 12M).
+
+:class:`TwoStream` averages the logits of an RGB and a flow network; it is the RGB+Flow model of both
+``two_stream`` (2D Inception-V1 streams) and ``i3d`` (the two I3D streams).
+
+The 2D Two-Stream (Simonyan & Zisserman with Inception-V1, Table 1):
+
+- RGB stream: :func:`rgb_stream`, a 2D Inception-V1 on single frames, B x 3 x T x H x W in [-1, 1].
+  Training: T = 1 frame. Test: 25 frames sampled uniformly over the clip (registry ``test`` sampling,
+  ``samples=25``), logits averaged. The network classifies every frame separately and ``forward``
+  averages over T, so a B x 3 x 25 x H x W input gives the same average.
+- Flow stream: :func:`flow_stream`, a 2D Inception-V1 whose conv1 takes 10 stacked flow frames
+  (20 channels, x/y interleaved per frame), B x 2 x 10S x H x W. Training: one stack of 10 consecutive
+  flow frames (0.4 s). Test: 25 stacks sampled uniformly (250 flow frames), logits averaged.
+
+The paper trains the two streams end-to-end through the averaging (build with ``stream=None``); here the
+RGB+Flow predictions may also come from averaging separately trained streams, as for I3D.
+"""
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from i3d.models.inception import InceptionV1
+
+FLOW_STACK = 10
+"""Flow frames stacked into one 2D flow-stream input (20 channels)."""
 
 
 class TwoStream(nn.Module):
@@ -20,3 +42,13 @@ class TwoStream(nn.Module):
 
     def forward(self, rgb: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         return (self.rgb(rgb) + self.flow(flow)) / 2
+
+
+def rgb_stream(num_classes: int = 400, dropout: float = 0.5, *, bn_momentum: float = 0.01) -> InceptionV1:
+    """2D Inception-V1 on RGB frames (6.01M parameters at 400 classes)."""
+    return InceptionV1(num_classes, 3, dropout, bn_momentum=bn_momentum)
+
+
+def flow_stream(num_classes: int = 400, dropout: float = 0.5, *, bn_momentum: float = 0.01) -> InceptionV1:
+    """2D Inception-V1 on stacks of 10 flow frames, 20 input channels (6.06M parameters at 400 classes)."""
+    return InceptionV1(num_classes, 2, dropout, stack=FLOW_STACK, bn_momentum=bn_momentum)
