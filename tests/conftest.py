@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from i3d.data.video import encode
 
 
 def moving_square(frames: int, height: int, width: int, dx: float, seed: int = 0) -> np.ndarray:
@@ -25,6 +24,7 @@ def moving_square(frames: int, height: int, width: int, dx: float, seed: int = 0
 @pytest.fixture()
 def tiny_ucf(tmp_path: Path) -> Path:
     """A 2-class UCF-101-layout dataset with one corrupt, one empty and one missing video."""
+    from i3d.data.video import encode  # ffmpeg: imported here so that tests without videos run without it
     root = tmp_path / "ucf101"
     lists = root / "ucfTrainTestlist"
     lists.mkdir(parents=True)
