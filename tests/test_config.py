@@ -46,5 +46,5 @@ def test_bad_config_names_the_key(config, message):
 def test_enum_errors_list_allowed_values(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump({"datasets": {"ucf101": {"source": "synthetic"}}, "flow": {"backend": "x"}}))
-    with pytest.raises(ConfigError, match="Allowed values: auto, opencv"):
+    with pytest.raises(ConfigError, match="Allowed values: auto, torch, opencv"):
         load_config(path)

@@ -101,4 +101,4 @@ def test_editing_package_code_reruns_only_its_stages(project):
 def test_bad_config_fails_at_start_naming_the_key(project, tmp_path):
     out = snakemake(project, "-n", "results/table2.md", *changed(tmp_path, flow={"backend": "farneback"}))
     assert out.returncode != 0
-    assert "flow.backend" in out.stdout + out.stderr and "auto, opencv" in out.stdout + out.stderr
+    assert "flow.backend" in out.stdout + out.stderr and "auto, torch, opencv" in out.stdout + out.stderr
