@@ -135,20 +135,26 @@ def run(args: argparse.Namespace) -> list[dict]:
         report({"impl": "opencv 1thread", "size": size, "batch": 1,
                 "pairs_per_s": single / (time.perf_counter() - start), "epe_mean": 0.0, "within_0.1": 1.0})
 
-        for threads in sorted({1, cores}):
-            torch.set_num_threads(threads)
-            for batch in args.cpu_batches:
-                seconds, flow, stats = time_ours(i0[:batch], i1[:batch], "cpu", args)
-                report(make_row(f"torch cpu {threads}thr", size, seconds, flow, stats, ref))
+        for compiled in ("0", "1") if args.cpu_compile else ("0",):
+            os.environ["I3D_TVL1_COMPILE"] = compiled
+            for threads in sorted({1, cores}):
+                torch.set_num_threads(threads)
+                for batch in args.cpu_batches:
+                    if compiled == "1":
+                        time_ours(i0[:batch], i1[:batch], "cpu", args)  # compile for these shapes first
+                    seconds, flow, stats = time_ours(i0[:batch], i1[:batch], "cpu", args)
+                    name = f"torch cpu{' compiled' if compiled == '1' else ''} {threads}thr"
+                    report(make_row(name, size, seconds, flow, stats, ref))
+        os.environ["I3D_TVL1_COMPILE"] = "0"
         torch.set_num_threads(cores)
         if cuda:
-            for graphs in ("1", "0") if args.compare_graphs else ("1",):
+            for graphs in ("0", "1") if args.compare_graphs else ("0",):
                 os.environ["I3D_TVL1_GRAPHS"] = graphs
                 for batch in args.batches:
                     seconds, flow, stats = time_ours(i0[:batch], i1[:batch], "cuda", args)
-                    name = "torch cuda" + ("" if graphs == "1" else " nograph")
+                    name = "torch cuda" + (" graphs" if graphs == "1" else "")
                     report(make_row(name, size, seconds, flow, stats, ref))
-            os.environ["I3D_TVL1_GRAPHS"] = "1"
+            os.environ["I3D_TVL1_GRAPHS"] = "0"
     return rows
 
 
@@ -177,7 +183,8 @@ def main() -> None:
     p.add_argument("--frames", help=".npy of gray video frames (default: render a stand-in video, needs ffmpeg)")
     p.add_argument("--save-frames", help="render the stand-in frames to this .npy and exit")
     p.add_argument("--no-cuda", action="store_true", help="skip the CUDA rows")
-    p.add_argument("--compare-graphs", action="store_true", help="also time CUDA without CUDA graphs")
+    p.add_argument("--compare-graphs", action="store_true", help="also time CUDA with CUDA graphs (I3D_TVL1_GRAPHS=1)")
+    p.add_argument("--cpu-compile", action="store_true", help="also time the CPU path through torch.compile")
     p.add_argument("--json", help="also write the rows here")
     args = p.parse_args()
     if args.save_frames:

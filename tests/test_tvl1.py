@@ -223,3 +223,12 @@ def test_a_ten_minute_clip_runs_within_the_gpu_memory(video_frames):
     assert flow.shape == (15_000, 2, 256, 340) and bool(torch.isfinite(flow).all())
     _, total = torch.cuda.mem_get_info()
     assert torch.cuda.max_memory_allocated() < 0.9 * total
+
+
+@pytest.mark.slow
+def test_compiled_cpu_iteration_equals_the_eager_one(monkeypatch):
+    monkeypatch.setenv("I3D_TVL1_COMPILE", "1")
+    i0, i1, _ = validation_pairs(32, 40, 2, seed=8)
+    compiled = ours(i0, i1, warps=2)
+    monkeypatch.setenv("I3D_TVL1_COMPILE", "0")
+    np.testing.assert_allclose(compiled, ours(i0, i1, warps=2), atol=2e-3)

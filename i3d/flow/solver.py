@@ -17,7 +17,9 @@ elsewhere (also the fallback when Triton is missing or ``gamma`` is non-zero).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import functools
+import os
+from dataclasses import dataclass, field
 
 import torch
 
@@ -126,7 +128,11 @@ def _stepper(device: torch.device, p: TVL1Params, count: bool = False):
 
 
 class TorchStepper:
-    """One TV-L1 iteration in PyTorch ops; converged pairs are left out of the computation."""
+    """TV-L1 iterations in PyTorch ops; converged pairs are left out of the computation.
+
+    ``I3D_TVL1_COMPILE=1`` runs the iteration through ``torch.compile`` (see :func:`compiled_primal_dual_step`):
+    worth it for a flow stage on the CPU, not for a few pairs.
+    """
 
     def __init__(self, p: TVL1Params, count: bool = False) -> None:
         self.count = count
@@ -138,6 +144,8 @@ class TorchStepper:
         self.median_size = p.median_filtering
         self.inner = p.inner_iterations
         self.total = p.inner_iterations * p.outer_iterations
+        wants_compile = os.environ.get("I3D_TVL1_COMPILE", "0") == "1"
+        self._step = compiled_primal_dual_step() if wants_compile else primal_dual_step
 
     def linearise(self, level: _Level, images: torch.Tensor, i0: torch.Tensor) -> None:
         """Warp I1 and its gradients by the level's flow and refresh the linearised data term."""
@@ -170,19 +178,9 @@ class TorchStepper:
             return err
         every = len(idx) == len(active)
         take = (lambda t: t) if every else (lambda t: t.index_select(0, idx))
-        u, dual = take(level.u), take(level.p)
-        ix, iy, grad = take(level.ix), take(level.iy), take(level.grad)
-        rho = take(level.rho_c) + (ix * u[:, 0] + iy * u[:, 1])
-        if self.gamma != 0:
-            rho = rho + self.gamma * u[:, 2]
-        coef = ops.threshold_step(rho, grad, self.l_t)
-        d = [coef * ix, coef * iy] + ([coef * self.gamma] if self.gamma != 0 else [])
-        v = u + torch.stack(d, dim=1)
-        new_u = v + self.theta * ops.divergence(dual[:, :, 0], dual[:, :, 1])
-        err_sub = (new_u - u).square().sum(dim=(1, 2, 3))
-        gx, gy = ops.forward_gradient(new_u)
-        norm = 1.0 + self.taut * torch.hypot(gx, gy)
-        new_p = torch.stack(((dual[:, :, 0] + self.taut * gx) / norm, (dual[:, :, 1] + self.taut * gy) / norm), dim=2)
+        new_u, new_p, err_sub = self._step(take(level.u), take(level.p), take(level.ix), take(level.iy),
+                                           take(level.grad), take(level.rho_c), self.l_t, self.theta, self.taut,
+                                           self.gamma)
         if every:
             level.u, level.p = new_u, new_p
             return err_sub
@@ -191,7 +189,26 @@ class TorchStepper:
         return err.index_copy(0, idx, err_sub)
 
 
-def tvl1_params(**overrides) -> dict:
-    """OpenCV's defaults with ``overrides`` applied, as the keyword arguments :func:`tvl1` takes."""
-    p = asdict(TVL1Params(**overrides))
-    return {f.name: p[f.name] for f in fields(TVL1Params) if f.name != "use_initial_flow"}
+def primal_dual_step(u: torch.Tensor, dual: torch.Tensor, ix: torch.Tensor, iy: torch.Tensor, grad: torch.Tensor,
+                     rho_c: torch.Tensor, l_t: float, theta: float, taut: float,
+                     gamma: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One iteration (``estimateV``, ``divergence``, ``estimateU``, ``forwardGradient``, ``estimateDualVariables``)
+    of pairs that all iterate: returns the new flow, the new dual variables and each pair's Σ|Δu|²."""
+    rho = rho_c + (ix * u[:, 0] + iy * u[:, 1])
+    if gamma != 0:
+        rho = rho + gamma * u[:, 2]
+    coef = ops.threshold_step(rho, grad, l_t)
+    d = [coef * ix, coef * iy] + ([coef * gamma] if gamma != 0 else [])
+    new_u = (u + torch.stack(d, dim=1)) + theta * ops.divergence(dual[:, :, 0], dual[:, :, 1])
+    err = (new_u - u).square().sum(dim=(1, 2, 3))
+    gx, gy = ops.forward_gradient(new_u)
+    norm = 1.0 + taut * torch.hypot(gx, gy)
+    new_p = torch.stack(((dual[:, :, 0] + taut * gx) / norm, (dual[:, :, 1] + taut * gy) / norm), dim=2)
+    return new_u, new_p, err
+
+
+@functools.cache
+def compiled_primal_dual_step():
+    """:func:`primal_dual_step` through ``torch.compile`` (one fused C++/OpenMP loop nest instead of ~40 passes
+    over memory: ~4× faster per iteration on the CPU, after a compile of ~10-50 s per process, cached on disk)."""
+    return torch.compile(primal_dual_step, dynamic=True)
