@@ -10,7 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from i3d.data.synthetic import CLASSES, DATASETS, MOTIONS, SCENE_ODDS, draw_scene, has_scene, render_standin
+from i3d.data.synthetic import (
+    _SCENE,
+    CLASSES,
+    DATASETS,
+    MOTIONS,
+    SCENE_ODDS,
+    _rng,
+    draw_scene,
+    has_scene,
+    render_standin,
+)
 from i3d.data.video import decode, probe
 
 TINY = dict(classes=3, clips_per_class=4, short_side=(48, 64), seconds=(1.0, 1.5), progress=False)
@@ -188,7 +198,6 @@ def test_typical_scenes_are_an_imperfect_cue_for_at_most_half_the_classes():
 def test_a_typical_scene_looks_alike_across_clips(roots):
     """Clips of a scene class that show their scene share its palette: mean colours closer than random scenes."""
     root, names = roots["ucf101"], [name for name, _ in CLASSES["ucf101"]]
-    from i3d.data.synthetic import _SCENE, _rng
     means = defaultdict(list)
     for path in sorted((root / "UCF-101").rglob("*.avi")):
         c = names.index(path.parent.name)
@@ -196,7 +205,7 @@ def test_a_typical_scene_looks_alike_across_clips(roots):
         scene = draw_scene(_rng(0, 1, _SCENE, c, g, k), "ucf101", c, 3)
         means["random" if scene is None else scene].append(first_frame_mean(path))
     assert len(means[1]) >= 2 and len(means["random"]) >= 2
-    spread = lambda ms: np.mean([np.linalg.norm(a - b) for i, a in enumerate(ms) for b in ms[i + 1:]])  # noqa: E731
+    spread = lambda ms: np.mean([np.linalg.norm(a - b) for i, a in enumerate(ms) for b in ms[i + 1:]])
     assert spread(means[1]) < 0.6 * spread(means["random"])
 
 
