@@ -1,4 +1,5 @@
-"""Procedurally rendered stand-in datasets: native layouts, decodable videos, determinism, class-free appearance."""
+"""Procedurally rendered stand-in datasets: native layouts, decodable videos, determinism, class-free actors and
+an imperfect, class-typical scene for at most half of the classes."""
 from __future__ import annotations
 
 import csv
@@ -9,7 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from i3d.data.synthetic import CLASSES, DATASETS, MOTIONS, render_standin
+from i3d.data.synthetic import (
+    _SCENE,
+    CLASSES,
+    DATASETS,
+    MOTIONS,
+    SCENE_ODDS,
+    _rng,
+    draw_scene,
+    has_scene,
+    render_standin,
+)
 from i3d.data.video import decode, probe
 
 TINY = dict(classes=3, clips_per_class=4, short_side=(48, 64), seconds=(1.0, 1.5), progress=False)
@@ -145,17 +156,57 @@ def test_videos_decode_at_25_fps_with_expected_length(roots):
             assert 0.95 <= info.duration <= 1.55
 
 
-def test_appearance_is_not_tied_to_class(roots):
+def test_appearance_is_not_tied_to_class_without_a_typical_scene(roots):
     per_class: dict[str, list[np.ndarray]] = defaultdict(list)
     for dataset, root in roots.items():
+        names = [name for name, _ in CLASSES[dataset]]
         for path in sorted(root.rglob("*.avi")) if dataset != "kinetics400" else []:
-            per_class[f"{dataset}/{path.parent.name}"].append(first_frame_mean(path))
+            if not has_scene(names.index(path.parent.name)):
+                per_class[f"{dataset}/{path.parent.name}"].append(first_frame_mean(path))
     for r in kinetics_rows(roots["kinetics400"]):
-        per_class[f"kinetics/{r['label']}"].append(first_frame_mean(roots["kinetics400"] / "videos" /
-                                                                    f"{r['youtube_id']}.mp4"))
+        if not has_scene([name for name, _ in CLASSES["kinetics400"]].index(r["label"])):
+            per_class[f"kinetics/{r['label']}"].append(first_frame_mean(roots["kinetics400"] / "videos" /
+                                                                        f"{r['youtube_id']}.mp4"))
+    assert len(per_class) == 6  # classes 0 and 2 of each dataset
     for name, means in per_class.items():
         spread = max(np.linalg.norm(a - b) for a in means for b in means)
         assert spread > 40, f"{name}: first frames too alike (mean colours within {spread:.0f} grey levels)"
+
+
+def test_typical_scenes_are_an_imperfect_cue_for_at_most_half_the_classes():
+    for dataset in DATASETS:
+        for n in range(2, len(CLASSES[dataset]) + 1):
+            assert 1 <= sum(has_scene(c) for c in range(n)) <= n // 2
+    own = {d: SCENE_ODDS[d][0] for d in DATASETS}
+    assert own["hmdb51"] < own["ucf101"] and all(0.5 <= p < 1 for p in own.values())  # HMDB: least reliable
+    rng = np.random.default_rng(0)
+    draws = {c: [draw_scene(rng, "ucf101", c, 8) for _ in range(4000)] for c in range(8)}
+    for c, scenes in draws.items():
+        shown = np.array([-1 if s is None else s for s in scenes])
+        if has_scene(c):
+            assert abs(np.mean(shown == c) - SCENE_ODDS["ucf101"][0]) < 0.03
+        else:
+            assert not np.any(shown == c)
+        decoys = shown[(shown >= 0) & (shown != c)]
+        assert set(decoys.tolist()) <= {k for k in range(8) if has_scene(k)} - {c} and len(decoys) > 0
+    # a scene still points to its class more often than to any other (the cue generalises, train and test alike)
+    for k in (k for k in range(8) if has_scene(k)):
+        counts = [sum(s == k for s in draws[c]) for c in range(8)]
+        assert int(np.argmax(counts)) == k and counts[k] < sum(counts)
+
+
+def test_a_typical_scene_looks_alike_across_clips(roots):
+    """Clips of a scene class that show their scene share its palette: mean colours closer than random scenes."""
+    root, names = roots["ucf101"], [name for name, _ in CLASSES["ucf101"]]
+    means = defaultdict(list)
+    for path in sorted((root / "UCF-101").rglob("*.avi")):
+        c = names.index(path.parent.name)
+        g, k = (int(x) - 1 for x in re.search(r"_g(\d\d)_c(\d\d)", path.name).groups())
+        scene = draw_scene(_rng(0, 1, _SCENE, c, g, k), "ucf101", c, 3)
+        means["random" if scene is None else scene].append(first_frame_mean(path))
+    assert len(means[1]) >= 2 and len(means["random"]) >= 2
+    spread = lambda ms: np.mean([np.linalg.norm(a - b) for i, a in enumerate(ms) for b in ms[i + 1:]])
+    assert spread(means[1]) < 0.6 * spread(means["random"])
 
 
 def test_deterministic_and_resumable(tmp_path):

@@ -2,9 +2,15 @@
 
 Why: the pipeline must run end to end (decode, resample to 25 fps, resize, trim, flow, train, evaluate) where
 the real datasets cannot be downloaded. Classes are defined by *motion* only, drawn from one shared library of
-motion primitives, so pre-training on the Kinetics stand-in transfers to the other two; appearance (sprite
-shape, texture, colours, background, position, size) is drawn independently of the class, so one RGB frame
-cannot tell the class and the motion and temporal models have to. Videos are real encoded files at varied
+motion primitives, so pre-training on the Kinetics stand-in transfers to the other two. The actor (sprite
+shape, texture, colours, position, size) is always drawn independently of the class. The *scene* is too, except
+that, as in the real datasets (diving happens by a pool), some classes have a typical scene: every second class
+(odd index, so never more than half of them) has a scene of its own, a background palette and a static prop of
+a fixed shape and colour (`_scene_palette`), which its clips show with probability ``own`` and which clips of the
+other classes show as a decoy with a smaller probability (`SCENE_ODDS`). Train and test clips draw the scene the
+same way, so an RGB model can learn a context cue that generalises, but an imperfect one: it cannot separate the
+classes without a typical scene, nor catch the decoys, and there only motion (flow, or a temporal RGB model)
+tells the class. The remaining clips show a random scene. Videos are real encoded files at varied
 frame rates, sizes and durations; Kinetics sources are untrimmed (distractor seconds around the annotated
 segment) and the HMDB stand-in adds camera shake, clutter, occlusion and noise.
 
@@ -127,7 +133,29 @@ _YOUTUBE_CHARS = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 _TITLE_WORDS = (("Silent", "Crimson", "Northern", "Hidden", "Broken", "Golden", "Midnight", "Paper"),
                 ("Harbor", "Garden", "Road", "Circus", "Valley", "Station", "Dream", "River"))
 _HMDB_NOISE = {"goo": 3.0, "med": 6.0, "bad": 10.0}
-_PLAN, _LOOK, _CLIP, _SPLIT = range(4)  # purposes of the random streams
+_PLAN, _LOOK, _CLIP, _SPLIT, _SCENE = range(5)  # purposes of the random streams
+
+# Per dataset: (own, decoy). A clip of a class with a typical scene shows that scene with probability ``own``;
+# any clip that does not show its own scene shows another class's typical scene with probability ``decoy``
+# (uniformly among them), else a random scene. The HMDB stand-in's context is the least reliable (harder).
+SCENE_ODDS: dict[str, tuple[float, float]] = {"kinetics400": (0.7, 0.3), "ucf101": (0.75, 0.3),
+                                               "hmdb51": (0.6, 0.4)}
+
+
+def has_scene(class_index: int) -> bool:
+    """Whether a class (by its index in the dataset's class list) has a typical scene: every second one."""
+    return class_index % 2 == 1
+
+
+def draw_scene(rng: np.random.Generator, dataset: str, class_index: int, classes: int) -> int | None:
+    """The typical scene (a class index) a clip of ``class_index`` shows, or None for a random scene."""
+    own, decoy = SCENE_ODDS[dataset]
+    if has_scene(class_index) and rng.random() < own:
+        return class_index
+    others = [c for c in range(classes) if has_scene(c) and c != class_index]
+    if others and rng.random() < decoy:
+        return int(rng.choice(others))
+    return None
 
 
 def _rng(seed: int, dataset: int, purpose: int, a: int = 0, b: int = 0, c: int = 0) -> np.random.Generator:
@@ -151,6 +179,7 @@ class _Job:
     occluder: bool = False  # a bar sweeping across in front of the actor
     shake: bool = False  # camera shake
     noise: float = 1.0  # sensor noise, grey levels
+    scene: tuple[int, int] | None = None  # (dataset index, class index) of a class-typical scene, None: random
 
 
 @dataclass(frozen=True)
@@ -213,7 +242,8 @@ def _plan_kinetics(root: Path, classes: list[tuple[str, Motion]], n: int, seed: 
             rows[split].append((label, youtube_id, pre, pre + action, split))
             jobs.append(_Job(root / "videos" / f"{youtube_id}.mp4", motion, (seed, 0, _LOOK, c, k, 0),
                              (seed, 0, _CLIP, c, k, 0), seconds=action, pre=pre, post=post, portrait=0.1,
-                             clutter=int(rng.random() < 0.3), noise=2.0))
+                             clutter=int(rng.random() < 0.3), noise=2.0,
+                             scene=_scene(seed, "kinetics400", len(classes), c, k)))
     return jobs, {"annotations/train.csv": _kinetics_csv(rows["train"]),
                   "annotations/validate.csv": _kinetics_csv(rows["val"])}
 
@@ -250,7 +280,8 @@ def _plan_ucf(root: Path, classes: list[tuple[str, Motion]], n: int, seed: int,
                 # shortcut that a from-scratch RGB model on a few hundred clips learns instead of the motion
                 # (measured: RGB I3D at 3.6% top-1 on unseen groups, below chance, with shared looks).
                 jobs.append(_Job(root / "UCF-101" / rel, motion, (seed, 1, _LOOK, c, g, k),
-                                 (seed, 1, _CLIP, c, g, k), seconds=duration))
+                                 (seed, 1, _CLIP, c, g, k), seconds=duration,
+                                 scene=_scene(seed, "ucf101", len(classes), c, g, k)))
                 for split in range(3):
                     if g in test_groups[split]:
                         test[split].append(f"{rel}\n")
@@ -285,7 +316,7 @@ def _plan_hmdb(root: Path, classes: list[tuple[str, Motion]], n: int, seed: int,
             jobs.append(_Job(root / "hmdb51_org" / name / names[-1], motion, (seed, 2, _LOOK, c, k, 0),
                              (seed, 2, _CLIP, c, k, 0), seconds=rng.uniform(*seconds),
                              clutter=int(rng.integers(1, 4)), occluder=bool(rng.random() < 0.6), shake=shake,
-                             noise=_HMDB_NOISE[quality]))
+                             noise=_HMDB_NOISE[quality], scene=_scene(seed, "hmdb51", len(classes), c, k)))
         for split in (1, 2, 3):
             flags = _hmdb_flags(_rng(seed, 2, _SPLIT, c, split), n)
             lines = sorted(f"{video} {flag}\n" for video, flag in zip(names, flags))
@@ -302,6 +333,12 @@ def _hmdb_flags(rng: np.random.Generator, n: int) -> np.ndarray:
     flags[order[:test]] = 2
     flags[order[test:test + unused]] = 0
     return flags
+
+
+def _scene(seed: int, dataset: str, classes: int, c: int, a: int, b: int = 0) -> tuple[int, int] | None:
+    d = DATASETS.index(dataset)
+    scene = draw_scene(_rng(seed, d, _SCENE, c, a, b), dataset, c, classes)
+    return None if scene is None else (d, scene)
 
 
 _PLANNERS = {"kinetics400": _plan_kinetics, "ucf101": _plan_ucf, "hmdb51": _plan_hmdb}
@@ -382,9 +419,26 @@ def _sprite(rng: np.random.Generator, diameter: float) -> Sprite:
     return (rgb * alpha).astype(np.float32), (1.0 - alpha).astype(np.float32)
 
 
+def _scene_palette(scene: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A class-typical scene: background colour pair and prop colour pair, fixed per (dataset, class)."""
+    rng = np.random.default_rng([7919, *scene])
+    return (*_colour_pair(rng), *_colour_pair(rng))
+
+
+def _prop_sprite(scene: tuple[int, int], rng: np.random.Generator, diameter: float) -> Sprite:
+    """The scene's static prop: a shape fixed per scene (drawn from the scene's own stream), per-clip shading."""
+    size = int(np.ceil(diameter)) + 4
+    mask = _shape_mask(np.random.default_rng([7919, *scene, 1]), size, diameter)
+    _, _, a, b = _scene_palette(scene)
+    rgb = a + (b - a) * (0.3 * _smooth_noise(rng, size, size, max(3.0, diameter / 4)))[..., None]
+    alpha = np.repeat(mask[..., None], 3, axis=2)
+    return (rgb * alpha).astype(np.float32), (1.0 - alpha).astype(np.float32)
+
+
 def _make_look(rng: np.random.Generator, short_side: tuple[int, int], portrait: float,
-               max_seconds: float) -> _Look:
-    """Camera (size 4:3 or 16:9, maybe portrait; frame rate) and actor/scene, all independent of the class."""
+               max_seconds: float, scene: tuple[int, int] | None = None) -> _Look:
+    """Camera (size 4:3 or 16:9, maybe portrait; frame rate), actor (independent of the class) and scene (a
+    random one, or with ``scene`` a class-typical palette and prop, jittered per clip)."""
     short = 2 * int(rng.integers(short_side[0] // 2, short_side[1] // 2 + 1))
     long = 2 * round(short * rng.choice([4 / 3, 16 / 9]) / 2)
     width, height = (short, long) if rng.random() < portrait else (long, short)
@@ -393,10 +447,19 @@ def _make_look(rng: np.random.Generator, short_side: tuple[int, int], portrait: 
     speed, heading = rng.uniform(0.0, 0.06) * short, rng.uniform(0, _TAU)
     margin = int(np.ceil(speed * max_seconds + 0.05 * short)) + 2
     a, b = _colour_pair(rng)
+    if scene is not None:
+        a, b, _, _ = _scene_palette(scene)
+        a, b = np.clip(a + rng.normal(0, 12, 3), 0, 255), np.clip(b + rng.normal(0, 12, 3), 0, 255)
     cell = short * rng.uniform(0.06, 0.15)
     shading = 0.75 + 0.25 * _smooth_noise(rng, height + 2 * margin, width + 2 * margin, short / 2)
     pattern = _texture(rng, height + 2 * margin, width + 2 * margin, cell)
     background = (a + (b - a) * (0.25 + 0.5 * pattern)[..., None]) * shading[..., None]
+    if scene is not None:  # the prop stands still in the scene (it moves with the camera only)
+        prop = _prop_sprite(scene, rng, rng.uniform(0.3, 0.45) * short)
+        c = (len(prop[0]) - 1) / 2
+        x, y = margin + rng.uniform(0.15, 0.85) * width, margin + rng.uniform(0.15, 0.85) * height
+        background = np.ascontiguousarray(background, dtype=np.float32)
+        _paste(background, prop, np.float64([[1, 0, x - c], [0, 1, y - c]]))
     return _Look(width, height, fps, sprite, background.astype(np.float32), margin,
                  (speed * np.cos(heading), speed * np.sin(heading)))
 
@@ -448,7 +511,7 @@ def _paste(frame: np.ndarray, sprite: Sprite, m: np.ndarray) -> None:
 
 def _render(job: _Job, short_side: tuple[int, int], max_seconds: float) -> tuple[np.ndarray, float]:
     """Frames (T×H×W×3 uint8 RGB) and frame rate of one clip: background, clutter, actor, occluder, camera."""
-    look = _make_look(_rng(*job.look_key), short_side, job.portrait, max_seconds)
+    look = _make_look(_rng(*job.look_key), short_side, job.portrait, max_seconds, job.scene)
     rng = _rng(*job.clip_key)
     w, h, short = look.width, look.height, min(look.width, look.height)
     total = job.pre + job.seconds + job.post
