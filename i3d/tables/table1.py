@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -50,11 +51,12 @@ def table1_rows(architectures: Sequence[str], *, frames_scale: Mapping[str, floa
         with torch.device("meta"):  # shapes only: counting needs no memory and no initialisation
             params = count_parameters(build(arch, num_classes=PAPER_CLASSES))
             per_stream = {s: count_parameters(build(arch, num_classes=PAPER_CLASSES, stream=s)) for s in spec.streams}
-        p = paper.loc[arch]
+        # an architecture the paper does not have gets empty paper cells ("–")
+        p = paper.loc[arch] if arch in paper.index else pd.Series(np.nan, index=paper.columns)
         rows.append({
             "architecture": arch, "paper_name": spec.paper_name, "params": params,
             "params_m": round(params / 1e6, 2), "paper_params_m": p.paper_params_m,
-            "rederived_params": int(p.rederived_params),
+            "rederived_params": p.rederived_params,
             "params_vs_rederived_pct": round(100 * (params / p.rederived_params - 1), 2),
             "params_per_stream": ", ".join(f"{s} {n:,}" for s, n in per_stream.items()),
             "train_input": describe_input(spec.train),
