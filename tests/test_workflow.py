@@ -32,6 +32,8 @@ TINY = {
     "threads": 1,
 }
 TINY["datasets"]["ucf101"]["architectures"] = ALL
+for _name in ("kinetics400", "hmdb51"):
+    TINY["datasets"][_name]["shards"] = 1  # fewer jobs; UCF-101 keeps 2 shards
 TRAINED_STREAMS = {"lstm": {"rgb"}, "c3d": {"rgb"}, "two_stream": {"rgb", "flow"}, "fused": {"rgb", "flow", "rgb+flow"},
                    "i3d": {"rgb", "flow"}}
 
@@ -137,7 +139,8 @@ def test_imagenet_init_adds_the_fetch_rule(project, tmp_path):
     out = snakemake(project, "-n", "-p", *override)
     assert out.returncode == 0, out.stderr
     assert "fetch-imagenet" in out.stdout and f"--source {local}" in out.stdout
-    assert "i3d-rgb-imagenet" in out.stdout and "c3d-rgb-scratch" not in out.stdout  # c3d's scratch model is done
+    assert "--arch i3d" in out.stdout and "--init imagenet --imagenet resources/weights/" in out.stdout
+    assert "--arch c3d" not in out.stdout  # c3d stays scratch: its model is there already
     bad = changed(tmp_path, models={"init": "imagenet"})
     out = snakemake(project, "-n", *bad)
     assert out.returncode != 0 and "c3d has no ImageNet initialisation" in out.stdout + out.stderr
