@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from i3d.data.loader import ClipDataset, ClipSample, crop_box, flip_horizontal, resize, to_tensor
+from i3d.data.loader import (
+    ClipDataset,
+    ClipSample,
+    crop_box,
+    flip_horizontal,
+    resize,
+    to_tensor,
+)
 from i3d.data.sampling import eval_indices, frame_indices, model_sampling, train_start
 from i3d.data.shards import ShardWriter, encode_jpeg, shards_by_kind, stack_flow_image
 from i3d.models import Sampling

@@ -77,7 +77,7 @@ def data(tmp_path_factory):
 
 
 def test_joint_fused_model_trains_and_predicts_on_both_streams(data, tmp_path):
-    root, manifest, shards = data
+    _, manifest, shards = data
     cfg = TrainConfig(arch="fused", stream="rgb+flow", num_classes=2, epochs=1, batch_size=3, frames_scale=0.4,
                       crop_size=32, lr=0.01)
     model_path = train(cfg, manifest, shards, 1, tmp_path / "fused", progress=False)
@@ -104,7 +104,7 @@ def fake_googlenet() -> dict[str, torch.Tensor]:
 
 
 def test_lstm_trains_per_step_from_imagenet(data, tmp_path):
-    root, manifest, shards = data
+    _, manifest, shards = data
     weights = tmp_path / "googlenet.pth"
     torch.save(fake_googlenet(), weights)
     cfg = TrainConfig(arch="lstm", stream="rgb", num_classes=2, epochs=1, batch_size=3, frames_scale=0.16,
