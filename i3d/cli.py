@@ -58,36 +58,37 @@ def _flow(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     import pandas as pd
 
+    from .data.shards import shards_by_kind
     from .train.loop import TrainConfig, train
 
     manifest = pd.read_csv(args.manifest)
     cfg = TrainConfig(arch=args.arch, stream=args.stream, num_classes=int(manifest.label_index.max()) + 1,
                       epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
-                      weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs, num_frames=args.num_frames,
-                      crop_size=args.crop_size, dropout=args.dropout, bn_momentum=args.bn_momentum,
-                      workers=args.workers, seed=args.seed,
-                      device=args.device)
+                      weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
+                      frames_scale=args.frames_scale, crop_size=args.crop_size, init=args.init, dropout=args.dropout,
+                      bn_momentum=args.bn_momentum, workers=args.workers, seed=args.seed, device=args.device)
     tic = time.time()
-    path = train(cfg, args.manifest, args.shards, args.split, args.out, threads=args.threads,
-                 progress=not args.quiet)
+    path = train(cfg, args.manifest, shards_by_kind(args.shards), args.split, args.out, imagenet=args.imagenet,
+                 threads=args.threads, progress=not args.quiet)
     print(f"trained {cfg.arch}-{cfg.stream} in {time.time() - tic:.0f} s -> {path}")
 
 
 def _predict(args: argparse.Namespace) -> None:
+    from .data.shards import shards_by_kind
     from .evaluate.predict import predict
 
-    top1 = predict(args.model, args.manifest, args.shards, args.split, args.out, crop_size=args.crop_size,
+    top1 = predict(args.model, args.manifest, shards_by_kind(args.shards), args.split, args.out, crop_size=args.crop_size,
                    device=args.device, threads=args.threads, progress=not args.quiet,
                    attrs=dict(dataset=args.dataset, init=args.init, data=args.data))
     print(f"top-1 {top1:.1f}% -> {args.out}")
 
 
 def _table1(args: argparse.Namespace) -> None:
+    from .models import list_architectures
     from .tables.table1 import write_table1
 
-    from .models import list_architectures
-
-    write_table1(args.out, args.architectures or list_architectures(), train_frames=args.train_frames, fps=args.fps)
+    write_table1(args.out, args.architectures or list_architectures(), frames_scale=dict(args.frames_scale),
+                 crop_size=args.crop_size)
     print(f"wrote {args.out}.csv and {args.out}.md")
 
 
@@ -143,6 +144,14 @@ def _tvl1_setting(text: str) -> tuple[str, float | int]:
     return name, int(number) if number.is_integer() and "." not in value else number
 
 
+def _arch_scale(text: str) -> tuple[str, float]:
+    """``arch=scale`` -> (arch, scale)."""
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected ARCH=SCALE, got {text!r}")
+    return name, float(value)
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -196,21 +205,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=_flow)
 
-    p = sub.add_parser("train", help="train one stream of one architecture on one split")
+    p = sub.add_parser("train", help="train one stream (or a joint rgb+flow model) of one architecture on one split")
     p.add_argument("--manifest", required=True)
-    p.add_argument("--shards", nargs="+", required=True, help="the stream's shards (rgb or flow)")
+    p.add_argument("--shards", nargs="+", required=True,
+                   help="the model's shards (rgb, flow, or both for rgb+flow; each file says which it is)")
     p.add_argument("--split", type=int, default=1)
     p.add_argument("--out", required=True, help="output folder (model.pt, metrics.csv)")
-    p.add_argument("--arch", default="i3d")
-    p.add_argument("--stream", default="rgb", choices=["rgb", "flow"])
+    p.add_argument("--arch", default="i3d", help="registry name (lstm, c3d, two_stream, fused, i3d)")
+    p.add_argument("--stream", default="rgb", choices=["rgb", "flow", "rgb+flow"],
+                   help="rgb+flow: one network on both streams, for architectures that fuse them jointly (fused)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=1e-5)
     p.add_argument("--warmup-epochs", type=float, default=1.0)
-    p.add_argument("--num-frames", type=int, default=64, help="frames per training clip")
-    p.add_argument("--crop-size", type=int, default=224)
+    p.add_argument("--frames-scale", type=float, default=1.0,
+                   help="frames per sample relative to the paper's sampling of the architecture (stand-in: < 1)")
+    p.add_argument("--crop-size", type=int, default=224,
+                   help="random crop side for a 224-input architecture; C3D (112) gets it resized to half")
+    p.add_argument("--init", default="scratch", choices=["scratch", "imagenet"])
+    p.add_argument("--imagenet", default=None, help="torchvision GoogLeNet checkpoint, for --init imagenet")
     p.add_argument("--dropout", type=float, default=0.5, help="drop probability before the logits")
     p.add_argument("--bn-momentum", type=float, default=0.1,
                    help="BatchNorm running-statistics momentum (PyTorch's convention: 1 - TF decay)")
@@ -224,10 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="whole-clip test predictions of a trained model")
     p.add_argument("--model", required=True)
     p.add_argument("--manifest", required=True)
-    p.add_argument("--shards", nargs="+", required=True)
+    p.add_argument("--shards", nargs="+", required=True, help="the model's shards (rgb, flow or both)")
     p.add_argument("--split", type=int, default=1)
     p.add_argument("--out", required=True, help="output predictions .h5")
-    p.add_argument("--crop-size", type=int, default=224, help="center crop")
+    p.add_argument("--crop-size", type=int, default=224,
+                   help="center crop for a 224-input architecture (C3D: resized to half)")
     p.add_argument("--dataset", required=True, help="recorded in the predictions file")
     p.add_argument("--init", default="scratch", help="recorded in the predictions file")
     p.add_argument("--data", default="stand-in", choices=["stand-in", "real"], help="recorded in the predictions file")
@@ -240,8 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = tables.add_parser("table1", help="parameters and temporal footprint, ours beside the paper's")
     p.add_argument("--out", required=True, help="output prefix (writes .csv and .md)")
     p.add_argument("--architectures", nargs="+", default=None, help="default: all registered architectures")
-    p.add_argument("--train-frames", type=int, required=True, help="frames per training clip in this run")
-    p.add_argument("--fps", type=float, default=25.0)
+    p.add_argument("--frames-scale", nargs="*", type=_arch_scale, default=[], metavar="ARCH=SCALE",
+                   help="this run's frames per sample relative to the paper's, per architecture (default 1)")
+    p.add_argument("--crop-size", type=int, default=224, help="this run's training crop for a 224-input architecture")
     p.set_defaults(func=_table1)
     p = tables.add_parser("table2", help="accuracy per architecture, dataset and stream, beside the paper's")
     p.add_argument("--out", required=True, help="output prefix (writes .csv and .md)")

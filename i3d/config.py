@@ -1,7 +1,13 @@
 """Workflow configuration: validated against ``workflow/schemas/config.schema.yaml`` at start-up.
 
 Validation fills in the schema's defaults and fails with a message that names the offending key and the
-allowed values, before any job runs. Imported by the Snakefile, so it must stay light (no torch).
+allowed values, before any job runs. Imported by the Snakefile, so it must stay light (no torch): the
+architecture names and what they support come from the registry, which imports no torch itself, so a
+new registry entry is accepted here without editing the schema.
+
+After validation every dataset has its resolved ``train`` settings and ``architectures``, and
+``models.per_arch`` has an entry for every architecture in use with its resolved ``init`` and
+``frames_scale``.
 """
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ from typing import Any
 
 import jsonschema
 import yaml
+
+from i3d.models.registry import get_spec, list_architectures
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -45,6 +53,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
 def validate(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
     """Validate ``config`` in place (filling defaults) and return it; raise :class:`ConfigError` if invalid."""
     schema = yaml.safe_load(schema_path.read_text())
+    schema["definitions"]["architecture"]["enum"] = list_architectures()
     overrides = _split_overrides(config)
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
@@ -58,7 +67,24 @@ def validate(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> dict[st
     for name, dataset in config["datasets"].items():
         dataset.setdefault("root", f"resources/{name}")
         dataset["train"] = {**config["train"], **overrides.get(name, {})}
+        dataset.setdefault("architectures", list(config["models"]["architectures"]))
+    _resolve_architectures(config["models"], {a for d in config["datasets"].values() for a in d["architectures"]})
     return config
+
+
+def _resolve_architectures(models: dict[str, Any], used: set[str]) -> None:
+    """Fill ``models.per_arch`` for every architecture in use; ConfigError where an init is not possible."""
+    errors = []
+    for arch in sorted(used, key=list_architectures().index):
+        entry = models["per_arch"].setdefault(arch, {})
+        entry.setdefault("init", models["init"])
+        entry.setdefault("frames_scale", models["frames_scale"])
+        if entry["init"] == "imagenet" and not get_spec(arch).imagenet_init:
+            errors.append(f"config key 'models.init': {arch} has no ImageNet initialisation (the paper trains the "
+                          f"{get_spec(arch).paper_name} from scratch); set models.per_arch.{arch}.init: scratch "
+                          f"(as config/paper.yaml does) or leave {arch} out.")
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
 
 
 def _split_overrides(config: dict[str, Any]) -> dict[str, dict]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -48,3 +49,54 @@ def test_enum_errors_list_allowed_values(tmp_path):
     path.write_text(yaml.safe_dump({"datasets": {"ucf101": {"source": "synthetic"}}, "flow": {"backend": "x"}}))
     with pytest.raises(ConfigError, match="Allowed values: auto, torch, opencv"):
         load_config(path)
+
+
+def test_architectures_come_from_the_registry():
+    from i3d.models import list_architectures
+
+    config = validate({"datasets": {"ucf101": {"source": "synthetic"}, "hmdb51": {"source": "synthetic",
+                                                                                  "architectures": ["c3d"]}},
+                       "models": {"architectures": list_architectures(), "frames_scale": 0.5,
+                                  "per_arch": {"lstm": {"frames_scale": 0.2}}}})
+    assert config["datasets"]["ucf101"]["architectures"] == list_architectures()
+    assert config["datasets"]["hmdb51"]["architectures"] == ["c3d"]
+    per_arch = config["models"]["per_arch"]
+    assert per_arch["lstm"] == {"init": "scratch", "frames_scale": 0.2}
+    assert per_arch["i3d"] == {"init": "scratch", "frames_scale": 0.5}
+    with pytest.raises(ConfigError, match="Allowed values: lstm, c3d, two_stream, fused, i3d"):
+        validate({"datasets": {"ucf101": {"source": "synthetic"}}, "models": {"architectures": ["resnet"]}})
+
+
+def test_imagenet_init_and_c3d():
+    with pytest.raises(ConfigError, match="c3d has no ImageNet initialisation.*per_arch.c3d.init: scratch"):
+        validate({"datasets": {"ucf101": {"source": "synthetic"}},
+                  "models": {"architectures": ["c3d", "i3d"], "init": "imagenet"}})
+    config = validate({"datasets": {"ucf101": {"source": "synthetic"}},
+                       "models": {"architectures": ["c3d", "i3d"], "init": "imagenet",
+                                  "per_arch": {"c3d": {"init": "scratch"}}}})
+    assert config["models"]["per_arch"]["i3d"]["init"] == "imagenet"
+    assert config["imagenet"]["url"].endswith("googlenet-1378be20.pth") and config["imagenet"]["path"] is None
+
+
+def test_a_registry_entry_is_all_a_new_architecture_needs(monkeypatch):
+    """README "Adding an architecture": one ArchSpec in the registry (plus its module) and the config, the
+    workflow's streams, the builder and Table 1 accept it; nothing else is edited."""
+    import torch
+    from torch import nn
+
+    from i3d.models import registry
+    from i3d.tables.table1 import table1_rows
+
+    def tiny(num_classes, stream, **options):
+        return nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 8 * 8, num_classes))
+
+    spec = registry.ArchSpec(name="tiny", paper_name="Tiny", builder=tiny, streams=("rgb",),
+                             train={"rgb": registry.Sampling(4)}, test={"rgb": registry.Sampling(4, samples=3)},
+                             imagenet_init=False)
+    monkeypatch.setitem(registry.ARCHITECTURES, "tiny", spec)
+    config = validate({"datasets": {"ucf101": {"source": "synthetic"}}, "models": {"architectures": ["tiny"]}})
+    assert config["models"]["per_arch"]["tiny"]["init"] == "scratch"
+    assert spec.model_streams(["rgb", "flow"]) == ["rgb"]
+    assert registry.build("tiny", num_classes=7)(torch.zeros(2, 3, 4, 8, 8)).shape == (2, 7)
+    row = table1_rows(["tiny"], frames_scale={"tiny": 0.5}).iloc[0]
+    assert row.run_test_input == "6 rgb (3 x 2)" and np.isnan(row.paper_params_m)  # no paper figures: "–"

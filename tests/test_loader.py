@@ -1,19 +1,80 @@
-"""The training/test clip sampling and augmentation of the paper."""
+"""The training/test clip sampling (per architecture, from the registry) and augmentation of the paper."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from i3d.data.loader import ClipDataset, ClipSample, crop_box, flip_horizontal, temporal_window, to_tensor
-from i3d.data.shards import ShardWriter, encode_jpeg, stack_flow_image
+from i3d.data.loader import (
+    ClipDataset,
+    ClipSample,
+    crop_box,
+    flip_horizontal,
+    resize,
+    to_tensor,
+)
+from i3d.data.sampling import eval_indices, frame_indices, model_sampling, train_start
+from i3d.data.shards import ShardWriter, encode_jpeg, shards_by_kind, stack_flow_image
+from i3d.models import Sampling
 
 
 def test_short_clips_are_looped_and_long_ones_windowed():
     rng = np.random.default_rng(0)
-    assert list(temporal_window(3, 8, rng)) == [0, 1, 2, 0, 1, 2, 0, 1]
-    window = temporal_window(100, 16, rng)
+    eight = {"rgb": Sampling(8)}
+    assert list(frame_indices(train_start({"rgb": 3}, eight, rng), eight["rgb"], 3)) == [0, 1, 2, 0, 1, 2, 0, 1]
+    sixteen = {"rgb": Sampling(16)}
+    window = frame_indices(train_start({"rgb": 100}, sixteen, rng), sixteen["rgb"], 100)
     assert len(window) == 16 and np.all(np.diff(window) == 1) and window[-1] < 100
+
+
+def test_strided_training_sample_stays_in_the_clip():
+    lstm = model_sampling("lstm", "rgb", "train")  # 25 frames, every 5th: 125 frames of video
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        idx = frame_indices(train_start({"rgb": 200}, lstm, rng), lstm["rgb"], 200)
+        assert len(idx) == 25 and np.all(np.diff(idx) == 5) and idx[-1] <= 200 - 5
+
+
+def test_fused_streams_share_the_start():
+    """The k-th RGB frame sits at the start of the k-th flow stack (flow is one frame shorter)."""
+    fused = model_sampling("fused", "rgb+flow", "train")
+    assert list(fused) == ["rgb", "flow"]
+    lengths = {"rgb": 120, "flow": 119}
+    start = train_start(lengths, fused, np.random.default_rng(2))
+    rgb, flow = (frame_indices(start, fused[s], lengths[s]) for s in ("rgb", "flow"))
+    assert len(rgb) == 5 and len(flow) == 50
+    assert list(rgb) == list(flow[::10]) and flow[-1] < 119
+
+
+def test_test_samples_spread_over_the_clip():
+    two_stream = model_sampling("two_stream", "flow", "test")  # 25 stacks of 10 flow frames
+    idx = eval_indices({"flow": 259}, two_stream)["flow"]
+    assert idx.shape == (25, 10) and idx[0, 0] == 0 and idx[-1, -1] == 258
+    assert np.all(np.diff(idx[:, 0]) > 0)
+    whole = eval_indices({"rgb": 37}, model_sampling("i3d", "rgb", "test"))["rgb"]
+    assert whole.shape == (1, 37)  # I3D: the whole clip, averaged over time by the model
+    lstm = eval_indices({"rgb": 300}, model_sampling("lstm", "rgb", "test"))["rgb"]
+    assert lstm.shape == (1, 50) and lstm[0, 0] == (300 - 250) // 2  # one centered sample
+
+
+@pytest.mark.parametrize("arch, stream, scale, expected", [
+    ("i3d", "rgb", 0.25, {"rgb": 16}),
+    ("lstm", "rgb", 0.25, {"rgb": 6}),
+    ("two_stream", "flow", 0.25, {"flow": 10}),  # a flow stack is never cut
+    ("fused", "rgb+flow", 0.5, {"rgb": 3, "flow": 30}),  # 2.5 rounds up  # streams stay aligned: 10 flow frames per RGB frame
+    ("fused", "rgb+flow", 0.1, {"rgb": 1, "flow": 10}),
+    ("c3d", "rgb", 1.0, {"rgb": 16}),
+])
+def test_frames_scale_keeps_stacks_and_alignment(arch, stream, scale, expected):
+    assert {s: v.frames for s, v in model_sampling(arch, stream, "train", scale).items()} == expected
+
+
+def test_resize_scales_flow_displacements():
+    flow = np.full((1, 8, 8, 2), 127, dtype=np.uint8)
+    flow[..., 0] = 127 + 40  # +40 levels in x
+    half = resize(flow, 4, "flow")
+    assert half.shape == (1, 4, 4, 2) and abs(int(half[0, 0, 0, 0]) - (127.5 + 39.5 / 2)) <= 1
+    assert resize(np.zeros((2, 8, 8, 3), np.uint8), 4, "rgb").shape == (2, 4, 4, 3)
 
 
 def test_flip_negates_flow_x_only():
@@ -42,12 +103,33 @@ def _flow_shard(path, frames: int):
     writer.close()
 
 
+def _rgb_shard(path, frames: int):
+    writer = ShardWriter(path, "rgb")
+    writer.add_clip("a", 1, [encode_jpeg(np.full((40, 48, 3), 8 * t, np.uint8)) for t in range(frames)],
+                    25.0, 40, 48)
+    writer.close()
+
+
 def test_dataset_train_and_test_items(tmp_path):
     _flow_shard(tmp_path / "f.h5", frames=5)
-    train = ClipDataset([tmp_path / "f.h5"], [ClipSample("a", 1)], "flow", train=True, num_frames=8, crop_size=32)
-    x, y = train[0]
+    shards = {"flow": [tmp_path / "f.h5"]}
+    train = ClipDataset(shards, [ClipSample("a", 1)], {"flow": Sampling(8)}, train=True, crop_size=32)
+    (x,), y = train[0]
     assert x.shape == (2, 8, 32, 32) and y == 1 and x.abs().max() < 0.02  # 128 -> ~0
-    test = ClipDataset([tmp_path / "f.h5"], [ClipSample("a", 1)], "flow", train=False, num_frames=0, crop_size=32)
-    assert test[0][0].shape == (2, 5, 32, 32)
+    test = ClipDataset(shards, [ClipSample("a", 1)], {"flow": Sampling(0)}, train=False, crop_size=32)
+    assert test[0][0][0].shape == (1, 2, 5, 32, 32)  # one sample: the whole clip
     with pytest.raises(KeyError, match="not in the flow shards"):
-        ClipDataset([tmp_path / "f.h5"], [ClipSample("b", 0)], "flow", train=True, num_frames=8, crop_size=32)
+        ClipDataset(shards, [ClipSample("b", 0)], {"flow": Sampling(8)}, train=True, crop_size=32)
+
+
+def test_joint_items_have_both_streams_in_time(tmp_path):
+    _rgb_shard(tmp_path / "r.h5", frames=30)
+    _flow_shard(tmp_path / "f.h5", frames=29)
+    shards = shards_by_kind([tmp_path / "f.h5", tmp_path / "r.h5"])
+    assert set(shards) == {"rgb", "flow"}
+    sampling = model_sampling("fused", "rgb+flow", "test", 0.4)  # 2 RGB frames 10 apart, 20 flow frames
+    test = ClipDataset(shards, [ClipSample("a", 1)], sampling, train=False, crop_size=32, input_size=16)
+    (rgb, flow), _ = test[0]
+    assert rgb.shape == (5, 3, 2, 16, 16) and flow.shape == (5, 2, 20, 16, 16)
+    level = ((rgb[:, 0, :, 0, 0] + 1) * 255 / 2 / 8).round()  # frame t has value 8 t
+    assert level[0].tolist() == [0, 10] and level[-1].tolist() == [9, 19]  # starts 0 .. 30 - 20 - 1

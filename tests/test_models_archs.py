@@ -255,10 +255,15 @@ def test_fused_maps_at_the_paper_input_and_alignment() -> None:
 def test_table1_lists_our_counts_and_inputs_beside_the_papers(tmp_path) -> None:
     from i3d.tables.table1 import write_table1
 
-    df = write_table1(tmp_path / "table1", ["lstm", "two_stream"], train_frames=16, fps=25.0).set_index("architecture")
+    df = write_table1(tmp_path / "table1", ["lstm", "two_stream", "c3d"], frames_scale={"lstm": 0.25},
+                      crop_size=48).set_index("architecture")
     assert df.loc["two_stream", "params"] == 12_073_120 and df.loc["two_stream", "paper_params_m"] == 12
     assert abs(df.loc["lstm", "params_vs_rederived_pct"]) < 0.5
     assert df.loc["lstm", "train_input"] == "25 rgb (1 frame in 5)" and df.loc["lstm", "train_footprint_s"] == 5.0
     assert df.loc["two_stream", "test_input"] == "25 rgb (25 x 1), 250 flow (25 x 10)"
+    # this run: the LSTM's clips shortened to a quarter, flow stacks kept whole, C3D at half the crop
+    assert df.loc["lstm", "run_train_input"] == "6 rgb (1 frame in 5)" and df.loc["lstm", "run_train_footprint_s"] == 1.2
+    assert df.loc["two_stream", "run_train_input"] == "1 rgb, 10 flow"
+    assert df.loc["c3d", "run_crop"] == 24 and df.loc["c3d", "paper_crop"] == 112
     md = (tmp_path / "table1.md").read_text()
-    assert "| Two-Stream | 12.07 | 12 |" in md and "ConvNet+LSTM" in md
+    assert "| Two-Stream | 12.07 | 12 |" in md and "ConvNet+LSTM" in md and "shortens clips" in md

@@ -1,4 +1,9 @@
-"""The whole DAG on a tiny config, then what reruns after a config or code change (dry runs)."""
+"""The whole DAG on a tiny config, then what reruns after a config or code change (dry runs).
+
+I3D runs on all three stand-in datasets; the other four architectures on UCF-101 only (per-dataset
+``architectures``), which keeps the run to a few minutes while every architecture's train and predict
+path, and every Table 2 stream, goes through the workflow.
+"""
 from __future__ import annotations
 
 import shutil
@@ -11,6 +16,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
+ALL = ["lstm", "c3d", "two_stream", "fused", "i3d"]
 TINY = {
     "datasets": {
         name: {"source": "synthetic", "splits": [1], "shards": 2,
@@ -19,24 +25,36 @@ TINY = {
         for name, seed in (("kinetics400", 1), ("ucf101", 2), ("hmdb51", 3))
     },
     "frames": {"short_side": 32},
-    "train": {"epochs": 1, "batch_size": 4, "num_frames": 8, "crop_size": 32, "lr": 0.01},
+    "flow": {"tvl1": {"epsilon": 0.05}},  # as config/config.yaml: 6x faster TV-L1
+    "models": {"architectures": ["i3d"], "frames_scale": 0.125},  # I3D: 8 frames
+    "train": {"epochs": 1, "batch_size": 4, "crop_size": 32, "lr": 0.01},
     "test": {"crop_size": 32},
     "threads": 1,
 }
+TINY["datasets"]["ucf101"]["architectures"] = ALL
+for _name in ("kinetics400", "hmdb51"):
+    TINY["datasets"][_name]["shards"] = 1  # fewer jobs; UCF-101 keeps 2 shards
+TRAINED_STREAMS = {"lstm": {"rgb"}, "c3d": {"rgb"}, "two_stream": {"rgb", "flow"}, "fused": {"rgb", "flow", "rgb+flow"},
+                   "i3d": {"rgb", "flow"}}
 
 
 def snakemake(project: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["snakemake", "--cores", "2", *args], cwd=project, capture_output=True, text=True)
 
 
-def planned_rules(project: Path, *args: str) -> set[str]:
-    """Rules that a run would execute now, read from ``--summary`` (its ``plan`` column)."""
+def planned(project: Path, *args: str) -> list[tuple[str, str]]:
+    """(output file, rule) that a run would make now, read from ``--summary`` (its ``plan`` column)."""
     out = snakemake(project, "--summary", *args)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("output_file\t"))
     rows = [line.split("\t") for line in lines[start + 1:] if "\t" in line]
-    return {r[2] for r in rows if len(r) >= 6 and r[5] != "no update"}
+    return [(r[0], r[2]) for r in rows if len(r) >= 6 and r[5] != "no update"]
+
+
+def planned_rules(project: Path, *args: str) -> set[str]:
+    """Rules that a run would execute now."""
+    return {rule for _, rule in planned(project, *args)}
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +75,23 @@ def test_whole_dag_writes_tables(project):
     assert set(table2.dataset) == {"kinetics400", "ucf101", "hmdb51"}
     assert set(table2.stream) == {"rgb", "flow", "rgb+flow"}
     assert (table2.data == "stand-in").all() and table2.top1.between(0, 100).all()
-    ucf = table2.set_index(["dataset", "stream"]).loc[("ucf101", "rgb+flow")]
+    ucf = table2.set_index(["architecture", "dataset", "stream"]).loc[("i3d", "ucf101", "rgb+flow")]
     assert ucf.paper_top1 == 93.4
+    assert set(table2[table2.dataset != "ucf101"].architecture) == {"i3d"}
+    on_ucf = table2[table2.dataset == "ucf101"].groupby("architecture").stream.agg(set).to_dict()
+    expected = {arch: streams | {"rgb+flow"} if {"rgb", "flow"} <= streams else streams
+                for arch, streams in TRAINED_STREAMS.items()}  # late fusion adds rgb+flow in the table
+    assert on_ucf == expected
+    assert table2.set_index(["architecture", "dataset", "stream"]).loc[("fused", "ucf101", "rgb+flow")].paper_top1 == 89.3
     md = (project / "results" / "table2.md").read_text()
-    assert "Stand-in data" in md and "Chance level" in md
-    table1 = pd.read_csv(project / "results" / "table1.csv")
-    assert table1.loc[0, "params"] == 25_372_576
+    assert "Stand-in data" in md and "Chance level" in md and "Shortened clips and resolution" in md
+    assert all(f"| {arch} |" in md for arch in ALL)
+    table1 = pd.read_csv(project / "results" / "table1.csv").set_index("architecture")
+    assert list(table1.index) == ALL and table1.loc["i3d", "params"] == 25_372_576
+    assert table1.loc["i3d", "run_train_input"] == "8 rgb, 8 flow" and table1.loc["c3d", "run_crop"] == 16
     assert (project / "logs" / "ucf101" / "flow" / "shard000.log").is_file()
     assert (project / "results" / "benchmarks" / "ucf101" / "split1" / "i3d-rgb-scratch" / "train.tsv").is_file()
+    assert (project / "results" / "ucf101" / "split1" / "fused-rgb+flow-scratch" / "predictions.h5").is_file()
 
 
 def test_nothing_to_do_after_a_run(project):
@@ -96,6 +123,27 @@ def test_editing_package_code_reruns_only_its_stages(project):
             assert planned_rules(project) == expected
         finally:
             path.write_text(original)
+
+
+def test_frames_scale_of_one_architecture_reruns_its_models_and_tables(project, tmp_path):
+    plan = planned(project, *changed(tmp_path, models={"per_arch": {"lstm": {"frames_scale": 0.2}}}))
+    assert {rule for _, rule in plan} == {"train", "predict", "table1", "table2"}
+    assert all("/lstm-rgb-scratch/" in path for path, rule in plan if rule in ("train", "predict"))
+
+
+def test_imagenet_init_adds_the_fetch_rule(project, tmp_path):
+    local = tmp_path / "googlenet-1378be20.pth"
+    local.write_bytes(b"stand-in")  # a dry run reads only its name
+    override = changed(tmp_path, models={"init": "imagenet", "per_arch": {"c3d": {"init": "scratch"}}},
+                       imagenet={"path": str(local)})
+    out = snakemake(project, "-n", "-p", *override)
+    assert out.returncode == 0, out.stderr
+    assert "fetch-imagenet" in out.stdout and f"--source {local}" in out.stdout
+    assert "--arch i3d" in out.stdout and "--init imagenet --imagenet resources/weights/" in out.stdout
+    assert "--arch c3d" not in out.stdout  # c3d stays scratch: its model is there already
+    bad = changed(tmp_path, models={"init": "imagenet"})
+    out = snakemake(project, "-n", *bad)
+    assert out.returncode != 0 and "c3d has no ImageNet initialisation" in out.stdout + out.stderr
 
 
 def test_bad_config_fails_at_start_naming_the_key(project, tmp_path):

@@ -1,21 +1,31 @@
-"""Clip datasets over shards, with the paper's augmentation.
+"""Clip datasets over shards, with the paper's sampling and augmentation.
 
-Training (paper §3 "Implementation details"): a random window of ``num_frames`` consecutive frames
-(looping a short clip until it is long enough), a random spatial crop, and a random horizontal flip;
-a flipped flow field also has its x component negated. Test: the whole clip, center crop.
-Pixels and quantized flow are rescaled to [-1, 1].
+Which frames a model sees comes from its architecture's registry sampling (``i3d.data.sampling``): in
+training one sample (e.g. I3D: 64 consecutive frames; LSTM: 25 frames, every 5th) at a random start,
+looping a short clip; at test the architecture's test samples (the whole clip for I3D; 25 frames or flow
+stacks spread over the clip for Two-Stream), which the predictor averages. The streams of a joint model
+share the start, the crop and the flip.
+
+Augmentation (paper §3 "Implementation details"): a random spatial crop and a random horizontal flip in
+training (a flipped flow field also has its x component negated); a center crop at test. An
+architecture with a smaller input than the crop (C3D: 112 where the others take 224) gets the crop
+resized, which keeps the field of view (C3D's own recipe, resize to 128 then crop 112, covers the same
+share of the frame as a 224 crop of 256). Pixels and quantized flow are rescaled to [-1, 1].
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
+import cv2
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from ..models.registry import Sampling
+from .sampling import eval_indices, frame_indices, train_start
 from .shards import ShardReader, open_shards
 
 STREAMS = ("rgb", "flow")
@@ -25,14 +35,6 @@ STREAMS = ("rgb", "flow")
 class ClipSample:
     clip_id: str
     label: int
-
-
-def temporal_window(length: int, num_frames: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of a random window of ``num_frames``; a clip shorter than that is looped."""
-    if length >= num_frames:
-        start = int(rng.integers(0, length - num_frames + 1))
-        return np.arange(start, start + num_frames)
-    return np.arange(num_frames) % length
 
 
 def crop_box(height: int, width: int, size: int, rng: np.random.Generator | None) -> tuple[int, int]:
@@ -59,24 +61,44 @@ def flip_horizontal(frames: np.ndarray, stream: str) -> np.ndarray:
     return flipped
 
 
-class ClipDataset(Dataset):
-    """Clips of one stream (``rgb`` or ``flow``) from a set of shards.
+def resize(frames: np.ndarray, size: int, stream: str) -> np.ndarray:
+    """Square T×H×W×C uint8 frames resized to ``size``; a flow field's displacements scale with it."""
+    if frames.shape[1] == size:
+        return frames
+    out = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames])
+    out = out.reshape(len(frames), size, size, frames.shape[3])
+    if stream == "flow":  # q in [0, 255] codes [-bound, bound]: scale the displacement about q = 127.5
+        out = np.clip(np.rint((out.astype(np.float32) - 127.5) * (size / frames.shape[1]) + 127.5), 0, 255)
+        out = out.astype(np.uint8)
+    return out
 
-    ``train=True`` samples a random augmented window per access; ``train=False`` returns the whole clip
-    center-cropped (use batch size 1, since clip lengths differ).
+
+class ClipDataset(Dataset):
+    """One model's input streams (``rgb``, ``flow`` or both, in ``sampling``'s order) from their shards.
+
+    ``train=True``: an item is one augmented sample per stream, C×T×H×W. ``train=False``: the
+    sampling's test samples, center crop, S×C×T×H×W per stream (use batch size 1: clip lengths differ).
+    Items are ``(inputs, label)`` with ``inputs`` a tuple with one tensor per stream, so that a training
+    or test step is ``model(*inputs)``. ``crop_size`` is the crop taken from the frames; ``input_size``
+    (default: the crop) is the side the model gets.
     """
 
-    def __init__(self, shard_paths: Sequence[str | Path], samples: Sequence[ClipSample], stream: str, *,
-                 train: bool, num_frames: int, crop_size: int, seed: int = 0) -> None:
-        if stream not in STREAMS:
-            raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
-        self.readers: dict[str, ShardReader] = open_shards(shard_paths)
-        missing = [s.clip_id for s in samples if s.clip_id not in self.readers]
-        if missing:
-            raise KeyError(f"{len(missing)} clip(s) not in the {stream} shards, e.g. {missing[:3]}")
+    def __init__(self, shards: Mapping[str, Sequence[str | Path]], samples: Sequence[ClipSample],
+                 sampling: Mapping[str, Sampling], *, train: bool, crop_size: int, input_size: int | None = None,
+                 seed: int = 0) -> None:
+        unknown = set(sampling) - set(STREAMS)
+        if unknown or not sampling:
+            raise ValueError(f"streams must be among {STREAMS}, got {list(sampling)}")
+        self.streams = tuple(sampling)
+        self.readers: dict[str, dict[str, ShardReader]] = {s: open_shards(shards[s]) for s in self.streams}
+        for stream, readers in self.readers.items():
+            missing = [c.clip_id for c in samples if c.clip_id not in readers]
+            if missing:
+                raise KeyError(f"{len(missing)} clip(s) not in the {stream} shards, e.g. {missing[:3]}")
         self.samples = list(samples)
-        self.stream, self.train = stream, train
-        self.num_frames, self.crop_size, self.seed = num_frames, crop_size, seed
+        self.sampling = dict(sampling)
+        self.train = train
+        self.crop_size, self.input_size, self.seed = crop_size, input_size or crop_size, seed
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -86,32 +108,41 @@ class ClipDataset(Dataset):
         """Different (but reproducible) augmentation each epoch."""
         self.epoch = epoch
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[tuple[torch.Tensor, ...], int]:
         sample = self.samples[i]
-        reader = self.readers[sample.clip_id]
-        clip = reader.clips[reader.index[sample.clip_id]]
+        clips = {s: self.readers[s][sample.clip_id].record(sample.clip_id) for s in self.streams}
+        lengths = {s: c.num_frames for s, c in clips.items()}
+        first = clips[self.streams[0]]
+        rng = np.random.default_rng((self.seed, self.epoch, i)) if self.train else None
         if self.train:
-            rng = np.random.default_rng((self.seed, self.epoch, i))
-            frames = reader.read(sample.clip_id, temporal_window(clip.num_frames, self.num_frames, rng))
-            top, left = crop_box(clip.height, clip.width, self.crop_size, rng)
-            frames = frames[:, top:top + self.crop_size, left:left + self.crop_size]
-            if rng.random() < 0.5:
-                frames = flip_horizontal(frames, self.stream)
+            start = train_start(lengths, self.sampling, rng)
+            indices = {s: frame_indices(start, self.sampling[s], lengths[s])[None] for s in self.streams}
         else:
-            frames = reader.read(sample.clip_id)
-            top, left = crop_box(clip.height, clip.width, self.crop_size, None)
+            indices = eval_indices(lengths, self.sampling)
+        top, left = crop_box(first.height, first.width, self.crop_size, rng)
+        flip = self.train and rng.random() < 0.5
+        inputs = []
+        for stream in self.streams:
+            idx = indices[stream]
+            unique, inverse = np.unique(idx, return_inverse=True)  # overlapping test samples decode once
+            frames = self.readers[stream][sample.clip_id].read(sample.clip_id, unique)
             frames = frames[:, top:top + self.crop_size, left:left + self.crop_size]
-        return to_tensor(frames), sample.label
+            frames = resize(frames, self.input_size, stream)
+            if flip:
+                frames = flip_horizontal(frames, stream)
+            x = torch.stack([to_tensor(frames[row]) for row in inverse.reshape(idx.shape)])
+            inputs.append(x[0] if self.train else x)
+        return tuple(inputs), sample.label
 
 
-def split_samples(manifest_path: str | Path, shard_paths: Sequence[str | Path], split: int,
+def split_samples(manifest_path: str | Path, shards: Mapping[str, Sequence[str | Path]], split: int,
                   subset: str) -> list[ClipSample]:
-    """Clips of ``subset`` (``train`` or ``test``) in split ``split`` that made it into the shards.
+    """Clips of ``subset`` (``train`` or ``test``) in split ``split`` that made it into every stream's shards.
 
     Clips that failed to decode are absent from the shards (their reason is in the shard's status CSV),
-    so they drop out here rather than failing the job.
+    and a clip of one frame has no flow, so they drop out here rather than failing the job.
     """
     manifest = pd.read_csv(manifest_path)
     chosen = manifest[manifest[f"split{split}"] == subset]
-    present = set(open_shards(shard_paths))
+    present = set.intersection(*(set(open_shards(paths)) for paths in shards.values()))
     return [ClipSample(r.clip_id, int(r.label_index)) for r in chosen.itertuples() if r.clip_id in present]

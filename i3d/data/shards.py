@@ -133,6 +133,10 @@ class ShardReader:
             self._pid = os.getpid()
         return self._file["frames"]
 
+    def record(self, clip_id: str) -> ClipRecord:
+        """The clip's row (frame count, size, label)."""
+        return self.clips[self.index[clip_id]]
+
     def encoded(self, clip_id: str, frame_indices: Sequence[int]) -> list[np.ndarray]:
         """Encoded bytes of the given frames (indices relative to the clip)."""
         clip = self.clips[self.index[clip_id]]
@@ -190,3 +194,13 @@ def open_shards(paths: Sequence[str | os.PathLike]) -> dict[str, ShardReader]:
         for clip in reader.clips:
             by_clip[clip.clip_id] = reader
     return by_clip
+
+
+def shards_by_kind(paths: Sequence[str | os.PathLike]) -> dict[str, list[Path]]:
+    """Shard paths grouped by kind (``rgb``, ``flow``), read from the files, so that a job that needs both
+    streams (a jointly trained RGB+Flow model) can be handed one list of shards."""
+    groups: dict[str, list[Path]] = {}
+    for p in paths:
+        with h5py.File(p, "r", locking=False) as f:
+            groups.setdefault(str(f.attrs["kind"]), []).append(Path(p))
+    return groups

@@ -1,13 +1,19 @@
-"""Test-time predictions: the whole clip, center crop, logits averaged over time (paper §3).
+"""Test-time predictions in each architecture's Table 1 test footprint, center crop (paper §3).
 
-Writes one HDF5 file per trained model with every test clip's id, label and time-averaged logits, so the
+The architecture's test sampling decides what a clip's prediction is: I3D runs on the whole clip and
+averages its logits over time; Two-Stream, 3D-Fused and the 3D-ConvNet run on samples spread over the
+clip (25 frames / flow stacks, 5 fused snippets, 15 clips of 16 frames) whose logits are averaged; the
+LSTM's output is its last step's. The samples go through as one batch (eval-mode BN: the same as one by
+one). Frames per sample are scaled by the ``frames_scale`` the model was trained with.
+
+Writes one HDF5 file per trained model with every test clip's id, label and clip-level logits, so the
 tables can fuse streams (RGB+Flow) per clip without rerunning any network.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Sequence
 
 import h5py
 import numpy as np
@@ -15,16 +21,19 @@ import torch
 from tqdm import tqdm
 
 from ..data.loader import ClipDataset, split_samples
-from ..models import build
+from ..data.sampling import model_sampling
+from ..models import build, get_spec
 from ..train.checkpoints import load, resolve_device
 
 
-def predict(model_path: str | Path, manifest: str | Path, shards: Sequence[str | Path], split: int,
+def predict(model_path: str | Path, manifest: str | Path, shards: Mapping[str, Sequence[str | Path]], split: int,
             out_path: str | Path, *, crop_size: int, device: str = "auto", threads: int = 1,
             progress: bool = True, attrs: dict | None = None) -> float:
     """Write ``out_path`` (clip_id, label, logits) and return top-1 accuracy in percent.
 
-    ``attrs`` (e.g. dataset, init, data) are stored in the file so the tables know what produced it.
+    ``shards`` maps each input stream of the model to its shard files; ``crop_size`` is the center crop
+    for a 224-input architecture (others scaled). ``attrs`` (e.g. dataset, init, data) are stored in the
+    file so the tables know what produced it.
     """
     torch.set_num_threads(threads)
     dev = resolve_device(device)
@@ -35,20 +44,29 @@ def predict(model_path: str | Path, manifest: str | Path, shards: Sequence[str |
     model.load_state_dict(state["model"])
     model.to(dev).eval()
 
-    samples = split_samples(manifest, shards, split, "test")
+    sampling_scale = float(cfg.get("frames_scale", 1.0))  # checkpoints from before the scale are the paper's
+    sampling = model_sampling(cfg["arch"], cfg["stream"], "test", sampling_scale)
+    samples = split_samples(manifest, {s: shards[s] for s in sampling}, split, "test")
     if not samples:
-        raise RuntimeError(f"no test clips for split {split} in {len(shards)} shard(s)")
-    dataset = ClipDataset(shards, samples, cfg["stream"], train=False, num_frames=0, crop_size=crop_size)
+        raise RuntimeError(f"no test clips for split {split} in the {'+'.join(sampling)} shards")
+    dataset = ClipDataset(shards, samples, sampling, train=False, crop_size=crop_size,
+                          input_size=get_spec(cfg["arch"]).crop_for(crop_size))
     logits = np.zeros((len(samples), cfg["num_classes"]), dtype=np.float32)
     with torch.inference_mode():
         for i in tqdm(range(len(dataset)), desc=f"predict {cfg['arch']}-{cfg['stream']}", unit="clip",
                       disable=not progress):
-            x, _ = dataset[i]
-            logits[i] = model(x.unsqueeze(0).to(dev)).float().cpu().numpy()[0]
+            inputs, _ = dataset[i]
+            logits[i] = clip_logits(model, [x.to(dev) for x in inputs]).float().cpu().numpy()
     labels = np.array([s.label for s in samples], dtype=np.int64)
     write_predictions(out_path, [s.clip_id for s in samples], labels, logits,
-                      dict(arch=cfg["arch"], stream=cfg["stream"], split=split, **(attrs or {})))
+                      dict(arch=cfg["arch"], stream=cfg["stream"], split=split, frames_scale=sampling_scale,
+                           input_size=dataset.input_size, **(attrs or {})))
     return float(100.0 * (logits.argmax(1) == labels).mean())
+
+
+def clip_logits(model: torch.nn.Module, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """One clip's logits: the model on its test samples (S x C x T x H x W per input), averaged over S."""
+    return model(*inputs).mean(dim=0)
 
 
 def write_predictions(path: str | Path, clip_ids: Sequence[str], labels: np.ndarray, logits: np.ndarray,

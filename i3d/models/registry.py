@@ -4,20 +4,20 @@ The paper's own Table 1 figures (parameters, input frames, footprints) live with
 ``i3d/tables/paper_table1.csv``; the registry holds what is needed to build, train and test a model: how each
 stream's frames are sampled in training and at test (the paper's Table 1 inputs), how the training loss is
 taken, whether RGB+Flow is one jointly trained network, and the paper's crop size and initialisation.
+
+This module imports no torch at module level (builders import their model modules when called), so the
+Snakefile and the config validation can read the registry cheaply: the workflow's architecture names,
+streams and ImageNet support all come from here.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
 
-from torch import nn
-
-from i3d.models.c3d import C3D
-from i3d.models.fused import Fused3D
-from i3d.models.i3d import InceptionI3d
-from i3d.models.lstm import ConvLSTM
-from i3d.models.two_stream import TwoStream, flow_stream, rgb_stream
+if TYPE_CHECKING:
+    from torch import nn
 
 STREAM_CHANNELS: Mapping[str, int] = {"rgb": 3, "flow": 2}
 """Input channels of one frame per stream (flow is x, y displacement)."""
@@ -25,7 +25,13 @@ STREAM_CHANNELS: Mapping[str, int] = {"rgb": 3, "flow": 2}
 FPS = 25.0
 """Frame rate the paper's frame counts and strides refer to."""
 
-Builder = Callable[..., nn.Module]
+JOINT_STREAM = "rgb+flow"
+"""Stream name of a jointly trained two-stream network (paths, predictions, tables)."""
+
+REFERENCE_CROP = 224
+"""The crop most of the paper's models take; run crops are given for it and scaled per architecture."""
+
+Builder = Callable[..., "nn.Module"]
 
 
 @dataclass(frozen=True)
@@ -39,16 +45,34 @@ class Sampling:
     their logits are averaged; within a sample the model's own ``forward`` already does the paper's test
     behaviour (I3D: average over time; LSTM: last step). The streams of one model share the start, so
     e.g. the fused model's k-th RGB frame sits at the start of its k-th flow stack.
+
+    ``stack``: the model folds groups of ``stack`` consecutive frames into channels (the 2D flow
+    stream's 10 stacked flow frames), so ``frames`` is a multiple of it and a shortened sampling
+    (:meth:`scaled`) keeps whole groups.
     """
 
     frames: int
     stride: int = 1
     samples: int = 1
+    stack: int = 1
+
+    def __post_init__(self) -> None:
+        if self.frames % self.stack:
+            raise ValueError(f"{self.frames} frames are not whole stacks of {self.stack}")
 
     @property
     def span(self) -> int:
         """Video frames one sample covers (0 for the whole clip)."""
         return self.frames * self.stride
+
+    def scaled(self, scale: float) -> Sampling:
+        """The same sampling with ``scale`` times the frames per sample (at least one stack; the whole
+        clip stays the whole clip). Stride and test samples are kept, so streams that share a start
+        stay aligned: every stream's count of stacks is scaled by the same rule."""
+        if self.frames == 0 or scale == 1:
+            return self
+        stacks = max(1, math.floor(self.frames // self.stack * scale + 0.5))
+        return replace(self, frames=stacks * self.stack)
 
 
 @dataclass(frozen=True)
@@ -80,28 +104,56 @@ class ArchSpec:
     imagenet_init: bool = True
     """Whether the paper starts the Inception-V1 parts from ImageNet (``inflate.load_imagenet``)."""
 
+    def model_streams(self, streams: tuple[str, ...] | list[str] = ("rgb", "flow")) -> list[str]:
+        """The separately trained models for the requested input ``streams``: each stream the
+        architecture has and, for a joint architecture given both, ``rgb+flow`` (one network on both).
+        A late-fusion architecture's RGB+Flow is not trained: it is the average of its streams."""
+        own = [s for s in self.streams if s in streams]
+        if self.fusion == "joint" and len(own) == len(self.streams) > 1:
+            own.append(JOINT_STREAM)
+        return own
+
+    def inputs(self, stream: str) -> tuple[str, ...]:
+        """Input streams that a model for ``stream`` (a single stream or ``rgb+flow``) takes, in forward order."""
+        return self.streams if stream == JOINT_STREAM else (stream,)
+
+    def crop_for(self, reference_crop: int) -> int:
+        """This architecture's input side when a 224-input model gets ``reference_crop`` (C3D: half)."""
+        return max(1, round(reference_crop * self.crop_size / REFERENCE_CROP))
+
 
 def _build_i3d(num_classes: int, stream: str | None, **options) -> nn.Module:
+    from i3d.models.i3d import InceptionI3d
+    from i3d.models.two_stream import TwoStream
+
     if stream is None:
         return TwoStream(_build_i3d(num_classes, "rgb", **options), _build_i3d(num_classes, "flow", **options))
     return InceptionI3d(num_classes=num_classes, in_channels=STREAM_CHANNELS[stream], **options)
 
 
 def _build_two_stream(num_classes: int, stream: str | None, **options) -> nn.Module:
+    from i3d.models.two_stream import TwoStream, flow_stream, rgb_stream
+
     if stream is None:
         return TwoStream(rgb_stream(num_classes, **options), flow_stream(num_classes, **options))
     return (rgb_stream if stream == "rgb" else flow_stream)(num_classes, **options)
 
 
 def _build_fused(num_classes: int, stream: str | None, **options) -> nn.Module:
+    from i3d.models.fused import Fused3D
+
     return Fused3D(num_classes, ("rgb", "flow") if stream is None else (stream,), **options)
 
 
 def _build_lstm(num_classes: int, stream: str | None, **options) -> nn.Module:
+    from i3d.models.lstm import ConvLSTM
+
     return ConvLSTM(num_classes, **options)
 
 
 def _build_c3d(num_classes: int, stream: str | None, **options) -> nn.Module:
+    from i3d.models.c3d import C3D
+
     return C3D(num_classes, **options)
 
 
@@ -132,16 +184,16 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             paper_name="Two-Stream",
             builder=_build_two_stream,
             streams=("rgb", "flow"),
-            train={"rgb": Sampling(1), "flow": Sampling(10)},
-            test={"rgb": Sampling(1, samples=25), "flow": Sampling(10, samples=25)},
+            train={"rgb": Sampling(1), "flow": Sampling(10, stack=10)},
+            test={"rgb": Sampling(1, samples=25), "flow": Sampling(10, samples=25, stack=10)},
         ),
         ArchSpec(
             name="fused",
             paper_name="3D-Fused",
             builder=_build_fused,
             streams=("rgb", "flow"),
-            train={"rgb": Sampling(5, stride=10), "flow": Sampling(50)},
-            test={"rgb": Sampling(5, stride=10, samples=5), "flow": Sampling(50, samples=5)},
+            train={"rgb": Sampling(5, stride=10), "flow": Sampling(50, stack=10)},
+            test={"rgb": Sampling(5, stride=10, samples=5), "flow": Sampling(50, samples=5, stack=10)},
             fusion="joint",
         ),
         ArchSpec(
@@ -172,12 +224,14 @@ def get_spec(arch: str) -> ArchSpec:
 def build(arch: str, num_classes: int = 400, stream: str | None = None, **options) -> nn.Module:
     """Build a freshly initialised model.
 
-    ``stream`` picks one stream ("rgb" or "flow"); None builds the full model of the paper (for "i3d" and
+    ``stream`` picks one stream ("rgb" or "flow"); None (or ``"rgb+flow"``) builds the full model of the paper (for "i3d" and
     "two_stream", a ``TwoStream`` whose forward takes ``(rgb, flow)`` and returns the mean of the two
     streams' logits; for "fused", the jointly fused network, also ``forward(rgb, flow)``).
     ``options`` (e.g. ``dropout``, ``bn_momentum``) go to the architecture's constructor.
     """
     spec = get_spec(arch)
+    if stream == JOINT_STREAM and len(spec.streams) > 1:
+        stream = None
     if stream is not None and stream not in spec.streams:
         raise ValueError(f"unknown stream {stream!r} for {arch!r}; choose one of {[*spec.streams, None]}")
     return spec.builder(num_classes, stream, **options)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..evaluate.predict import read_predictions
+from ..models.registry import get_spec
 
 DATASET_NAMES = {"ucf101": "UCF-101", "hmdb51": "HMDB-51", "kinetics400": "Kinetics-400"}
 STREAM_ORDER = ("rgb", "flow", "rgb+flow")
@@ -64,6 +65,8 @@ class PredictionRun:
     stream: str
     init: str
     data: str  # "stand-in" or "real"
+    frames_scale: float = 1.0  # frames per sample relative to the paper's
+    input_size: int = 0  # side of the model's input, pixels (0: not recorded)
 
 
 def read_runs(paths: Iterable[str | Path]) -> list[PredictionRun]:
@@ -72,7 +75,8 @@ def read_runs(paths: Iterable[str | Path]) -> list[PredictionRun]:
         with h5py.File(p, "r", locking=False) as f:
             a = dict(f.attrs)
         runs.append(PredictionRun(Path(p), str(a["dataset"]), int(a["split"]), str(a["arch"]), str(a["stream"]),
-                                  str(a["init"]), str(a["data"])))
+                                  str(a["init"]), str(a["data"]), float(a.get("frames_scale", 1.0)),
+                                  int(a.get("input_size", 0))))
     return runs
 
 
@@ -83,26 +87,28 @@ def _accuracy(labels: np.ndarray, logits: np.ndarray) -> float:
 def table2_rows(runs: Sequence[PredictionRun]) -> pd.DataFrame:
     """One row per (architecture, dataset, split, stream, init); ``rgb+flow`` fuses the two streams.
 
-    Fusion averages the two streams' time-averaged logits clip by clip (equal weights, as DeepMind's
-    released evaluation adds the logits), over the clips both streams have.
+    For a late-fusion architecture (I3D, Two-Stream), RGB+Flow averages the two streams' clip logits
+    clip by clip (equal weights, as DeepMind's released evaluation adds the logits), over the clips both
+    streams have. A joint architecture's (3D-Fused) RGB+Flow is its own network's predictions file.
     """
-    rows, by_key = [], {}
+    rows, by_key, scales = [], {}, {}
     for run in runs:
         ids, labels, logits = read_predictions(run.path)
         by_key[(run.arch, run.dataset, run.split, run.init, run.data, run.stream)] = (ids, labels, logits)
+        scales[(run.arch, run.dataset, run.split, run.init, run.data, run.stream)] = (run.frames_scale, run.input_size)
         rows.append((run.arch, run.dataset, run.split, run.stream, run.init, run.data, len(ids),
-                     logits.shape[1], _accuracy(labels, logits)))
+                     logits.shape[1], _accuracy(labels, logits), run.frames_scale, run.input_size))
     for (arch, ds, split, init, data, stream), (ids, labels, logits) in by_key.items():
         other = by_key.get((arch, ds, split, init, data, "flow"))
-        if stream != "rgb" or other is None:
+        if stream != "rgb" or other is None or get_spec(arch).fusion != "late":
             continue
         flow_pos = {c: i for i, c in enumerate(other[0])}
         keep = [i for i, c in enumerate(ids) if c in flow_pos]
         fused = (logits[keep] + other[2][[flow_pos[ids[i]] for i in keep]]) / 2.0
         rows.append((arch, ds, split, "rgb+flow", init, data, len(keep), logits.shape[1],
-                     _accuracy(labels[keep], fused)))
+                     _accuracy(labels[keep], fused), *scales[(arch, ds, split, init, data, stream)]))
     df = pd.DataFrame(rows, columns=["architecture", "dataset", "split", "stream", "init", "data", "test_clips",
-                                     "num_classes", "top1"])
+                                     "num_classes", "top1", "frames_scale", "input_size"])
     df["chance"] = 100.0 / df.num_classes
     paper = paper_numbers("table2")
     df = df.merge(paper, on=["architecture", "dataset", "stream"], how="left")
@@ -110,6 +116,21 @@ def table2_rows(runs: Sequence[PredictionRun]) -> pd.DataFrame:
     df["chance"] = df.chance.round(1)
     df["stream"] = pd.Categorical(df.stream, STREAM_ORDER, ordered=True)
     return df.sort_values(["architecture", "dataset", "split", "stream"]).reset_index(drop=True)
+
+
+def _shortened(df: pd.DataFrame) -> list[str]:
+    """A caption paragraph when models saw shorter clips or smaller frames than the paper's (else none)."""
+    paper_px = df.architecture.map(lambda a: get_spec(a).crop_size)
+    short = df[(df.frames_scale != 1) | ((df.input_size > 0) & (df.input_size < paper_px))]
+    if short.empty:
+        return []
+    scales = ", ".join(f"{a} ×{s:g}" for a, s in short[["architecture", "frames_scale"]].drop_duplicates()
+                       .itertuples(index=False))
+    sizes = ", ".join(str(n) for n in sorted(set(short.input_size) - {0}))
+    text = (f"**Shortened clips and resolution:** to fit the CPU budget these models saw fewer frames per "
+            f"sample than the paper's (frames per sample: {scales}) and {sizes} px inputs instead of the "
+            f"paper's 224 (3D-ConvNet: 112); `table1.md` lists each architecture's inputs in this run.")
+    return ["", text]
 
 
 def table2_markdown(df: pd.DataFrame) -> str:
@@ -140,6 +161,7 @@ def table2_markdown(df: pd.DataFrame) -> str:
                         "procedurally rendered stand-in datasets (few motion-defined classes, small clips, short "
                         "training on a CPU), not on the real datasets: compare them with chance and with each "
                         "other, not with the paper's numbers."]
+    caption += _shortened(df)
     return "\n".join(caption) + "\n\n" + markdown_table(pivot) + "\n" + \
         "Tidy form (one row per architecture, dataset, split, stream, with test clip counts): `table2.csv`. " \
         "Model sizes and input lengths: `table1.md`.\n"

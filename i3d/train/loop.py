@@ -1,4 +1,11 @@
-"""Train one stream of one architecture on one dataset split (one Snakemake job).
+"""Train one model of one architecture on one dataset split (one Snakemake job).
+
+The model is one stream (``rgb``, ``flow``) or, for an architecture whose RGB+Flow is one network
+(the 3D-Fused model), ``rgb+flow``. What it is fed and how its loss is taken follow the registry: the
+architecture's training sampling (frames per sample scaled by ``frames_scale``), its input size, and
+its loss (``per_step``: cross-entropy at every time step, the paper's LSTM; ``clip``: on the clip's
+logits). ``init="imagenet"`` starts every Inception-V1 part from torchvision's GoogLeNet (inflated
+where 3D; ``inflate.load_imagenet``).
 
 SGD with momentum 0.9 as in the paper, a short linear warm-up then cosine decay (the stand-in runs are
 far shorter than the paper's schedule, so a fixed step schedule would need retuning per preset).
@@ -9,19 +16,23 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..data.loader import ClipDataset, split_samples
-from ..models import build
+from ..data.sampling import model_sampling
+from ..models import build, get_spec, load_imagenet
 from .checkpoints import load, resolve_device, save_atomic
+
+INITS = ("scratch", "imagenet")
 
 
 @dataclass(frozen=True)
@@ -35,8 +46,11 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-5
     warmup_epochs: float = 1.0
-    num_frames: int = 64
+    frames_scale: float = 1.0
+    """Frames per sample relative to the paper's (registry) sampling; test sampling uses the same."""
     crop_size: int = 224
+    """Random crop side for a 224-input architecture; others are scaled (``ArchSpec.crop_for``)."""
+    init: str = "scratch"
     dropout: float = 0.5
     bn_momentum: float = 0.1
     workers: int = 0
@@ -52,26 +66,59 @@ def lr_at(step: int, total: int, warmup: int, base_lr: float) -> float:
     return 0.5 * base_lr * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def train(cfg: TrainConfig, manifest: str | Path, shards: Sequence[str | Path], split: int, out_dir: str | Path,
-          *, threads: int = 1, progress: bool = True) -> Path:
-    """Train and write ``model.pt`` + ``metrics.csv`` into ``out_dir``; returns the model path."""
+def step_loss(model: nn.Module, inputs: Sequence[torch.Tensor], labels: torch.Tensor,
+              loss: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, B x classes logits for accuracy) of one batch; ``per_step`` takes the cross-entropy at every
+    time step of ``forward_per_time`` (the label repeated) and reports the last step, the test output."""
+    if loss == "per_step":
+        per_time = model.forward_per_time(*inputs)  # B x classes x T
+        targets = labels[:, None].expand(-1, per_time.shape[2])
+        return F.cross_entropy(per_time, targets), per_time[:, :, -1]
+    logits = model(*inputs)
+    return F.cross_entropy(logits, labels), logits
+
+
+def initialise(model: nn.Module, init: str, imagenet: str | Path | None) -> None:
+    """Apply ``init``: nothing for scratch, torchvision GoogLeNet weights for imagenet."""
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    if init == "imagenet":
+        if imagenet is None:
+            raise ValueError("init 'imagenet' needs the torchvision GoogLeNet checkpoint (imagenet=PATH)")
+        parts = load_imagenet(model, torch.load(imagenet, map_location="cpu", weights_only=True))
+        print(f"ImageNet weights from {imagenet} in {', '.join(p or 'the network' for p in parts)}", flush=True)
+
+
+def train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[str | Path]], split: int,
+          out_dir: str | Path, *, imagenet: str | Path | None = None, threads: int = 1,
+          progress: bool = True) -> Path:
+    """Train and write ``model.pt`` + ``metrics.csv`` into ``out_dir``; returns the model path.
+
+    ``shards`` maps each input stream of the model to its shard files; ``imagenet`` is the GoogLeNet
+    checkpoint that ``cfg.init == "imagenet"`` needs.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
 
-    samples = split_samples(manifest, shards, split, "train")
+    spec = get_spec(cfg.arch)
+    sampling = model_sampling(cfg.arch, cfg.stream, "train", cfg.frames_scale)
+    samples = split_samples(manifest, {s: shards[s] for s in sampling}, split, "train")
     if not samples:
-        raise RuntimeError(f"no training clips for split {split} in {len(shards)} shard(s)")
-    dataset = ClipDataset(shards, samples, cfg.stream, train=True, num_frames=cfg.num_frames,
-                          crop_size=cfg.crop_size, seed=cfg.seed)
+        raise RuntimeError(f"no training clips for split {split} in the {'+'.join(sampling)} shards")
+    dataset = ClipDataset(shards, samples, sampling, train=True, crop_size=cfg.crop_size,
+                          input_size=spec.crop_for(cfg.crop_size), seed=cfg.seed)
+    print(f"{cfg.arch}-{cfg.stream}: {len(samples)} clips, input {sampling}, "
+          f"{spec.crop_for(cfg.crop_size)} px, loss {spec.loss}", flush=True)
     loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=len(samples) > cfg.batch_size,
                         num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
                         generator=torch.Generator().manual_seed(cfg.seed), pin_memory=device.type == "cuda")
     # channels-last 3D layout: 10-25% faster training steps on the CPU (oneDNN), the same on CUDA
     model = build(cfg.arch, num_classes=cfg.num_classes, stream=cfg.stream, dropout=cfg.dropout,
                   bn_momentum=cfg.bn_momentum)
+    initialise(model, cfg.init, imagenet)
     model = model.to(device, memory_format=torch.channels_last_3d)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
@@ -97,14 +144,13 @@ def train(cfg: TrainConfig, manifest: str | Path, shards: Sequence[str | Path], 
         tic, seen, correct, loss_sum = time.time(), 0, 0, 0.0
         bar = tqdm(loader, desc=f"{cfg.arch}-{cfg.stream} epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                    disable=not progress)
-        for i, (x, y) in enumerate(bar):
+        for i, (inputs, y) in enumerate(bar):
             step = epoch * steps_per_epoch + i
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, total_steps, warmup_steps, cfg.lr)
-            x = x.to(device, non_blocking=True, memory_format=torch.channels_last_3d)
+            inputs = [x.to(device, non_blocking=True, memory_format=torch.channels_last_3d) for x in inputs]
             y = y.to(device, non_blocking=True)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            loss, logits = step_loss(model, inputs, y, spec.loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -116,8 +162,9 @@ def train(cfg: TrainConfig, manifest: str | Path, shards: Sequence[str | Path], 
                             lr=optimizer.param_groups[0]["lr"], seconds=time.time() - tic, clips=seen))
         print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in history[-1].items()),
               flush=True)
-        save_atomic(dict(config=asdict(cfg), epoch=epoch + 1, history=history, model=model.state_dict(),
-                         optimizer=optimizer.state_dict()), ckpt_path)
+        if epoch + 1 < cfg.epochs:  # after the last epoch model.pt follows at once (C3D: a 1 GB write saved)
+            save_atomic(dict(config=asdict(cfg), epoch=epoch + 1, history=history, model=model.state_dict(),
+                             optimizer=optimizer.state_dict()), ckpt_path)
 
     tmp = metrics_path.with_name(metrics_path.name + ".tmp")
     pd.DataFrame(history).to_csv(tmp, index=False)

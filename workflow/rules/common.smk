@@ -5,6 +5,7 @@ import subprocess
 from pathlib import Path
 
 from i3d.config import ConfigError, validate
+from i3d.models.registry import get_spec, list_architectures
 
 try:
     validate(config)
@@ -53,24 +54,46 @@ def shard_names(dataset):
 
 
 def stream_shards(wc):
-    """Input function: every shard of the job's dataset and stream (static: the shard count is configured)."""
-    return expand(f"results/{wc.dataset}/{wc.stream}/{{shard}}.h5", shard=shard_names(wc.dataset))
+    """Input function: every shard of each input stream of the job's model (a joint rgb+flow model reads both;
+    static: the shard count is configured)."""
+    return expand("results/{dataset}/{stream}/{shard}.h5", dataset=wc.dataset,
+                  stream=get_spec(wc.arch).inputs(wc.stream), shard=shard_names(wc.dataset))
 
 
 def data_kind(dataset):
     return "stand-in" if config["datasets"][dataset]["source"] == "synthetic" else "real"
 
 
+def arch_settings(arch):
+    """The architecture's resolved init and frames_scale (config validation fills models.per_arch)."""
+    return config["models"]["per_arch"][arch]
+
+
+def used_architectures():
+    """Every architecture some dataset trains, in the registry's (Table 1) order."""
+    used = {arch for dcfg in config["datasets"].values() for arch in dcfg["architectures"]}
+    return [arch for arch in list_architectures() if arch in used]
+
+
 def trained_models():
-    """(dataset, split, arch, stream, init) of every model the config asks for."""
-    models = config["models"]
+    """(dataset, split, arch, stream, init) of every model the config asks for: per architecture, each
+    configured stream it has, plus rgb+flow for a jointly fused one (ArchSpec.model_streams)."""
     return [
-        (ds, split, arch, stream, models["init"])
+        (ds, split, arch, stream, arch_settings(arch)["init"])
         for ds, dcfg in config["datasets"].items()
         for split in dcfg["splits"]
-        for arch in models["architectures"]
-        for stream in models["streams"]
+        for arch in dcfg["architectures"]
+        for stream in get_spec(arch).model_streams(config["models"]["streams"])
     ]
+
+
+IMAGENET_WEIGHTS = f"resources/weights/{Path(config['imagenet']['url'].split('?')[0]).name}"
+"""Where the fetch_imagenet rule puts torchvision's GoogLeNet checkpoint (or where to place it by hand)."""
+
+
+def imagenet_weights(wc):
+    """Input function: the ImageNet checkpoint for models initialised from it."""
+    return [IMAGENET_WEIGHTS] if wc.init == "imagenet" else []
 
 
 def print_tables_location():
@@ -84,4 +107,6 @@ wildcard_constraints:
     dataset="|".join(["kinetics400", "ucf101", "hmdb51"]),
     shard=r"shard\d{3}",
     split=r"[123]",
-    stream="rgb|flow",
+    stream=r"rgb|flow|rgb\+flow",
+    arch="|".join(list_architectures()),
+    init="scratch|imagenet",

@@ -1,4 +1,5 @@
-# predict: whole-clip, center-crop test predictions with logits averaged over time.
+# predict: center-crop test predictions in each architecture's test footprint (I3D: the whole clip,
+# logits averaged over time; others: their Table 1 test samples, averaged).
 
 
 rule predict:
@@ -16,7 +17,8 @@ rule predict:
         crop=config["test"]["crop_size"],
         data=lambda wc: data_kind(wc.dataset),
         device=config["device"],
-        code=code_version("i3d/evaluate", "i3d/models", "i3d/data/loader.py", "i3d/data/shards.py"),
+        code=code_version("i3d/evaluate", "i3d/models", "i3d/data/loader.py", "i3d/data/sampling.py",
+                          "i3d/data/shards.py"),
     threads: config["threads"]
     resources:
         mem_mb=8000,

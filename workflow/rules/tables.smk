@@ -8,14 +8,14 @@ rule table1:
     log:
         "logs/table1.log",
     params:
-        archs=config["models"]["architectures"],
-        frames=config["train"]["num_frames"],
-        fps=config["frames"]["fps"],
+        archs=used_architectures(),
+        scales=[f"{arch}={arch_settings(arch)['frames_scale']}" for arch in used_architectures()],
+        crop=config["train"]["crop_size"],
         code=code_version("i3d/tables", "i3d/models"),
     threads: 1
     shell:
-        "i3d tables table1 --out results/table1 --architectures {params.archs} --train-frames {params.frames}"
-        " --fps {params.fps} > {log} 2>&1"
+        "i3d tables table1 --out results/table1 --architectures {params.archs} --frames-scale {params.scales}"
+        " --crop-size {params.crop} > {log} 2>&1"
 
 
 rule table2:
@@ -31,7 +31,7 @@ rule table2:
     log:
         "logs/table2.log",
     params:
-        code=code_version("i3d/tables"),
+        code=code_version("i3d/tables", "i3d/models/registry.py"),
     threads: 1
     shell:
         "i3d tables table2 --out results/table2 {input.predictions} > {log} 2>&1"

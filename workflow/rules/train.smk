@@ -1,20 +1,51 @@
 # train: one job per (dataset, split, architecture, stream, initialisation); reads shards only.
+# stream is rgb, flow, or rgb+flow for an architecture trained on both at once (fused); init imagenet
+# also reads torchvision's GoogLeNet checkpoint (rule fetch_imagenet).
+
+
+localrules:
+    fetch_imagenet,
+
+
+rule fetch_imagenet:
+    """Download (resumable, checksum-checked) or copy torchvision's ImageNet GoogLeNet checkpoint. A local rule:
+    cluster nodes often have no network. Without network it fails saying how to place the file by hand."""
+    input:
+        config["imagenet"]["path"] or [],
+    output:
+        IMAGENET_WEIGHTS,
+    log:
+        "logs/fetch_imagenet.log",
+    params:
+        url=config["imagenet"]["url"],
+        sha256=config["imagenet"]["sha256"],
+        source=f"--source {config['imagenet']['path']}" if config["imagenet"]["path"] else "",
+    threads: 1
+    shell:
+        "i3d weights fetch-imagenet --url {params.url} --sha256 {params.sha256} {params.source} {output}"
+        " > {log} 2>&1"
 
 
 def train_args(wc):
     t = config["datasets"][wc.dataset]["train"]
     return (
         f"--epochs {t['epochs']} --batch-size {t['batch_size']} --lr {t['lr']} --momentum {t['momentum']}"
-        f" --weight-decay {t['weight_decay']} --warmup-epochs {t['warmup_epochs']} --num-frames {t['num_frames']}"
+        f" --weight-decay {t['weight_decay']} --warmup-epochs {t['warmup_epochs']}"
+        f" --frames-scale {arch_settings(wc.arch)['frames_scale']}"
         f" --crop-size {t['crop_size']} --dropout {t['dropout']} --bn-momentum {t['bn_momentum']}"
         f" --workers {t['workers']} --seed {t['seed']}"
     )
+
+
+def init_args(wc):
+    return f"--init {wc.init}" + (f" --imagenet {IMAGENET_WEIGHTS}" if wc.init == "imagenet" else "")
 
 
 rule train:
     input:
         manifest="results/{dataset}/manifest.csv",
         shards=stream_shards,
+        imagenet=imagenet_weights,
     output:
         model="results/{dataset}/split{split}/{arch}-{stream}-{init}/model.pt",
         metrics="results/{dataset}/split{split}/{arch}-{stream}-{init}/metrics.csv",
@@ -24,8 +55,10 @@ rule train:
         "results/benchmarks/{dataset}/split{split}/{arch}-{stream}-{init}/train.tsv"
     params:
         args=train_args,
+        init=init_args,
         device=config["device"],
-        code=code_version("i3d/train", "i3d/models", "i3d/data/loader.py", "i3d/data/shards.py"),
+        code=code_version("i3d/train", "i3d/models", "i3d/data/loader.py", "i3d/data/sampling.py",
+                          "i3d/data/shards.py"),
     threads: config["threads"]
     resources:
         mem_mb=16000,
@@ -34,4 +67,5 @@ rule train:
     shell:
         "i3d train --manifest {input.manifest} --shards {input.shards} --split {wildcards.split}"
         " --out $(dirname {output.model}) --arch {wildcards.arch} --stream {wildcards.stream} {params.args}"
+        " {params.init}"
         " --device {params.device} --threads {threads} > {log} 2>&1"
