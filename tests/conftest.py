@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
+import torch
 
 
 def moving_square(frames: int, height: int, width: int, dx: float, seed: int = 0) -> np.ndarray:
@@ -24,7 +24,9 @@ def moving_square(frames: int, height: int, width: int, dx: float, seed: int = 0
 @pytest.fixture()
 def tiny_ucf(tmp_path: Path) -> Path:
     """A 2-class UCF-101-layout dataset with one corrupt, one empty and one missing video."""
-    from i3d.data.video import encode  # ffmpeg: imported here so that tests without videos run without it
+    from i3d.data.video import (
+        encode,  # ffmpeg: imported here so that tests without videos run without it
+    )
     root = tmp_path / "ucf101"
     lists = root / "ucfTrainTestlist"
     lists.mkdir(parents=True)
@@ -43,3 +45,12 @@ def tiny_ucf(tmp_path: Path) -> Path:
         (lists / f"trainlist0{n}.txt").write_text("".join(f"{r} {l}\n" for r, l in train + extra))
         (lists / f"testlist0{n}.txt").write_text("".join(f"{r}\n" for r, _ in test))
     return root
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread: on a shared 2-core box, 2 spinning OpenMP threads can run 10x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -97,12 +97,7 @@ def port_forward(state: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tenso
     return x.squeeze(4).squeeze(3)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize(("stream", "channels", "frames", "steps"), [("rgb", 3, 17, 2), ("flow", 2, 9, 1)])

@@ -11,7 +11,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from i3d.models import ArchSpec, InceptionI3d, TwoStream, build, count_parameters, get_spec, list_architectures
+from i3d.models import (
+    ArchSpec,
+    InceptionI3d,
+    TwoStream,
+    build,
+    count_parameters,
+    get_spec,
+    list_architectures,
+)
 from i3d.models.i3d import ENDPOINTS
 from i3d.models.layers import InceptionBlock, MaxPool3dSame, Unit3D, same_padding
 
@@ -22,13 +30,7 @@ TWO_STREAM_PARAMS = 25_372_576
 LOGITS_400 = 1024 * 400 + 400
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core box, 2 spinning OpenMP threads can run 10x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

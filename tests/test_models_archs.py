@@ -51,12 +51,7 @@ def _count(arch: str, stream: str | None = None, num_classes: int = 400) -> int:
     return count_parameters(_meta(arch, stream=stream, num_classes=num_classes))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- parameter counts ---------------------------------------------------------------------------------
