@@ -6,8 +6,8 @@ architecture names and what they support come from the registry, which imports n
 new registry entry is accepted here without editing the schema.
 
 After validation every dataset has its resolved ``train`` settings and ``architectures``, and
-``models.per_arch`` has an entry for every architecture in use with its resolved ``init`` and
-``frames_scale``.
+``models.per_arch`` has an entry for every architecture in use with its resolved ``init``,
+``frames_scale`` and ``epochs_scale`` (see ``arch_epochs``).
 """
 from __future__ import annotations
 
@@ -79,12 +79,20 @@ def _resolve_architectures(models: dict[str, Any], used: set[str]) -> None:
         entry = models["per_arch"].setdefault(arch, {})
         entry.setdefault("init", models["init"])
         entry.setdefault("frames_scale", models["frames_scale"])
+        entry.setdefault("epochs_scale", models["epochs_scale"])
         if entry["init"] == "imagenet" and not get_spec(arch).imagenet_init:
             errors.append(f"config key 'models.init': {arch} has no ImageNet initialisation (the paper trains the "
                           f"{get_spec(arch).paper_name} from scratch); set models.per_arch.{arch}.init: scratch "
                           f"(as config/paper.yaml does) or leave {arch} out.")
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
+
+
+def arch_epochs(config: dict[str, Any], dataset: str, arch: str) -> int:
+    """Epochs ``arch`` trains for on ``dataset``: the dataset's ``train.epochs`` times the architecture's
+    ``epochs_scale``, rounded, at least 1 (a validated config)."""
+    scale = config["models"]["per_arch"][arch]["epochs_scale"]
+    return max(1, round(config["datasets"][dataset]["train"]["epochs"] * scale))
 
 
 def _split_overrides(config: dict[str, Any]) -> dict[str, dict]:

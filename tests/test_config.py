@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from i3d.config import ConfigError, load_config, validate
+from i3d.config import ConfigError, arch_epochs, load_config, validate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,12 +57,15 @@ def test_architectures_come_from_the_registry():
     config = validate({"datasets": {"ucf101": {"source": "synthetic"}, "hmdb51": {"source": "synthetic",
                                                                                   "architectures": ["c3d"]}},
                        "models": {"architectures": list_architectures(), "frames_scale": 0.5,
-                                  "per_arch": {"lstm": {"frames_scale": 0.2}}}})
+                                  "per_arch": {"lstm": {"frames_scale": 0.2, "epochs_scale": 0.25}}}})
     assert config["datasets"]["ucf101"]["architectures"] == list_architectures()
     assert config["datasets"]["hmdb51"]["architectures"] == ["c3d"]
     per_arch = config["models"]["per_arch"]
-    assert per_arch["lstm"] == {"init": "scratch", "frames_scale": 0.2}
-    assert per_arch["i3d"] == {"init": "scratch", "frames_scale": 0.5}
+    assert per_arch["lstm"] == {"init": "scratch", "frames_scale": 0.2, "epochs_scale": 0.25}
+    assert per_arch["i3d"] == {"init": "scratch", "frames_scale": 0.5, "epochs_scale": 1.0}
+    assert config["datasets"]["ucf101"]["train"]["epochs"] == 10
+    assert arch_epochs(config, "ucf101", "lstm") == 2 and arch_epochs(config, "ucf101", "i3d") == 10
+    assert arch_epochs(config, "hmdb51", "c3d") == 10
     with pytest.raises(ConfigError, match="Allowed values: lstm, c3d, two_stream, fused, i3d"):
         validate({"datasets": {"ucf101": {"source": "synthetic"}}, "models": {"architectures": ["resnet"]}})
 

@@ -21,7 +21,14 @@ from i3d.models import (
     list_architectures,
 )
 from i3d.models.i3d import ENDPOINTS
-from i3d.models.layers import InceptionBlock, MaxPool3dSame, Unit3D, same_padding
+from i3d.models.layers import (
+    SMALL_MAP_POSITIONS,
+    InceptionBlock,
+    MaxPool3dSame,
+    Unit3D,
+    conv3d,
+    same_padding,
+)
 
 # Re-derived counts from the reference notes (affine BN, 400 classes).
 RGB_PARAMS = 12_697_264
@@ -87,6 +94,29 @@ def test_unit3d_matches_full_same_padding(size, kernel, stride) -> None:
     out = unit(x)
     assert out.shape[2:] == tuple(math.ceil(n / s) for n, s in zip(size, stride))
     torch.testing.assert_close(out, expected)
+
+
+@pytest.mark.parametrize(("size", "kernel", "stride", "padding"), [
+    ((1, 2, 2), (3, 3, 3), (1, 1, 1), (1, 1, 1)),   # the 3D-Fused head at stand-in size
+    ((3, 5, 4), (3, 3, 3), (2, 2, 2), (1, 1, 0)),
+    ((1, 3, 3), (1, 3, 3), (1, 1, 1), (0, 1, 1)),
+    ((4, 8, 8), (3, 3, 3), (1, 1, 1), (1, 1, 1)),   # a larger map: oneDNN's own path
+])
+@pytest.mark.parametrize("bias", [False, True])
+def test_conv3d_small_map_matches_conv3d_with_gradients(size, kernel, stride, padding, bias) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(3, 6, *size, requires_grad=True)
+    weight = torch.randn(5, 6, *kernel, requires_grad=True)
+    b = torch.randn(5, requires_grad=True) if bias else None
+    leaves = [t for t in (x, weight, b) if t is not None]
+    ours = conv3d(x, weight, b, stride, padding)
+    expected = F.conv3d(x, weight, b, stride, padding)
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-4)
+    grads = torch.autograd.grad((ours * expected.detach()).sum(), leaves)
+    expected_grads = torch.autograd.grad((expected * expected.detach()).sum(), leaves)
+    for got, want in zip(grads, expected_grads):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    assert math.prod(ours.shape[2:]) <= SMALL_MAP_POSITIONS or size == (4, 8, 8)
 
 
 @pytest.mark.parametrize(("kernel", "stride"), [((3, 3, 3), (2, 2, 2)), ((2, 2, 2), (2, 2, 2)), ((1, 3, 3), (1, 2, 2))])

@@ -8,9 +8,10 @@ from i3d.evaluate.predict import write_predictions
 from i3d.tables.assemble import paper_numbers, write_table2
 
 
-def _predictions(path, stream, logits, labels, ids):
+def _predictions(path, stream, logits, labels, ids, arch="i3d", epochs=28):
     write_predictions(path, ids, np.array(labels), np.array(logits, dtype=np.float32),
-                      dict(arch="i3d", stream=stream, split=1, dataset="ucf101", init="scratch", data="stand-in"))
+                      dict(arch=arch, stream=stream, split=1, dataset="ucf101", init="scratch", data="stand-in",
+                           epochs=epochs))
 
 
 def test_rgb_flow_fusion_averages_logits_on_common_clips(tmp_path):
@@ -28,6 +29,15 @@ def test_rgb_flow_fusion_averages_logits_on_common_clips(tmp_path):
     assert {"architecture", "dataset", "split", "stream", "top1", "paper_top1", "data"} <= set(tidy.columns)
     md = (tmp_path / "table2.md").read_text()
     assert "66.7 (84.5)" in md and "Stand-in data" in md
+    assert "Training schedules differ" not in md  # one architecture, one schedule
+
+
+def test_caption_names_shorter_schedules(tmp_path):
+    _predictions(tmp_path / "i3d.h5", "rgb", [[2, 0]], [0], ["a"])
+    _predictions(tmp_path / "c3d.h5", "rgb", [[2, 0]], [0], ["a"], arch="c3d", epochs=7)
+    df = write_table2([tmp_path / "i3d.h5", tmp_path / "c3d.h5"], tmp_path / "table2")
+    assert df.set_index("architecture").epochs.to_dict() == {"c3d": 7, "i3d": 28}
+    assert "epochs per architecture (UCF-101: c3d 7, i3d 28)" in (tmp_path / "table2.md").read_text()
 
 
 def test_paper_numbers_carry_table2():

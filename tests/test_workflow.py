@@ -6,6 +6,7 @@ path, and every Table 2 stream, goes through the workflow.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -129,6 +130,15 @@ def test_frames_scale_of_one_architecture_reruns_its_models_and_tables(project, 
     plan = planned(project, *changed(tmp_path, models={"per_arch": {"lstm": {"frames_scale": 0.2}}}))
     assert {rule for _, rule in plan} == {"train", "predict", "table1", "table2"}
     assert all("/lstm-rgb-scratch/" in path for path, rule in plan if rule in ("train", "predict"))
+
+
+def test_epochs_scale_changes_one_architectures_schedule(project, tmp_path):
+    override = changed(tmp_path, models={"per_arch": {"lstm": {"epochs_scale": 3.0}}})
+    plan = planned(project, *override)
+    assert {rule for _, rule in plan} == {"train", "predict", "table2"}
+    assert all("/lstm-rgb-scratch/" in path for path, rule in plan if rule in ("train", "predict"))
+    commands = re.findall(r"--arch (\w+) .*?--epochs (\d+)", snakemake(project, "-n", "-p", *override).stdout)
+    assert {(arch, int(epochs)) for arch, epochs in commands} == {("lstm", 3)}
 
 
 def test_imagenet_init_adds_the_fetch_rule(project, tmp_path):

@@ -60,7 +60,7 @@ def predict(model_path: str | Path, manifest: str | Path, shards: Mapping[str, S
     labels = np.array([s.label for s in samples], dtype=np.int64)
     write_predictions(out_path, [s.clip_id for s in samples], labels, logits,
                       dict(arch=cfg["arch"], stream=cfg["stream"], split=split, frames_scale=sampling_scale,
-                           input_size=dataset.input_size, **(attrs or {})))
+                           input_size=dataset.input_size, epochs=int(cfg["epochs"]), **(attrs or {})))
     return float(100.0 * (logits.argmax(1) == labels).mean())
 
 

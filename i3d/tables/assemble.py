@@ -67,6 +67,7 @@ class PredictionRun:
     data: str  # "stand-in" or "real"
     frames_scale: float = 1.0  # frames per sample relative to the paper's
     input_size: int = 0  # side of the model's input, pixels (0: not recorded)
+    epochs: int = 0  # training epochs (0: not recorded)
 
 
 def read_runs(paths: Iterable[str | Path]) -> list[PredictionRun]:
@@ -76,7 +77,7 @@ def read_runs(paths: Iterable[str | Path]) -> list[PredictionRun]:
             a = dict(f.attrs)
         runs.append(PredictionRun(Path(p), str(a["dataset"]), int(a["split"]), str(a["arch"]), str(a["stream"]),
                                   str(a["init"]), str(a["data"]), float(a.get("frames_scale", 1.0)),
-                                  int(a.get("input_size", 0))))
+                                  int(a.get("input_size", 0)), int(a.get("epochs", 0))))
     return runs
 
 
@@ -95,9 +96,10 @@ def table2_rows(runs: Sequence[PredictionRun]) -> pd.DataFrame:
     for run in runs:
         ids, labels, logits = read_predictions(run.path)
         by_key[(run.arch, run.dataset, run.split, run.init, run.data, run.stream)] = (ids, labels, logits)
-        scales[(run.arch, run.dataset, run.split, run.init, run.data, run.stream)] = (run.frames_scale, run.input_size)
+        scales[(run.arch, run.dataset, run.split, run.init, run.data, run.stream)] = (
+            run.frames_scale, run.input_size, run.epochs)
         rows.append((run.arch, run.dataset, run.split, run.stream, run.init, run.data, len(ids),
-                     logits.shape[1], _accuracy(labels, logits), run.frames_scale, run.input_size))
+                     logits.shape[1], _accuracy(labels, logits), run.frames_scale, run.input_size, run.epochs))
     for (arch, ds, split, init, data, stream), (ids, labels, logits) in by_key.items():
         other = by_key.get((arch, ds, split, init, data, "flow"))
         if stream != "rgb" or other is None or get_spec(arch).fusion != "late":
@@ -108,7 +110,7 @@ def table2_rows(runs: Sequence[PredictionRun]) -> pd.DataFrame:
         rows.append((arch, ds, split, "rgb+flow", init, data, len(keep), logits.shape[1],
                      _accuracy(labels[keep], fused), *scales[(arch, ds, split, init, data, stream)]))
     df = pd.DataFrame(rows, columns=["architecture", "dataset", "split", "stream", "init", "data", "test_clips",
-                                     "num_classes", "top1", "frames_scale", "input_size"])
+                                     "num_classes", "top1", "frames_scale", "input_size", "epochs"])
     df["chance"] = 100.0 / df.num_classes
     paper = paper_numbers("table2")
     df = df.merge(paper, on=["architecture", "dataset", "stream"], how="left")
@@ -130,6 +132,20 @@ def _shortened(df: pd.DataFrame) -> list[str]:
     text = (f"**Shortened clips and resolution:** to fit the CPU budget these models saw fewer frames per "
             f"sample than the paper's (frames per sample: {scales}) and {sizes} px inputs instead of the "
             f"paper's 224 (3D-ConvNet: 112); `table1.md` lists each architecture's inputs in this run.")
+    return ["", text]
+
+
+def _schedules(df: pd.DataFrame) -> list[str]:
+    """A caption paragraph when architectures trained for different numbers of epochs on one dataset."""
+    runs = df[df.epochs > 0][["dataset", "architecture", "epochs"]].drop_duplicates()
+    if (runs.groupby("dataset").epochs.nunique() <= 1).all():
+        return []
+    per_dataset = "; ".join(
+        f"{DATASET_NAMES.get(d, d)}: " + ", ".join(f"{a} {e}" for a, e in g[["architecture", "epochs"]]
+                                                   .itertuples(index=False))
+        for d, g in runs.groupby("dataset", sort=False))
+    text = (f"**Training schedules differ:** epochs per architecture ({per_dataset}); config "
+            "`models.per_arch.<arch>.epochs_scale`.")
     return ["", text]
 
 
@@ -161,7 +177,7 @@ def table2_markdown(df: pd.DataFrame) -> str:
                         "procedurally rendered stand-in datasets (few motion-defined classes, small clips, short "
                         "training on a CPU), not on the real datasets: compare them with chance and with each "
                         "other, not with the paper's numbers."]
-    caption += _shortened(df)
+    caption += _shortened(df) + _schedules(df)
     return "\n".join(caption) + "\n\n" + markdown_table(pivot) + "\n" + \
         "Tidy form (one row per architecture, dataset, split, stream, with test clip counts): `table2.csv`. " \
         "Model sizes and input lengths: `table1.md`.\n"

@@ -4,7 +4,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from i3d.config import ConfigError, validate
+from i3d.config import ConfigError, arch_epochs, validate
 from i3d.models.registry import get_spec, list_architectures
 
 try:
@@ -65,7 +65,7 @@ def data_kind(dataset):
 
 
 def arch_settings(arch):
-    """The architecture's resolved init and frames_scale (config validation fills models.per_arch)."""
+    """The architecture's resolved init, frames_scale and epochs_scale (config validation fills models.per_arch)."""
     return config["models"]["per_arch"][arch]
 
 
