@@ -35,6 +35,15 @@ from i3d.flow.params import TVL1Params
 BYTES_PER_PIXEL_ITERATION = 88
 
 
+CUDA_VARIANTS = {
+    "two-kernel": {"I3D_TVL1_FUSED_ITERATION": "0", "I3D_TVL1_GRAPHS": "0"},
+    "fused": {"I3D_TVL1_FUSED_ITERATION": "1", "I3D_TVL1_GRAPHS": "0"},
+    "graphs": {"I3D_TVL1_FUSED_ITERATION": "0", "I3D_TVL1_GRAPHS": "1"},
+    "fused+graphs": {"I3D_TVL1_FUSED_ITERATION": "1", "I3D_TVL1_GRAPHS": "1"},
+}
+"""Environment of each CUDA variant (read by i3d.flow.tvl1_triton.TritonStepper)."""
+
+
 def _opencv_one(pair: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     cv2.setNumThreads(1)
     return create_tvl1(TVL1Params()).calc(pair[0], pair[1], None)
@@ -148,13 +157,13 @@ def run(args: argparse.Namespace) -> list[dict]:
         os.environ["I3D_TVL1_COMPILE"] = "0"
         torch.set_num_threads(cores)
         if cuda:
-            for graphs in ("0", "1") if args.compare_graphs else ("0",):
-                os.environ["I3D_TVL1_GRAPHS"] = graphs
+            for variant in args.cuda_variants:
+                os.environ.update(CUDA_VARIANTS[variant])
                 for batch in args.batches:
                     seconds, flow, stats = time_ours(i0[:batch], i1[:batch], "cuda", args)
-                    name = "torch cuda" + (" graphs" if graphs == "1" else "")
+                    name = "torch cuda" + ("" if variant == "two-kernel" else f" {variant}")
                     report(make_row(name, size, seconds, flow, stats, ref))
-            os.environ["I3D_TVL1_GRAPHS"] = "0"
+                os.environ.update(CUDA_VARIANTS["two-kernel"])
     return rows
 
 
@@ -183,7 +192,9 @@ def main() -> None:
     p.add_argument("--frames", help=".npy of gray video frames (default: render a stand-in video, needs ffmpeg)")
     p.add_argument("--save-frames", help="render the stand-in frames to this .npy and exit")
     p.add_argument("--no-cuda", action="store_true", help="skip the CUDA rows")
-    p.add_argument("--compare-graphs", action="store_true", help="also time CUDA with CUDA graphs (I3D_TVL1_GRAPHS=1)")
+    p.add_argument("--cuda-variants", nargs="+", choices=list(CUDA_VARIANTS), default=["two-kernel"],
+                   help="CUDA iteration variants to time: two kernels per iteration (the default), one fused "
+                        "kernel (I3D_TVL1_FUSED_ITERATION=1), either with CUDA graphs (I3D_TVL1_GRAPHS=1)")
     p.add_argument("--cpu-compile", action="store_true", help="also time the CPU path through torch.compile")
     p.add_argument("--json", help="also write the rows here")
     args = p.parse_args()

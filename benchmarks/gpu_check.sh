@@ -26,6 +26,10 @@ python3 -c "import torch, triton, cv2; print('torch', torch.__version__, '| trit
 echo "== CUDA tests"
 timeout 200 python3 -m pytest -q -m gpu -p no:cacheprovider -o addopts="" tests/test_tvl1.py 2>&1 \
     | tee "$out/gpu_tests.txt" | tail -15
+echo "== CUDA parity tests, one fused kernel per iteration (I3D_TVL1_FUSED_ITERATION=1)"
+I3D_TVL1_FUSED_ITERATION=1 timeout 120 python3 -m pytest -q -m gpu -k "cuda and not ten_minute" \
+    -p no:cacheprovider -o addopts="" tests/test_tvl1.py 2>&1 | tee "$out/gpu_tests_fused.txt" | tail -8
 echo "== TV-L1 benchmark"
 timeout 330 python3 benchmarks/flow.py --sizes 340x256 224x224 --batches 1 16 64 256 1024 --cpu-batches 1 \
-    --opencv-pairs 32 --compare-graphs "${frames[@]}" --json "$out/flow.json" 2>&1 | tee "$out/flow.txt"
+    --opencv-pairs 32 --cuda-variants two-kernel fused "${frames[@]}" --json "$out/flow.json" 2>&1 \
+    | tee "$out/flow.txt"

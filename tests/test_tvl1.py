@@ -183,6 +183,18 @@ p = TVL1Params(nscales=2, warps=2, median_filtering=1, inner_iterations=10, oute
 ref = T._solve(a, b, p, T.TorchStepper(p))
 got = T._solve(a, b, p, TritonStepper(p, a.device))
 assert (got - ref).norm(dim=1).max() < 1e-3, (got - ref).abs().max()
+# both iteration kernels, with the median, an odd block of iterations (5) and pairs that stop at different times
+q = TVL1Params(nscales=2, warps=2, median_filtering=5, inner_iterations=5, outer_iterations=3, epsilon=0.2)
+alone = [T.TorchStepper(q, count=True) for _ in range(2)]
+for k in range(2):
+    T._solve(a[k:k + 1], b[k:k + 1], q, alone[k])
+assert alone[0].pixel_iterations != alone[1].pixel_iterations  # the pairs do stop at different iterations
+ref = T._solve(a, b, q, T.TorchStepper(q))
+for fused in (False, True):
+    stepper = TritonStepper(q, a.device, count=True, fused_iteration=fused)
+    got = T._solve(a, b, q, stepper)
+    assert (got - ref).norm(dim=1).max() < 1e-3, (fused, (got - ref).abs().max())
+    assert stepper.pixel_iterations == sum(s.pixel_iterations for s in alone), fused
 u = torch.randn(1, 2, 9, 11)
 dst = torch.empty_like(u)
 _median_kernel[(1, 2)](u, dst, torch.ones(1, dtype=torch.uint8), 9, 11, KSIZE=5, BLOCK=128)

@@ -3,11 +3,14 @@
 * ``_linearise_kernel`` (once per warp): I1, I1x, I1y sampled at x + u with OpenCV's bicubic (16 taps each, zero
   outside), and from them |∇I1w|² and the constant part of the residual, in one pass. Done with PyTorch ops it
   was ~60% of the GPU time (H200 profile in benchmarks/RESULTS.md).
-* An iteration is two kernels, because the dual update needs the *new* flow of the right and lower neighbours:
+* An iteration is two kernels by default, because the dual update needs the *new* flow of the right and lower
+  neighbours:
   ``_primal_kernel`` (soft threshold, divergence of the dual variables, flow update, and each block's share of
   the pair's Σ|Δu|², written per block and summed afterwards so the sum does not depend on the batch) and
   ``_dual_kernel`` (forward gradient of the new flow, dual update). ~88 bytes of memory traffic per pixel and
-  iteration, the design of OpenCV's own CUDA port; measured at 2.8 TB/s on an H200.
+  iteration, the design of OpenCV's own CUDA port; measured at 2.8 TB/s on an H200. ``_iteration_kernel``
+  (``I3D_TVL1_FUSED_ITERATION=1``) does both in one pass, recomputing the neighbours' new flow and writing to a
+  second set of buffers: ~64 bytes per pixel. It is tested in Triton's interpreter, not yet timed on a GPU.
 * ``_median_kernel`` (at the start of every outer iteration): the 5×5 neighbourhood is loaded as a row of 32 lanes
   (+inf padding), sorted, and the 13th value kept.
 
@@ -45,22 +48,14 @@ if triton is not None:
     FLT_EPSILON = tl.constexpr(1.1920928955078125e-07)  # a jit kernel may read only constexpr globals
 
     @triton.jit
-    def _primal_kernel(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, active_ptr, err_ptr,
-                       H, W, l_t, theta, BLOCK: tl.constexpr):
-        blk = tl.program_id(0)
-        pair = tl.program_id(1)
+    def _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, img, offs, x, y, m, H, W, l_t, theta):
+        """The primal step at flat offsets ``offs`` of one pair (``img`` = pair · H·W): soft threshold,
+        divergence of the dual variables, new flow. Returns the old (u1, u2) and the new (n1, n2)."""
         hw = H * W
-        act = tl.load(active_ptr + pair)
-        offs = blk * BLOCK + tl.arange(0, BLOCK)
-        m = (offs < hw) & (act != 0)
-        x = offs % W
-        y = offs // W
-        img = pair.to(tl.int64) * hw
         u1p = u_ptr + 2 * img + offs
-        u2p = u1p + hw
         pp = p_ptr + 4 * img + offs  # p11, p12, p21, p22 planes
         u1 = tl.load(u1p, mask=m, other=0.0)
-        u2 = tl.load(u2p, mask=m, other=0.0)
+        u2 = tl.load(u1p + hw, mask=m, other=0.0)
         ix = tl.load(ix_ptr + img + offs, mask=m, other=0.0)
         iy = tl.load(iy_ptr + img + offs, mask=m, other=0.0)
         grad = tl.load(grad_ptr + img + offs, mask=m, other=0.0)
@@ -78,13 +73,35 @@ if triton is not None:
         div1 = (p11 - tl.load(pp - 1, mask=left, other=0.0)) + (p12 - tl.load(pp + hw - W, mask=up, other=0.0))
         div2 = (p21 - tl.load(pp + 2 * hw - 1, mask=left, other=0.0)) + \
             (p22 - tl.load(pp + 3 * hw - W, mask=up, other=0.0))
-        n1 = (u1 + c * ix) + theta * div1
-        n2 = (u2 + c * iy) + theta * div2
+        return u1, u2, (u1 + c * ix) + theta * div1, (u2 + c * iy) + theta * div2
+
+    @triton.jit
+    def _dual_update(p_in, p_out, hw, m, u1x, u1y, u2x, u2y, taut):
+        """p ← (p + τ/θ ∇u) / (1 + τ/θ |∇u|), per flow component (``p_in``/``p_out`` point at the pixels)."""
+        ng1 = 1.0 + taut * tl.sqrt(u1x * u1x + u1y * u1y)
+        ng2 = 1.0 + taut * tl.sqrt(u2x * u2x + u2y * u2y)
+        tl.store(p_out, (tl.load(p_in, mask=m, other=0.0) + taut * u1x) / ng1, mask=m)
+        tl.store(p_out + hw, (tl.load(p_in + hw, mask=m, other=0.0) + taut * u1y) / ng1, mask=m)
+        tl.store(p_out + 2 * hw, (tl.load(p_in + 2 * hw, mask=m, other=0.0) + taut * u2x) / ng2, mask=m)
+        tl.store(p_out + 3 * hw, (tl.load(p_in + 3 * hw, mask=m, other=0.0) + taut * u2y) / ng2, mask=m)
+
+    @triton.jit
+    def _primal_kernel(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, active_ptr, err_ptr,
+                       H, W, l_t, theta, BLOCK: tl.constexpr):
+        blk = tl.program_id(0)
+        pair = tl.program_id(1)
+        hw = H * W
+        act = tl.load(active_ptr + pair)
+        offs = blk * BLOCK + tl.arange(0, BLOCK)
+        m = (offs < hw) & (act != 0)
+        img = pair.to(tl.int64) * hw
+        u1, u2, n1, n2 = _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, img, offs, offs % W,
+                                       offs // W, m, H, W, l_t, theta)
         d1 = n1 - u1
         d2 = n2 - u2
         tl.store(err_ptr + pair * tl.num_programs(0) + blk, tl.sum(tl.where(m, d1 * d1 + d2 * d2, 0.0)))
-        tl.store(u1p, n1, mask=m)
-        tl.store(u2p, n2, mask=m)
+        tl.store(u_ptr + 2 * img + offs, n1, mask=m)
+        tl.store(u_ptr + 2 * img + hw + offs, n2, mask=m)
 
     @triton.jit
     def _dual_kernel(u_ptr, p_ptr, active_ptr, H, W, taut, BLOCK: tl.constexpr):
@@ -99,7 +116,6 @@ if triton is not None:
         img = pair.to(tl.int64) * hw
         u1p = u_ptr + 2 * img + offs
         u2p = u1p + hw
-        pp = p_ptr + 4 * img + offs
         right = m & (x < W - 1)
         down = m & (y < H - 1)
         u1 = tl.load(u1p, mask=m, other=0.0)
@@ -108,12 +124,49 @@ if triton is not None:
         u1y = tl.where(down, tl.load(u1p + W, mask=down, other=0.0) - u1, 0.0)
         u2x = tl.where(right, tl.load(u2p + 1, mask=right, other=0.0) - u2, 0.0)
         u2y = tl.where(down, tl.load(u2p + W, mask=down, other=0.0) - u2, 0.0)
-        ng1 = 1.0 + taut * tl.sqrt(u1x * u1x + u1y * u1y)
-        ng2 = 1.0 + taut * tl.sqrt(u2x * u2x + u2y * u2y)
-        tl.store(pp, (tl.load(pp, mask=m, other=0.0) + taut * u1x) / ng1, mask=m)
-        tl.store(pp + hw, (tl.load(pp + hw, mask=m, other=0.0) + taut * u1y) / ng1, mask=m)
-        tl.store(pp + 2 * hw, (tl.load(pp + 2 * hw, mask=m, other=0.0) + taut * u2x) / ng2, mask=m)
-        tl.store(pp + 3 * hw, (tl.load(pp + 3 * hw, mask=m, other=0.0) + taut * u2y) / ng2, mask=m)
+        pp = p_ptr + 4 * img + offs
+        _dual_update(pp, pp, hw, m, u1x, u1y, u2x, u2y, taut)
+
+    @triton.jit
+    def _iteration_kernel(u_ptr, p_ptr, u_out_ptr, p_out_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, active_ptr,
+                          copy_ptr, err_ptr, H, W, l_t, theta, taut, BLOCK: tl.constexpr):
+        """A whole iteration in one pass (I3D_TVL1_FUSED_ITERATION=1): the new flow of the block's pixels and of
+        their right and lower neighbours (recomputed from the old state, which stays untouched: the results go
+        to the other of two buffers), then the dual update. ~64 bytes of memory traffic per pixel instead of
+        the two kernels' ~88. A pair that stopped at the previous iteration (``copy``) has its state copied to
+        the other buffers once, so that both hold its final state while it is skipped."""
+        blk = tl.program_id(0)
+        pair = tl.program_id(1)
+        hw = H * W
+        offs = blk * BLOCK + tl.arange(0, BLOCK)
+        inside = offs < hw
+        m = inside & (tl.load(active_ptr + pair) != 0)
+        x = offs % W
+        y = offs // W
+        img = pair.to(tl.int64) * hw
+        right = m & (x < W - 1)
+        down = m & (y < H - 1)
+        u1, u2, n1, n2 = _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, img, offs, x, y, m,
+                                       H, W, l_t, theta)
+        _, _, r1, r2 = _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, img, offs + 1, x + 1, y,
+                                     right, H, W, l_t, theta)
+        _, _, b1, b2 = _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, img, offs + W, x, y + 1,
+                                     down, H, W, l_t, theta)
+        d1 = n1 - u1
+        d2 = n2 - u2
+        tl.store(err_ptr + pair * tl.num_programs(0) + blk, tl.sum(tl.where(m, d1 * d1 + d2 * d2, 0.0)))
+        uo = u_out_ptr + 2 * img + offs
+        tl.store(uo, n1, mask=m)
+        tl.store(uo + hw, n2, mask=m)
+        _dual_update(p_ptr + 4 * img + offs, p_out_ptr + 4 * img + offs, hw, m,
+                     tl.where(right, r1 - n1, 0.0), tl.where(down, b1 - n1, 0.0),
+                     tl.where(right, r2 - n2, 0.0), tl.where(down, b2 - n2, 0.0), taut)
+        c = inside & (tl.load(copy_ptr + pair) != 0)
+        for plane in tl.static_range(2):
+            tl.store(uo + plane * hw, tl.load(u_ptr + (2 * img + plane * hw) + offs, mask=c, other=0.0), mask=c)
+        for plane in tl.static_range(4):
+            tl.store(p_out_ptr + (4 * img + plane * hw) + offs,
+                     tl.load(p_ptr + (4 * img + plane * hw) + offs, mask=c, other=0.0), mask=c)
 
     @triton.jit
     def _cubic_weights(t):
@@ -204,7 +257,8 @@ if triton is not None:
 class TritonStepper:
     """Runs the iterations of one warp of one pyramid level on CUDA (see the module docstring)."""
 
-    def __init__(self, p: TVL1Params, device: torch.device, count: bool = False) -> None:
+    def __init__(self, p: TVL1Params, device: torch.device, count: bool = False,
+                 fused_iteration: bool | None = None) -> None:
         if p.gamma != 0:
             raise ValueError("the Triton TV-L1 kernels implement gamma = 0 only")
         self.l_t = float(p.lambda_ * p.theta)
@@ -215,6 +269,9 @@ class TritonStepper:
         self.total = p.inner_iterations * p.outer_iterations
         self.poll = math.gcd(p.inner_iterations, 10)
         self.use_graphs = os.environ.get("I3D_TVL1_GRAPHS", "0") == "1"
+        if fused_iteration is None:
+            fused_iteration = os.environ.get("I3D_TVL1_FUSED_ITERATION", "0") == "1"
+        self.fused_iteration = fused_iteration
         self._fused_linearise = True
         self._count = torch.zeros((), dtype=torch.int64, device=device) if count else None
 
@@ -244,10 +301,14 @@ class TritonStepper:
         if not st:  # buffers at fixed addresses for the whole level, so its graphs stay valid
             st["scratch"] = torch.empty_like(level.u)
             st["active"] = torch.ones(n, dtype=torch.uint8, device=level.u.device)
+            st["copy"] = torch.zeros(n, dtype=torch.uint8, device=level.u.device)  # fused iteration only
+            if self.fused_iteration:  # the other buffers of the ping-pong
+                st["u_alt"], st["p_alt"] = torch.empty_like(level.u), torch.empty_like(level.p)
             st["err"] = torch.empty((n, triton.cdiv(h * w, BLOCK)), dtype=torch.float32, device=level.u.device)
             st["eps"] = scaled_eps
             st["graphs"] = {}
         st["active"].fill_(1)
+        st["copy"].zero_()
         for start in range(0, self.total, self.poll):
             self._block(level, with_median=self.median_size > 0 and start % self.inner == 0)
             if not bool(st["active"].any()):
@@ -260,14 +321,16 @@ class TritonStepper:
             return
         graph = st["graphs"].get(with_median)
         if graph is None:
-            saved = st["active"].clone()
+            saved = st["active"].clone(), st["copy"].clone()
             st["active"].zero_()  # compile every kernel for these shapes with no effect on the state
+            st["copy"].zero_()
             self._launch_block(level, with_median)
             torch.cuda.synchronize()
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
                 self._launch_block(level, with_median)
-            st["active"].copy_(saved)
+            st["active"].copy_(saved[0])
+            st["copy"].copy_(saved[1])
             st["graphs"][with_median] = graph
         graph.replay()
 
@@ -279,10 +342,23 @@ class TritonStepper:
             _median_kernel[(triton.cdiv(h * w, MEDIAN_BLOCK), 2 * n)](
                 level.u, st["scratch"], st["active"], h, w, KSIZE=self.median_size, BLOCK=MEDIAN_BLOCK)
             level.u.copy_(st["scratch"])
+        u, p = level.u, level.p
         for _ in range(self.poll):
             if self._count is not None:
                 self._count += st["active"].sum() * (h * w)
-            _primal_kernel[grid](level.u, level.p, level.ix, level.iy, level.grad, level.rho_c, st["active"],
-                                 st["err"], h, w, self.l_t, self.theta, BLOCK=BLOCK)
-            _dual_kernel[grid](level.u, level.p, st["active"], h, w, self.taut, BLOCK=BLOCK)
-            st["active"].mul_((st["err"].sum(dim=1) > st["eps"]).to(torch.uint8))
+            if not self.fused_iteration:
+                _primal_kernel[grid](u, p, level.ix, level.iy, level.grad, level.rho_c, st["active"], st["err"],
+                                     h, w, self.l_t, self.theta, BLOCK=BLOCK)
+                _dual_kernel[grid](u, p, st["active"], h, w, self.taut, BLOCK=BLOCK)
+                st["active"].mul_((st["err"].sum(dim=1) > st["eps"]).to(torch.uint8))
+                continue
+            u_out, p_out = (st["u_alt"], st["p_alt"]) if u is level.u else (level.u, level.p)
+            _iteration_kernel[grid](u, p, u_out, p_out, level.ix, level.iy, level.grad, level.rho_c, st["active"],
+                                    st["copy"], st["err"], h, w, self.l_t, self.theta, self.taut, BLOCK=BLOCK)
+            u, p = u_out, p_out
+            keep = (st["err"].sum(dim=1) > st["eps"]).to(torch.uint8)
+            torch.mul(st["active"], 1 - keep, out=st["copy"])  # stopped now: copy its state over once
+            st["active"].mul_(keep)
+        if u is not level.u:  # an odd number of iterations: the state is in the other buffers
+            level.u.copy_(u)
+            level.p.copy_(p)

@@ -66,7 +66,7 @@ def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, str
            padding: Triple) -> torch.Tensor:
     """``F.conv3d``, computed as im2col + one matrix product on CPU for a 3D kernel on a tiny output map."""
     out_size = [(n + 2 * p - k) // s + 1 for n, p, k, s in zip(x.shape[2:], padding, weight.shape[2:], stride)]
-    if x.is_cuda or weight.shape[2] == 1 or math.prod(out_size) > SMALL_MAP_POSITIONS:
+    if x.device.type != "cpu" or weight.shape[2] == 1 or math.prod(out_size) > SMALL_MAP_POSITIONS:
         return F.conv3d(x, weight, bias, stride, padding)
     t, h, w = padding
     cols = F.pad(x, (w, w, h, h, t, t))

@@ -30,7 +30,8 @@ def train_args(wc):
     t = config["datasets"][wc.dataset]["train"]
     return (
         f"--epochs {arch_epochs(config, wc.dataset, wc.arch)} --batch-size {t['batch_size']} --lr {t['lr']}"
-        f" --momentum {t['momentum']} --weight-decay {t['weight_decay']} --warmup-epochs {t['warmup_epochs']}"
+        f" --momentum {t['momentum']} --weight-decay {t['weight_decay']}"
+        f" --warmup-epochs {t['warmup_epochs'] * arch_settings(wc.arch)['epochs_scale']:g}"
         f" --frames-scale {arch_settings(wc.arch)['frames_scale']}"
         f" --crop-size {t['crop_size']} --dropout {t['dropout']} --bn-momentum {t['bn_momentum']}"
         f" --workers {t['workers']} --seed {t['seed']}"
