@@ -86,34 +86,38 @@ if triton is not None:
         tl.store(p_out + 3 * hw, (tl.load(p_in + 3 * hw, mask=m, other=0.0) + taut * u2y) / ng2, mask=m)
 
     @triton.jit
-    def _primal_kernel(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, active_ptr, err_ptr,
-                       H, W, l_t, theta, BLOCK: tl.constexpr):
-        blk = tl.program_id(0)
+    def _block_pixels(active_ptr, H, W, BLOCK: tl.constexpr):
+        """This program's pixels: flat offsets into its pair's plane, which of them are inside the image, which
+        are to be updated (inside, and the pair still iterating), and the pair's plane offset (pair · H·W)."""
         pair = tl.program_id(1)
-        hw = H * W
-        act = tl.load(active_ptr + pair)
-        offs = blk * BLOCK + tl.arange(0, BLOCK)
-        m = (offs < hw) & (act != 0)
-        img = pair.to(tl.int64) * hw
-        u1, u2, n1, n2 = _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, img, offs, offs % W,
-                                       offs // W, m, H, W, l_t, theta)
+        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        inside = offs < H * W
+        return offs, inside, inside & (tl.load(active_ptr + pair) != 0), pair.to(tl.int64) * (H * W)
+
+    @triton.jit
+    def _store_block_error(err_ptr, m, u1, u2, n1, n2):
+        """This block's share of its pair's Σ|Δu|², at err[pair, block] (summed afterwards in a fixed order)."""
         d1 = n1 - u1
         d2 = n2 - u2
-        tl.store(err_ptr + pair * tl.num_programs(0) + blk, tl.sum(tl.where(m, d1 * d1 + d2 * d2, 0.0)))
+        tl.store(err_ptr + tl.program_id(1) * tl.num_programs(0) + tl.program_id(0),
+                 tl.sum(tl.where(m, d1 * d1 + d2 * d2, 0.0)))
+
+    @triton.jit
+    def _primal_kernel(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, active_ptr, err_ptr,
+                       H, W, l_t, theta, BLOCK: tl.constexpr):
+        offs, _, m, img = _block_pixels(active_ptr, H, W, BLOCK)
+        u1, u2, n1, n2 = _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, img, offs, offs % W,
+                                       offs // W, m, H, W, l_t, theta)
+        _store_block_error(err_ptr, m, u1, u2, n1, n2)
         tl.store(u_ptr + 2 * img + offs, n1, mask=m)
-        tl.store(u_ptr + 2 * img + hw + offs, n2, mask=m)
+        tl.store(u_ptr + 2 * img + H * W + offs, n2, mask=m)
 
     @triton.jit
     def _dual_kernel(u_ptr, p_ptr, active_ptr, H, W, taut, BLOCK: tl.constexpr):
-        blk = tl.program_id(0)
-        pair = tl.program_id(1)
+        offs, _, m, img = _block_pixels(active_ptr, H, W, BLOCK)
         hw = H * W
-        act = tl.load(active_ptr + pair)
-        offs = blk * BLOCK + tl.arange(0, BLOCK)
-        m = (offs < hw) & (act != 0)
         x = offs % W
         y = offs // W
-        img = pair.to(tl.int64) * hw
         u1p = u_ptr + 2 * img + offs
         u2p = u1p + hw
         right = m & (x < W - 1)
@@ -135,15 +139,10 @@ if triton is not None:
         to the other of two buffers), then the dual update. ~64 bytes of memory traffic per pixel instead of
         the two kernels' ~88. A pair that stopped at the previous iteration (``copy``) has its state copied to
         the other buffers once, so that both hold its final state while it is skipped."""
-        blk = tl.program_id(0)
-        pair = tl.program_id(1)
+        offs, inside, m, img = _block_pixels(active_ptr, H, W, BLOCK)
         hw = H * W
-        offs = blk * BLOCK + tl.arange(0, BLOCK)
-        inside = offs < hw
-        m = inside & (tl.load(active_ptr + pair) != 0)
         x = offs % W
         y = offs // W
-        img = pair.to(tl.int64) * hw
         right = m & (x < W - 1)
         down = m & (y < H - 1)
         u1, u2, n1, n2 = _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, img, offs, x, y, m,
@@ -152,16 +151,14 @@ if triton is not None:
                                      right, H, W, l_t, theta)
         _, _, b1, b2 = _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, img, offs + W, x, y + 1,
                                      down, H, W, l_t, theta)
-        d1 = n1 - u1
-        d2 = n2 - u2
-        tl.store(err_ptr + pair * tl.num_programs(0) + blk, tl.sum(tl.where(m, d1 * d1 + d2 * d2, 0.0)))
+        _store_block_error(err_ptr, m, u1, u2, n1, n2)
         uo = u_out_ptr + 2 * img + offs
         tl.store(uo, n1, mask=m)
         tl.store(uo + hw, n2, mask=m)
         _dual_update(p_ptr + 4 * img + offs, p_out_ptr + 4 * img + offs, hw, m,
                      tl.where(right, r1 - n1, 0.0), tl.where(down, b1 - n1, 0.0),
                      tl.where(right, r2 - n2, 0.0), tl.where(down, b2 - n2, 0.0), taut)
-        c = inside & (tl.load(copy_ptr + pair) != 0)
+        c = inside & (tl.load(copy_ptr + tl.program_id(1)) != 0)
         for plane in tl.static_range(2):
             tl.store(uo + plane * hw, tl.load(u_ptr + (2 * img + plane * hw) + offs, mask=c, other=0.0), mask=c)
         for plane in tl.static_range(4):
