@@ -7,7 +7,7 @@ new registry entry is accepted here without editing the schema.
 
 After validation every dataset has its resolved ``train`` settings and ``architectures``, and
 ``models.per_arch`` has an entry for every architecture in use with its resolved ``init``,
-``frames_scale`` and ``epochs_scale`` (see ``arch_epochs``).
+``frames_scale`` and ``epochs_scale`` (see ``arch_epochs`` and ``arch_warmup_epochs``).
 """
 from __future__ import annotations
 
@@ -93,6 +93,11 @@ def arch_epochs(config: dict[str, Any], dataset: str, arch: str) -> int:
     ``epochs_scale``, rounded, at least 1 (a validated config)."""
     scale = config["models"]["per_arch"][arch]["epochs_scale"]
     return max(1, round(config["datasets"][dataset]["train"]["epochs"] * scale))
+
+
+def arch_warmup_epochs(config: dict[str, Any], dataset: str, arch: str) -> float:
+    """Warm-up epochs of that schedule: the dataset's ``train.warmup_epochs`` scaled like its epochs."""
+    return config["datasets"][dataset]["train"]["warmup_epochs"] * config["models"]["per_arch"][arch]["epochs_scale"]
 
 
 def _split_overrides(config: dict[str, Any]) -> dict[str, dict]:

@@ -58,8 +58,9 @@ matrix product.
 
 On the few-pixel maps of the last layers at stand-in sizes (e.g. 1x2x2 under the 3D-Fused head's 3x3x3
 kernel with 2048 inputs), oneDNN's conv3d backward runs at a few GFLOP/s; unfolding the input (im2col)
-and multiplying is 2-3x faster there. Measured per training step on 2 cores: 3D-Fused -35%, C3D -25%,
-I3D -15%; on larger maps, and for 2D kernels (t = 1) as in the 2D Inception-V1, oneDNN is faster."""
+and multiplying is 2-3x faster there. Measured with the real trainer on 2 cores: 3D-Fused epochs -35%
+(joint) and -25% (RGB); C3D and I3D unchanged within the machine's noise. On larger maps, and for 2D kernels
+(t = 1) as in the 2D Inception-V1, oneDNN is faster."""
 
 
 def conv3d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: Triple,

@@ -92,11 +92,11 @@ def table2_rows(runs: Sequence[PredictionRun]) -> pd.DataFrame:
     clip by clip (equal weights, as DeepMind's released evaluation adds the logits), over the clips both
     streams have. A joint architecture's (3D-Fused) RGB+Flow is its own network's predictions file.
     """
-    rows, by_key, scales = [], {}, {}
+    rows, by_key, run_inputs = [], {}, {}
     for run in runs:
         ids, labels, logits = read_predictions(run.path)
         by_key[(run.arch, run.dataset, run.split, run.init, run.data, run.stream)] = (ids, labels, logits)
-        scales[(run.arch, run.dataset, run.split, run.init, run.data, run.stream)] = (
+        run_inputs[(run.arch, run.dataset, run.split, run.init, run.data, run.stream)] = (
             run.frames_scale, run.input_size, run.epochs)
         rows.append((run.arch, run.dataset, run.split, run.stream, run.init, run.data, len(ids),
                      logits.shape[1], _accuracy(labels, logits), run.frames_scale, run.input_size, run.epochs))
@@ -108,7 +108,7 @@ def table2_rows(runs: Sequence[PredictionRun]) -> pd.DataFrame:
         keep = [i for i, c in enumerate(ids) if c in flow_pos]
         fused = (logits[keep] + other[2][[flow_pos[ids[i]] for i in keep]]) / 2.0
         rows.append((arch, ds, split, "rgb+flow", init, data, len(keep), logits.shape[1],
-                     _accuracy(labels[keep], fused), *scales[(arch, ds, split, init, data, stream)]))
+                     _accuracy(labels[keep], fused), *run_inputs[(arch, ds, split, init, data, stream)]))
     df = pd.DataFrame(rows, columns=["architecture", "dataset", "split", "stream", "init", "data", "test_clips",
                                      "num_classes", "top1", "frames_scale", "input_size", "epochs"])
     df["chance"] = 100.0 / df.num_classes

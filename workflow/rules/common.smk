@@ -4,7 +4,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from i3d.config import ConfigError, arch_epochs, validate
+from i3d.config import ConfigError, arch_epochs, arch_warmup_epochs, validate
 from i3d.models.registry import get_spec, list_architectures
 
 try:

@@ -31,7 +31,7 @@ def train_args(wc):
     return (
         f"--epochs {arch_epochs(config, wc.dataset, wc.arch)} --batch-size {t['batch_size']} --lr {t['lr']}"
         f" --momentum {t['momentum']} --weight-decay {t['weight_decay']}"
-        f" --warmup-epochs {t['warmup_epochs'] * arch_settings(wc.arch)['epochs_scale']:g}"
+        f" --warmup-epochs {arch_warmup_epochs(config, wc.dataset, wc.arch):g}"
         f" --frames-scale {arch_settings(wc.arch)['frames_scale']}"
         f" --crop-size {t['crop_size']} --dropout {t['dropout']} --bn-momentum {t['bn_momentum']}"
         f" --workers {t['workers']} --seed {t['seed']}"
