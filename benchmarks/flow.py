@@ -9,7 +9,7 @@ piecewise synthetic flows (validation_pairs) mixed with consecutive frames of a 
     python benchmarks/flow.py --save-frames frames.npy --sizes 340x256   # keep the video frames for a GPU box
 
 CUDA rows also give the iterations actually run (full-resolution equivalents per pair) and the achieved memory
-bandwidth at 88 bytes per pixel-iteration (the two-kernel design's traffic; see i3d/flow/tvl1_triton.py).
+bandwidth at the design's bytes per pixel-iteration (88 two-kernel, 64 fused; see i3d/flow/tvl1_triton.py).
 """
 from __future__ import annotations
 
@@ -31,9 +31,7 @@ from i3d.flow import tvl1
 from i3d.flow.opencv_backend import create_tvl1
 from i3d.flow.pairs import standin_video_frames, validation_pairs
 from i3d.flow.params import TVL1Params
-
-BYTES_PER_PIXEL_ITERATION = 88
-
+from i3d.flow.tvl1_triton import ITERATION_BYTES
 
 CUDA_VARIANTS = {
     "two-kernel": {"I3D_TVL1_FUSED_ITERATION": "0", "I3D_TVL1_GRAPHS": "0"},
@@ -103,7 +101,7 @@ def make_row(impl: str, size: str, seconds: float, flow: np.ndarray, stats: dict
     if impl.startswith("torch cuda"):
         pix = stats.get("pixel_iterations", 0)
         row["iterations_per_pair"] = pix / (batch * h * w)
-        row["gbps"] = pix * BYTES_PER_PIXEL_ITERATION / seconds / 1e9
+        row["gbps"] = pix * ITERATION_BYTES["fused" if "fused" in impl else "two-kernel"] / seconds / 1e9
     return row
 
 

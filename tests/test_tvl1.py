@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -222,6 +223,46 @@ def test_triton_kernels_equal_the_pytorch_iteration_in_the_interpreter():
     run = subprocess.run([sys.executable, "-c", _INTERPRETED], env=env, capture_output=True, text=True, timeout=1800,
                          check=False)
     assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-3000:]
+
+
+def _sm90_resources(kernel, constexprs: dict, num_warps: int) -> dict[str, int]:
+    """Compile a kernel ahead of time for an H100 (sm_90, no GPU needed: Triton ships ptxas) and read its
+    per-thread resources (REG, STACK, LOCAL, ...) with the cuobjdump that Triton ships too."""
+    import re
+
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    def arg_type(name: str) -> str:
+        if name in constexprs:
+            return "constexpr"
+        if name.endswith("_ptr"):
+            return "*u8" if name in ("active_ptr", "copy_ptr") else "*fp32"
+        return "i32" if name in ("H", "W") else "fp32"
+
+    signature = {name: arg_type(name) for name in kernel.arg_names}
+    compiled = triton.compile(ASTSource(fn=kernel, signature=signature, constexprs=constexprs),
+                              target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
+    cuobjdump = Path(triton.backends.nvidia.__file__).parent / "bin" / "cuobjdump"
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as cubin:
+        cubin.write(compiled.asm["cubin"])
+        cubin.flush()
+        usage = subprocess.run([str(cuobjdump), "-res-usage", cubin.name], capture_output=True, text=True,
+                               check=True).stdout
+    return {key: int(value) for key, value in re.findall(r"(\w+):(\d+)", usage.split("Resource usage:")[-1])}
+
+
+def test_triton_kernels_compile_for_the_h100_without_spilling_registers():
+    """The interpreter checks what the kernels compute, not that they compile for a GPU or how: a kernel that
+    spills to local memory (the fused ones did at 4 warps) multiplies its memory traffic."""
+    pytest.importorskip("triton.backends.nvidia")
+    from i3d.flow import tvl1_triton as T
+    for name, num_warps in T.NUM_WARPS.items():
+        constexprs = {"BLOCK": T.MEDIAN_BLOCK, "KSIZE": 5} if name == "_median_kernel" else {"BLOCK": T.BLOCK}
+        res = _sm90_resources(getattr(T, name), constexprs, num_warps)
+        assert res["STACK"] == 0 and res["LOCAL"] == 0, (name, res)
+        assert res["REG"] <= 128, (name, res)
 
 
 @pytest.mark.gpu

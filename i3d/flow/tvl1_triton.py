@@ -37,6 +37,16 @@ except ImportError:  # CPU-only PyTorch wheels do not ship Triton
 
 BLOCK = 1024
 MEDIAN_BLOCK = 128  # pixels per program of the median kernel (each holds a 32-lane window)
+#: Memory traffic per pixel and iteration, float32: the primal kernel reads u, p, Ix, Iy, |∇I|², ρ and writes u
+#: (48 B), the dual kernel reads u, p and writes p (40 B); the fused kernel reads and writes each once (64 B).
+#: Neighbours' loads hit the cache. benchmarks/flow.py turns it into achieved GB/s.
+ITERATION_BYTES = {"two-kernel": 88, "fused": 64}
+#: Warps per program. Compiled for sm_90 (Triton 3.6), the fused iteration and warp kernels at Triton's default
+#: of 4 warps (8 pixels per thread) hit 255 registers and spill 304 / 208 bytes per thread to local memory;
+#: 16 warps hold them at ~110 registers, no spill, the budget of the primal kernel (128 at 4 warps) whose pair
+#: with the dual kernel ran at 2.8 TB/s. tests/test_tvl1.py compiles every kernel for sm_90 and checks this.
+NUM_WARPS = {"_primal_kernel": 4, "_dual_kernel": 4, "_iteration_kernel": 16, "_linearise_kernel": 16,
+             "_median_kernel": 4}
 
 
 def available() -> bool:
@@ -284,7 +294,8 @@ class TritonStepper:
             n, _, h, w = images.shape
             try:
                 _linearise_kernel[(triton.cdiv(h * w, BLOCK), n)](
-                    images, i0, level.u, level.ix, level.iy, level.grad, level.rho_c, h, w, BLOCK=BLOCK)
+                    images, i0, level.u, level.ix, level.iy, level.grad, level.rho_c, h, w, BLOCK=BLOCK,
+                    num_warps=NUM_WARPS["_linearise_kernel"])
                 return
             except Exception as err:  # a Triton/driver combination that cannot compile it: stay correct
                 warnings.warn(f"fused TV-L1 warp kernel unavailable ({err!r}); using PyTorch ops", stacklevel=2)
@@ -337,7 +348,8 @@ class TritonStepper:
         grid = (triton.cdiv(h * w, BLOCK), n)
         if with_median:
             _median_kernel[(triton.cdiv(h * w, MEDIAN_BLOCK), 2 * n)](
-                level.u, st["scratch"], st["active"], h, w, KSIZE=self.median_size, BLOCK=MEDIAN_BLOCK)
+                level.u, st["scratch"], st["active"], h, w, KSIZE=self.median_size, BLOCK=MEDIAN_BLOCK,
+                num_warps=NUM_WARPS["_median_kernel"])
             level.u.copy_(st["scratch"])
         u, p = level.u, level.p
         for _ in range(self.poll):
@@ -345,13 +357,15 @@ class TritonStepper:
                 self._count += st["active"].sum() * (h * w)
             if not self.fused_iteration:
                 _primal_kernel[grid](u, p, level.ix, level.iy, level.grad, level.rho_c, st["active"], st["err"],
-                                     h, w, self.l_t, self.theta, BLOCK=BLOCK)
-                _dual_kernel[grid](u, p, st["active"], h, w, self.taut, BLOCK=BLOCK)
+                                     h, w, self.l_t, self.theta, BLOCK=BLOCK, num_warps=NUM_WARPS["_primal_kernel"])
+                _dual_kernel[grid](u, p, st["active"], h, w, self.taut, BLOCK=BLOCK,
+                                   num_warps=NUM_WARPS["_dual_kernel"])
                 st["active"].mul_((st["err"].sum(dim=1) > st["eps"]).to(torch.uint8))
                 continue
             u_out, p_out = (st["u_alt"], st["p_alt"]) if u is level.u else (level.u, level.p)
             _iteration_kernel[grid](u, p, u_out, p_out, level.ix, level.iy, level.grad, level.rho_c, st["active"],
-                                    st["copy"], st["err"], h, w, self.l_t, self.theta, self.taut, BLOCK=BLOCK)
+                                    st["copy"], st["err"], h, w, self.l_t, self.theta, self.taut, BLOCK=BLOCK,
+                                    num_warps=NUM_WARPS["_iteration_kernel"])
             u, p = u_out, p_out
             keep = (st["err"].sum(dim=1) > st["eps"]).to(torch.uint8)
             torch.mul(st["active"], 1 - keep, out=st["copy"])  # stopped now: copy its state over once
