@@ -61,14 +61,16 @@ def test_threshold_step_covers_all_four_branches():
     np.testing.assert_allclose(coef[0, 0].numpy(), [l_t, -l_t, -0.1 / 5, 0.0], rtol=1e-6)
 
 
-def test_warp_cubic_matches_cv2_remap_inter_cubic_with_zero_border():
+@pytest.mark.parametrize("warp", ["warp_cubic", "warp_cubic_gather"])
+def test_warp_cubic_matches_cv2_remap_inter_cubic_with_zero_border(warp):
+    """The PyTorch-ops warp (CUDA fallback, other devices) against cv2.remap, which the CPU path calls."""
     img = _img(40, 50)
     rng = np.random.default_rng(2)
     u1 = rng.uniform(-3, 3, img.shape).astype(np.float32)  # reaches past every border
     u2 = rng.uniform(-3, 3, img.shape).astype(np.float32)
     ys, xs = np.mgrid[0:40, 0:50].astype(np.float32)
     expected = cv2.remap(img, xs + u1, ys + u2, cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    got = ops.warp_cubic(_t(img)[:, None], _t(u1), _t(u2))[0, 0].numpy()
+    got = getattr(ops, warp)(_t(img)[:, None], _t(u1), _t(u2))[0, 0].numpy()
     np.testing.assert_allclose(got, expected, atol=2e-3)  # 255-scale intensities: ~1e-5 relative
     assert np.abs(got - expected).mean() < 1e-4
 
