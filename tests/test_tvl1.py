@@ -145,7 +145,8 @@ def test_bad_input_is_refused_with_a_reason():
 
 def test_batches_are_cut_into_chunks_that_fit_memory(monkeypatch):
     import i3d.flow.solver as impl
-    assert max_pairs_per_chunk(256, 340, torch.device("cpu")) * impl.PLANES_PER_PAIR * 4 * 256 * 340 <= 2 << 30
+    per_pair = impl.PLANES_PER_PAIR * 4 * 256 * 340
+    assert max_pairs_per_chunk(256, 340, torch.device("cpu")) * per_pair <= impl.CPU_CHUNK_BYTES
     sizes = []
     real = impl._solve
     monkeypatch.setattr(impl, "max_pairs_per_chunk", lambda h, w, device: 2)
