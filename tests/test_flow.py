@@ -216,3 +216,34 @@ def test_flow_shard_with_the_torch_backend_records_it_and_agrees_with_opencv(rgb
     for clip in cv.clips:
         diff = np.abs(cv.read(clip.clip_id).astype(int) - pt.read(clip.clip_id).astype(int))
         assert (diff <= 1).mean() > 0.99  # equal up to a quantization step (0.16 px) on almost every pixel
+
+
+_TEN_MINUTES = """
+import resource, sys
+from i3d.flow import compute_flow_shard
+tvl1 = dict(nscales=1, warps=1, outer_iterations=1, inner_iterations=2, median_filtering=1)
+summary = compute_flow_shard(sys.argv[1], sys.argv[2], backend=sys.argv[3], device="cpu", progress=False, tvl1=tvl1)
+print(summary["pairs"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["opencv", "torch"])
+def test_a_ten_minute_clip_goes_through_the_flow_stage_in_bounded_memory(tmp_path, backend):
+    """15,001 frames of 340×256 (10 min at 25 fps) as one clip: decoded, it is 3.9 GB of RGB and its float flow
+    10.4 GB; the stage holds one window of frames and flow at a time, and our solver cuts a window into chunks
+    of 256 MiB on the CPU. Cheap TV-L1 parameters keep it to minutes (~5 each): the memory per window does not
+    depend on them."""
+    import subprocess
+    import sys
+    frames = [encode_jpeg(np.repeat(f[..., None], 3, axis=2)) for f in moving_texture(256, 340, SHIFT, 50)]
+    writer = ShardWriter(tmp_path / "rgb.h5", "rgb")
+    writer.add_clip("ten_minutes", 0, [frames[i % len(frames)] for i in range(15_001)], 25.0, 256, 340)
+    writer.close()
+    run = subprocess.run([sys.executable, "-c", _TEN_MINUTES, str(tmp_path / "rgb.h5"), str(tmp_path / "flow.h5"),
+                          backend], capture_output=True, text=True, timeout=2400, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    pairs, peak_mb = map(int, run.stdout.split())
+    assert pairs == 15_000 and ShardReader(tmp_path / "flow.h5").record("ten_minutes").num_frames == 15_000
+    # one window of frames and flow, our solver's chunk (256 MiB), the clip's JPEGs (~0.5 GB), the libraries
+    assert peak_mb < 2000, f"peak RSS {peak_mb} MB"

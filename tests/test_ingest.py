@@ -62,3 +62,25 @@ def test_decode_trims_and_resizes(tiny_ucf):
 @pytest.mark.parametrize("w,h,expected", [(320, 240, (342, 256)), (240, 320, (256, 342)), (256, 256, (256, 256))])
 def test_output_size_keeps_aspect_and_even_sides(w, h, expected):
     assert output_size(w, h, 256) == expected
+
+
+def test_shard_writer_streams_clips_to_a_temporary_file_and_renames_it_on_close(tmp_path):
+    from i3d.data.shards import ShardWriter, encode_jpeg
+    rng = np.random.default_rng(0)
+    clips = {f"c{k}": [encode_jpeg(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)) for _ in range(k + 2)]
+             for k in range(3)}
+    path = tmp_path / "shard.h5"
+    writer = ShardWriter(path, "rgb", {"fps": 25})
+    assert not path.with_name("shard.h5.tmp").exists()  # nothing opened before the first clip (forks are safe)
+    for label, (clip_id, frames) in enumerate(clips.items()):
+        writer.add_clip(clip_id, label, frames, 25.0, 24, 32)
+    written = sum(len(b) for frames in clips.values() for b in frames)
+    assert path.with_name("shard.h5.tmp").stat().st_size >= written  # on disk already, not held until close
+    assert not path.exists()
+    writer.close()
+    assert path.exists() and not path.with_name("shard.h5.tmp").exists()
+    reader = ShardReader(path)
+    assert [c.clip_id for c in reader.clips] == list(clips) and reader.params == {"fps": 25}
+    for clip_id, frames in clips.items():
+        got = reader.encoded(clip_id, range(len(frames)))
+        assert [g.tobytes() for g in got] == frames

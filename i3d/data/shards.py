@@ -26,6 +26,7 @@ import numpy as np
 
 FORMAT_VERSION = 1
 JPEG_QUALITY = 95
+FRAMES_CHUNK_BYTES = 1 << 18  # HDF5 chunk of the frames blob; uncompressed, so reads touch only what they ask
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,11 @@ def decode_jpeg(data: np.ndarray | bytes, color: bool) -> np.ndarray:
 
 
 class ShardWriter:
-    """Append clips (lists of encoded frames) and write the shard atomically on ``close``."""
+    """Append clips (lists of encoded frames) to ``path.tmp`` as they come, and rename it on ``close``.
+
+    Frames go to disk clip by clip, so a writer holds one clip in memory, not the shard (a shard of ~1000
+    Kinetics clips is ~4 GB of JPEG); the temporary file is opened at the first write, never before a fork.
+    """
 
     def __init__(self, path: str | os.PathLike, kind: str, params: dict | None = None) -> None:
         if kind not in ("rgb", "flow"):
@@ -70,39 +75,49 @@ class ShardWriter:
         self.path = Path(path)
         self.kind = kind
         self.params = params or {}
-        self._chunks: list[bytes] = []
-        self._lengths: list[int] = []
+        self._tmp = self.path.with_name(self.path.name + ".tmp")
+        self._file: h5py.File | None = None
+        self._offsets: list[int] = [0]
         self._clips: list[ClipRecord] = []
+
+    def _frames(self) -> h5py.Dataset:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = h5py.File(self._tmp, "w")
+            self._file.create_dataset("frames", shape=(0,), maxshape=(None,), dtype=np.uint8,
+                                      chunks=(FRAMES_CHUNK_BYTES,))
+        return self._file["frames"]
 
     def add_clip(self, clip_id: str, label: int, encoded_frames: Sequence[bytes], fps: float,
                  height: int, width: int) -> None:
-        first = len(self._lengths)
-        self._chunks.extend(encoded_frames)
-        self._lengths.extend(len(b) for b in encoded_frames)
+        first = len(self._offsets) - 1
+        frames = self._frames()
+        end = self._offsets[-1]
+        blob = np.frombuffer(b"".join(encoded_frames), dtype=np.uint8)
+        frames.resize((end + blob.size,))
+        frames[end:] = blob
+        for encoded in encoded_frames:
+            self._offsets.append(self._offsets[-1] + len(encoded))
         self._clips.append(ClipRecord(clip_id, int(label), first, len(encoded_frames), float(fps),
                                       int(height), int(width)))
 
     def close(self) -> None:
-        """Write everything to ``path.tmp``, then rename: the shard appears complete or not at all."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        offsets = np.zeros(len(self._lengths) + 1, dtype=np.int64)
-        np.cumsum(self._lengths, out=offsets[1:])
-        blob = np.frombuffer(b"".join(self._chunks), dtype=np.uint8)
+        """Add the offsets and the clip table, then rename: the shard appears complete or not at all."""
+        self._frames()  # a shard without clips still gets its (empty) frames
         ids = [c.clip_id.encode() for c in self._clips]
         id_len = max([len(i) for i in ids] + [1])
-        with h5py.File(tmp, "w") as f:
+        with self._file as f:
             f.attrs["format_version"] = FORMAT_VERSION
             f.attrs["kind"] = self.kind
             f.attrs["params"] = json.dumps(self.params, sort_keys=True)
-            f.create_dataset("frames", data=blob, chunks=True if blob.size else None)
-            f.create_dataset("offsets", data=offsets)
+            f.create_dataset("offsets", data=np.array(self._offsets, dtype=np.int64))
             g = f.create_group("clips")
             g.create_dataset("clip_id", data=np.array(ids, dtype=f"S{id_len}"))
             for name, dtype in (("label", np.int64), ("first_frame", np.int64), ("num_frames", np.int64),
                                 ("fps", np.float64), ("height", np.int64), ("width", np.int64)):
                 g.create_dataset(name, data=np.array([getattr(c, name) for c in self._clips], dtype=dtype))
-        os.replace(tmp, self.path)
+        self._file = None
+        os.replace(self._tmp, self.path)
 
 
 class ShardReader:
