@@ -3,7 +3,9 @@
 The flow stage only needs "frames in, flow out"; which implementation runs is a name in the config:
 ``torch`` (the project's batched TV-L1, CUDA or CPU) or ``opencv`` (OpenCV-contrib's CPU reference). ``"auto"``
 takes ``torch`` on CUDA and otherwise the faster CPU path as measured by ``benchmarks/flow.py``: OpenCV, which on
-the 2-core dev machine is ~2× faster per pair than the PyTorch ops on the CPU (see benchmarks/RESULTS.md).
+the 2-core dev machine is 1.4× faster per pair than the PyTorch ops at the stand-ins' 75×56 and as fast at
+340×256 (the PyTorch ops under ``I3D_TVL1_COMPILE=1`` are 1.65× faster there, after a compile per process;
+see benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
