@@ -105,6 +105,33 @@ def make_row(impl: str, size: str, seconds: float, flow: np.ndarray, stats: dict
     return row
 
 
+def kernel_profile(i0: np.ndarray, i1: np.ndarray, device: str, label: str, top: int = 8) -> None:
+    """One call of our tvl1 under torch.profiler: print the kernels (CUDA) or ops (CPU) that take its time, and
+    the bandwidth the iteration kernels reach on their own, which is what explains the whole call's GB/s."""
+    from torch.profiler import ProfilerActivity, profile
+    a, b = torch.from_numpy(i0).to(device), torch.from_numpy(i1).to(device)
+    tvl1(a, b)  # compile outside the profile
+    stats: dict = {}
+    cuda = device == "cuda"
+    with profile(activities=[ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU]) as prof:
+        tvl1(a, b, stats=stats)
+        if cuda:
+            torch.cuda.synchronize()
+    timing = (lambda e: getattr(e, "device_time_total", 0) or getattr(e, "cuda_time_total", 0)) if cuda else \
+        (lambda e: e.self_cpu_time_total)
+    events = sorted(((e.key, e.count, timing(e)) for e in prof.key_averages() if timing(e) > 0), key=lambda e: -e[2])
+    total = sum(us for _, _, us in events)
+    print(f"# profile, {label}, batch {len(i0)}: {total / 1e3:.1f} ms of {device} time", flush=True)
+    for name, count, us in events[:top]:
+        print(f"#   {us / total:6.1%} {us / 1e3:9.1f} ms {count:7d}x  {name[:80]}")
+    variant = "fused" if os.environ.get("I3D_TVL1_FUSED_ITERATION") == "1" else "two-kernel"
+    iteration_us = sum(us for name, _, us in events if name in ("_primal_kernel", "_dual_kernel", "_iteration_kernel"))
+    if iteration_us:
+        gbps = stats["pixel_iterations"] * ITERATION_BYTES[variant] / (iteration_us * 1e-6) / 1e9
+        print(f"#   iteration kernels: {gbps:.0f} GB/s over their {iteration_us / 1e3:.1f} ms "
+              f"({iteration_us / total:.0%} of the call)", flush=True)
+
+
 def run(args: argparse.Namespace) -> list[dict]:
     rows: list[dict] = []
     cores = len(os.sched_getaffinity(0))
@@ -123,8 +150,7 @@ def run(args: argparse.Namespace) -> list[dict]:
 
     for size in args.sizes:
         w, h = map(int, size.split("x"))
-        n_pool = max([args.opencv_pairs, *args.batches, *args.cpu_batches]) if cuda else \
-            max(args.opencv_pairs, *args.cpu_batches)
+        n_pool = max([args.opencv_pairs, *args.cpu_batches, args.profile or 0, *(args.batches if cuda else [])])
         i0, i1 = make_pairs(h, w, n_pool, frames)
         n_ref = args.opencv_pairs
         pairs = list(zip(i0[:n_ref], i1[:n_ref]))
@@ -154,6 +180,9 @@ def run(args: argparse.Namespace) -> list[dict]:
                     report(make_row(name, size, seconds, flow, stats, ref))
         os.environ["I3D_TVL1_COMPILE"] = "0"
         torch.set_num_threads(cores)
+        if args.profile and not cuda and size == args.sizes[0]:
+            n = min(args.profile, max(args.cpu_batches))
+            kernel_profile(i0[:n], i1[:n], "cpu", f"torch cpu {cores}thr {size}")
         if cuda:
             for variant in args.cuda_variants:
                 os.environ.update(CUDA_VARIANTS[variant])
@@ -161,6 +190,8 @@ def run(args: argparse.Namespace) -> list[dict]:
                     seconds, flow, stats = time_ours(i0[:batch], i1[:batch], "cuda", args)
                     name = "torch cuda" + ("" if variant == "two-kernel" else f" {variant}")
                     report(make_row(name, size, seconds, flow, stats, ref))
+                if args.profile and size == args.sizes[0]:
+                    kernel_profile(i0[:args.profile], i1[:args.profile], "cuda", f"torch cuda {variant} {size}")
                 os.environ.update(CUDA_VARIANTS["two-kernel"])
     return rows
 
@@ -194,6 +225,9 @@ def main() -> None:
                    help="CUDA iteration variants to time: two kernels per iteration (the default), one fused "
                         "kernel (I3D_TVL1_FUSED_ITERATION=1), either with CUDA graphs (I3D_TVL1_GRAPHS=1)")
     p.add_argument("--cpu-compile", action="store_true", help="also time the CPU path through torch.compile")
+    p.add_argument("--profile", type=int, metavar="BATCH",
+                   help="also profile one call of this batch at the first size: each CUDA variant, or without CUDA "
+                        "the CPU path (at most the largest --cpu-batches)")
     p.add_argument("--json", help="also write the rows here")
     args = p.parse_args()
     if args.save_frames:

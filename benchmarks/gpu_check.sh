@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check, in one call on a machine with one NVIDIA GPU and PyTorch (with Triton) installed:
-# the CUDA tests (pytest -m gpu), then the TV-L1 benchmark against OpenCV; the short table comes last.
+# the CUDA tests (pytest -m gpu), then the TV-L1 benchmark against OpenCV with a kernel profile of each CUDA
+# variant at batch 256 (where the time goes, and the iteration kernels' own GB/s); the short table comes last.
 # Usage: benchmarks/gpu_check.sh [OUTDIR]   (default $OUT or /tmp/gpu_check). Takes ~3-5 minutes.
 #
 # Optional files in .gpu/ (not in git; make them on a machine with ffmpeg and opencv-contrib):
@@ -31,5 +32,5 @@ I3D_TVL1_FUSED_ITERATION=1 timeout 120 python3 -m pytest -q -m gpu -k "cuda and 
     -p no:cacheprovider -o addopts="" tests/test_tvl1.py 2>&1 | tee "$out/gpu_tests_fused.txt" | tail -8
 echo "== TV-L1 benchmark"
 timeout 330 python3 benchmarks/flow.py --sizes 340x256 224x224 --batches 1 16 64 256 1024 --cpu-batches 1 \
-    --opencv-pairs 32 --cuda-variants two-kernel fused "${frames[@]}" --json "$out/flow.json" 2>&1 \
+    --opencv-pairs 32 --cuda-variants two-kernel fused --profile 256 "${frames[@]}" --json "$out/flow.json" 2>&1 \
     | tee "$out/flow.txt"
