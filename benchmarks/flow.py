@@ -91,6 +91,11 @@ def time_ours(i0: np.ndarray, i1: np.ndarray, device: str,
     return seconds, out.permute(0, 2, 3, 1).cpu().numpy(), dict(stats)
 
 
+def iteration_design(variant: str) -> str:
+    """The iteration kernels a CUDA variant (or row name) runs: "fused" or "two-kernel" (its ITERATION_BYTES)."""
+    return "fused" if "fused" in variant else "two-kernel"
+
+
 def make_row(impl: str, size: str, seconds: float, flow: np.ndarray, stats: dict, ref: np.ndarray) -> dict:
     """One result row: throughput, EPE to OpenCV over the pairs OpenCV computed, and on CUDA the bandwidth."""
     batch, h, w = flow.shape[:3]
@@ -101,11 +106,12 @@ def make_row(impl: str, size: str, seconds: float, flow: np.ndarray, stats: dict
     if impl.startswith("torch cuda"):
         pix = stats.get("pixel_iterations", 0)
         row["iterations_per_pair"] = pix / (batch * h * w)
-        row["gbps"] = pix * ITERATION_BYTES["fused" if "fused" in impl else "two-kernel"] / seconds / 1e9
+        row["gbps"] = pix * ITERATION_BYTES[iteration_design(impl)] / seconds / 1e9
     return row
 
 
-def kernel_profile(i0: np.ndarray, i1: np.ndarray, device: str, label: str, top: int = 8) -> None:
+def kernel_profile(i0: np.ndarray, i1: np.ndarray, device: str, label: str, variant: str = "two-kernel",
+                   top: int = 8) -> None:
     """One call of our tvl1 under torch.profiler: print the kernels (CUDA) or ops (CPU) that take its time, and
     the bandwidth the iteration kernels reach on their own, which is what explains the whole call's GB/s."""
     from torch.profiler import ProfilerActivity, profile
@@ -124,7 +130,6 @@ def kernel_profile(i0: np.ndarray, i1: np.ndarray, device: str, label: str, top:
     print(f"# profile, {label}, batch {len(i0)}: {total / 1e3:.1f} ms of {device} time", flush=True)
     for name, count, us in events[:top]:
         print(f"#   {us / total:6.1%} {us / 1e3:9.1f} ms {count:7d}x  {name[:80]}")
-    variant = "fused" if os.environ.get("I3D_TVL1_FUSED_ITERATION") == "1" else "two-kernel"
     iteration_us = sum(us for name, _, us in events if name in ("_primal_kernel", "_dual_kernel", "_iteration_kernel"))
     if iteration_us:
         gbps = stats["pixel_iterations"] * ITERATION_BYTES[variant] / (iteration_us * 1e-6) / 1e9
@@ -191,7 +196,8 @@ def run(args: argparse.Namespace) -> list[dict]:
                     name = "torch cuda" + ("" if variant == "two-kernel" else f" {variant}")
                     report(make_row(name, size, seconds, flow, stats, ref))
                 if args.profile and size == args.sizes[0]:
-                    kernel_profile(i0[:args.profile], i1[:args.profile], "cuda", f"torch cuda {variant} {size}")
+                    kernel_profile(i0[:args.profile], i1[:args.profile], "cuda", f"torch cuda {variant} {size}",
+                                   iteration_design(variant))
                 os.environ.update(CUDA_VARIANTS["two-kernel"])
     return rows
 

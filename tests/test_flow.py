@@ -1,6 +1,8 @@
 """Flow stage: quantization, the OpenCV TV-L1 backend, the backend registry, RGB shard -> flow shard."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import asdict
 
 import cv2
@@ -234,8 +236,6 @@ def test_a_ten_minute_clip_goes_through_the_flow_stage_in_bounded_memory(tmp_pat
     10.4 GB; the stage holds one window of frames and flow at a time, and our solver cuts a window into chunks
     of 256 MiB on the CPU. Cheap TV-L1 parameters keep it to minutes (~5 each): the memory per window does not
     depend on them."""
-    import subprocess
-    import sys
     frames = [encode_jpeg(np.repeat(f[..., None], 3, axis=2)) for f in moving_texture(256, 340, SHIFT, 50)]
     writer = ShardWriter(tmp_path / "rgb.h5", "rgb")
     writer.add_clip("ten_minutes", 0, [frames[i % len(frames)] for i in range(15_001)], 25.0, 256, 340)

@@ -7,8 +7,8 @@ import pytest
 
 from i3d.data.annotations import read_annotations, shard_rows
 from i3d.data.ingest import ingest_shard
-from i3d.data.shards import ShardReader
-from i3d.data.video import VideoError, decode, probe, output_size
+from i3d.data.shards import ShardReader, ShardWriter, encode_jpeg
+from i3d.data.video import VideoError, decode, output_size, probe
 
 
 def test_manifest_from_ucf_layout(tiny_ucf):
@@ -65,7 +65,6 @@ def test_output_size_keeps_aspect_and_even_sides(w, h, expected):
 
 
 def test_shard_writer_streams_clips_to_a_temporary_file_and_renames_it_on_close(tmp_path):
-    from i3d.data.shards import ShardWriter, encode_jpeg
     rng = np.random.default_rng(0)
     clips = {f"c{k}": [encode_jpeg(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)) for _ in range(k + 2)]
              for k in range(3)}
