@@ -81,7 +81,7 @@ class _Level:
 
     ix: torch.Tensor  # I1x warped by the flow (N×H×W)
     iy: torch.Tensor
-    grad: torch.Tensor  # ix² + iy²
+    grad: torch.Tensor  # ix² + iy² (read by the PyTorch iteration; the Triton kernels recompute it)
     rho_c: torch.Tensor  # I1w - ix·u1 - iy·u2 - I0
     u: torch.Tensor  # N×C×H×W flow (C = 2, or 3 with the illumination term)
     p: torch.Tensor  # N×C×2×H×W dual variables, reset once per level

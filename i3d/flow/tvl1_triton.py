@@ -1,16 +1,19 @@
 """TV-L1 on CUDA as fused Triton kernels: the warp's linearisation, the inner iteration, the median filter.
 
 * ``_linearise_kernel`` (once per warp): I1, I1x, I1y sampled at x + u with OpenCV's bicubic (16 taps each, zero
-  outside), and from them |∇I1w|² and the constant part of the residual, in one pass. Done with PyTorch ops it
+  outside), and from them the constant part of the residual, in one pass. Done with PyTorch ops it
   was ~60% of the GPU time (H200 profile in benchmarks/RESULTS.md).
 * An iteration is two kernels by default, because the dual update needs the *new* flow of the right and lower
   neighbours:
   ``_primal_kernel`` (soft threshold, divergence of the dual variables, flow update, and each block's share of
   the pair's Σ|Δu|², written per block and summed afterwards so the sum does not depend on the batch) and
-  ``_dual_kernel`` (forward gradient of the new flow, dual update). ~88 bytes of memory traffic per pixel and
-  iteration, the design of OpenCV's own CUDA port; measured at 2.8 TB/s on an H200. ``_iteration_kernel``
-  (``I3D_TVL1_FUSED_ITERATION=1``) does both in one pass, recomputing the neighbours' new flow and writing to a
-  second set of buffers: ~64 bytes per pixel. It is tested in Triton's interpreter, not yet timed on a GPU.
+  ``_dual_kernel`` (forward gradient of the new flow, dual update). ~84 bytes of memory traffic per pixel and
+  iteration (|∇I1w|² is recomputed, not loaded), the design of OpenCV's own CUDA port, which with the stored
+  |∇I1w|² (88 B) ran at 2.8 TB/s on an H200. ``_iteration_kernel`` (``I3D_TVL1_FUSED_ITERATION=1``) does both
+  in one pass, recomputing the neighbours' new flow and writing to a second set of buffers: ~60 bytes per
+  pixel. It is tested in Triton's interpreter, not yet timed on a GPU.
+* ``_decide_kernel`` (after every iteration, one program per pair): OpenCV's stopping rule on the pair's summed
+  update, and the count of iterations each pair ran.
 * ``_median_kernel`` (at the start of every outer iteration): the 5×5 neighbourhood is loaded as a row of 32 lanes
   (+inf padding), sorted, and the 13th value kept.
 
@@ -37,16 +40,16 @@ except ImportError:  # CPU-only PyTorch wheels do not ship Triton
 
 BLOCK = 1024
 MEDIAN_BLOCK = 128  # pixels per program of the median kernel (each holds a 32-lane window)
-#: Memory traffic per pixel and iteration, float32: the primal kernel reads u, p, Ix, Iy, |∇I|², ρ and writes u
-#: (48 B), the dual kernel reads u, p and writes p (40 B); the fused kernel reads and writes each once (64 B).
+#: Memory traffic per pixel and iteration, float32: the primal kernel reads u, p, Ix, Iy, ρ and writes u (44 B),
+#: the dual kernel reads u, p and writes p (40 B); the fused kernel reads and writes each once (60 B).
 #: Neighbours' loads hit the cache. benchmarks/flow.py turns it into achieved GB/s.
-ITERATION_BYTES = {"two-kernel": 88, "fused": 64}
+ITERATION_BYTES = {"two-kernel": 84, "fused": 60}
 #: Warps per program. Compiled for sm_90 (Triton 3.6), the fused iteration and warp kernels at Triton's default
 #: of 4 warps (8 pixels per thread) hit 255 registers and spill 304 / 208 bytes per thread to local memory;
 #: 16 warps hold them at ~110 registers, no spill, the budget of the primal kernel (128 at 4 warps) whose pair
 #: with the dual kernel ran at 2.8 TB/s. tests/test_tvl1.py compiles every kernel for sm_90 and checks this.
 NUM_WARPS = {"_primal_kernel": 4, "_dual_kernel": 4, "_iteration_kernel": 16, "_linearise_kernel": 16,
-             "_median_kernel": 4}
+             "_median_kernel": 4, "_decide_kernel": 1}
 
 
 def available() -> bool:
@@ -58,9 +61,10 @@ if triton is not None:
     FLT_EPSILON = tl.constexpr(1.1920928955078125e-07)  # a jit kernel may read only constexpr globals
 
     @triton.jit
-    def _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, img, offs, x, y, m, H, W, l_t, theta):
+    def _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, rho_ptr, img, offs, x, y, m, H, W, l_t, theta):
         """The primal step at flat offsets ``offs`` of one pair (``img`` = pair · H·W): soft threshold,
-        divergence of the dual variables, new flow. Returns the old (u1, u2) and the new (n1, n2)."""
+        divergence of the dual variables, new flow. Returns the old (u1, u2) and the new (n1, n2).
+        |∇I1w|² is recomputed from Ix, Iy (two multiply-adds) rather than loaded: 4 bytes less per pixel."""
         hw = H * W
         u1p = u_ptr + 2 * img + offs
         pp = p_ptr + 4 * img + offs  # p11, p12, p21, p22 planes
@@ -68,7 +72,7 @@ if triton is not None:
         u2 = tl.load(u1p + hw, mask=m, other=0.0)
         ix = tl.load(ix_ptr + img + offs, mask=m, other=0.0)
         iy = tl.load(iy_ptr + img + offs, mask=m, other=0.0)
-        grad = tl.load(grad_ptr + img + offs, mask=m, other=0.0)
+        grad = ix * ix + iy * iy
         rho = tl.load(rho_ptr + img + offs, mask=m, other=0.0) + (ix * u1 + iy * u2)
         lg = l_t * grad
         textured = grad > FLT_EPSILON
@@ -113,10 +117,26 @@ if triton is not None:
                  tl.sum(tl.where(m, d1 * d1 + d2 * d2, 0.0)))
 
     @triton.jit
-    def _primal_kernel(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, active_ptr, err_ptr,
+    def _decide_kernel(err_ptr, active_ptr, copy_ptr, iters_ptr, nblocks, eps, BLOCKS: tl.constexpr):
+        """OpenCV's stopping rule after an iteration, one program per pair: the pair goes on while its Σ|Δu|²
+        (its blocks' shares, summed in a fixed order) is above ``eps``. Also counts the iterations each pair ran
+        and flags a pair that stops now (``copy``, for the fused iteration). One launch per iteration in place
+        of the three to six small PyTorch ops this was: launches, not bytes, are what such steps cost.
+        ``BLOCKS`` is the power of two at or above ``nblocks``, the shares per pair."""
+        pair = tl.program_id(0)
+        ran = tl.load(active_ptr + pair) != 0
+        k = tl.arange(0, BLOCKS)
+        total = tl.sum(tl.load(err_ptr + pair * nblocks + k, mask=k < nblocks, other=0.0))
+        keep = ran & (total > eps)
+        tl.store(active_ptr + pair, keep.to(tl.uint8))
+        tl.store(copy_ptr + pair, (ran & (keep == 0)).to(tl.uint8))
+        tl.store(iters_ptr + pair, tl.load(iters_ptr + pair) + ran.to(tl.int32))
+
+    @triton.jit
+    def _primal_kernel(u_ptr, p_ptr, ix_ptr, iy_ptr, rho_ptr, active_ptr, err_ptr,
                        H, W, l_t, theta, BLOCK: tl.constexpr):
         offs, _, m, img = _block_pixels(active_ptr, H, W, BLOCK)
-        u1, u2, n1, n2 = _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, img, offs, offs % W,
+        u1, u2, n1, n2 = _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, rho_ptr, img, offs, offs % W,
                                        offs // W, m, H, W, l_t, theta)
         _store_block_error(err_ptr, m, u1, u2, n1, n2)
         tl.store(u_ptr + 2 * img + offs, n1, mask=m)
@@ -142,7 +162,7 @@ if triton is not None:
         _dual_update(pp, pp, hw, m, u1x, u1y, u2x, u2y, taut)
 
     @triton.jit
-    def _iteration_kernel(u_ptr, p_ptr, u_out_ptr, p_out_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, active_ptr,
+    def _iteration_kernel(u_ptr, p_ptr, u_out_ptr, p_out_ptr, ix_ptr, iy_ptr, rho_ptr, active_ptr,
                           copy_ptr, err_ptr, H, W, l_t, theta, taut, BLOCK: tl.constexpr):
         """A whole iteration in one pass (I3D_TVL1_FUSED_ITERATION=1): the new flow of the block's pixels and of
         their right and lower neighbours (recomputed from the old state, which stays untouched: the results go
@@ -155,11 +175,11 @@ if triton is not None:
         y = offs // W
         right = m & (x < W - 1)
         down = m & (y < H - 1)
-        u1, u2, n1, n2 = _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, img, offs, x, y, m,
+        u1, u2, n1, n2 = _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, rho_ptr, img, offs, x, y, m,
                                        H, W, l_t, theta)
-        _, _, r1, r2 = _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, img, offs + 1, x + 1, y,
+        _, _, r1, r2 = _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, rho_ptr, img, offs + 1, x + 1, y,
                                      right, H, W, l_t, theta)
-        _, _, b1, b2 = _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, img, offs + W, x, y + 1,
+        _, _, b1, b2 = _updated_flow(u_ptr, p_ptr, ix_ptr, iy_ptr, rho_ptr, img, offs + W, x, y + 1,
                                      down, H, W, l_t, theta)
         _store_block_error(err_ptr, m, u1, u2, n1, n2)
         uo = u_out_ptr + 2 * img + offs
@@ -196,10 +216,9 @@ if triton is not None:
         return ((v0 * w0 + v1 * w1) + v2 * w2) + v3 * w3
 
     @triton.jit
-    def _linearise_kernel(images_ptr, i0_ptr, u_ptr, ix_ptr, iy_ptr, grad_ptr, rho_ptr, H, W,
-                          BLOCK: tl.constexpr):
+    def _linearise_kernel(images_ptr, i0_ptr, u_ptr, ix_ptr, iy_ptr, rho_ptr, H, W, BLOCK: tl.constexpr):
         """One warp's linearisation: I1, I1x, I1y sampled bicubically at x + u (cv2.remap INTER_CUBIC, zero
-        border), then |∇I1w|² and the constant part of the residual, all in one pass."""
+        border), then the constant part of the residual, all in one pass (|∇I1w|² is left to the iteration)."""
         blk = tl.program_id(0)
         pair = tl.program_id(1)
         hw = H * W
@@ -233,7 +252,6 @@ if triton is not None:
         i0 = tl.load(i0_ptr + img + offs, mask=m, other=0.0)
         tl.store(ix_ptr + img + offs, acc_x, mask=m)
         tl.store(iy_ptr + img + offs, acc_y, mask=m)
-        tl.store(grad_ptr + img + offs, acc_x * acc_x + acc_y * acc_y, mask=m)
         tl.store(rho_ptr + img + offs, ((acc_i - acc_x * u1) - acc_y * u2) - i0, mask=m)
 
     @triton.jit
@@ -288,13 +306,13 @@ class TritonStepper:
         return int(self._count) if self._count is not None else 0
 
     def linearise(self, level, images: torch.Tensor, i0: torch.Tensor) -> None:
-        """Fill ``level``'s ix, iy, grad, rho_c around its current flow with one fused kernel (PyTorch ops if
-        the kernel cannot be built here, with a warning)."""
+        """Fill ``level``'s ix, iy, rho_c around its current flow with one fused kernel (PyTorch ops if the
+        kernel cannot be built here, with a warning); the iteration kernels recompute grad themselves."""
         if self._fused_linearise:
             n, _, h, w = images.shape
             try:
                 _linearise_kernel[(triton.cdiv(h * w, BLOCK), n)](
-                    images, i0, level.u, level.ix, level.iy, level.grad, level.rho_c, h, w, BLOCK=BLOCK,
+                    images, i0, level.u, level.ix, level.iy, level.rho_c, h, w, BLOCK=BLOCK,
                     num_warps=NUM_WARPS["_linearise_kernel"])
                 return
             except Exception as err:  # a Triton/driver combination that cannot compile it: stay correct
@@ -313,14 +331,18 @@ class TritonStepper:
             if self.fused_iteration:  # the other buffers of the ping-pong
                 st["u_alt"], st["p_alt"] = torch.empty_like(level.u), torch.empty_like(level.p)
             st["err"] = torch.empty((n, triton.cdiv(h * w, BLOCK)), dtype=torch.float32, device=level.u.device)
+            st["iters"] = torch.zeros(n, dtype=torch.int32, device=level.u.device)  # iterations each pair ran
             st["eps"] = scaled_eps
             st["graphs"] = {}
         st["active"].fill_(1)
         st["copy"].zero_()
+        st["iters"].zero_()
         for start in range(0, self.total, self.poll):
             self._block(level, with_median=self.median_size > 0 and start % self.inner == 0)
             if not bool(st["active"].any()):
                 break
+        if self._count is not None:
+            self._count += st["iters"].sum() * (h * w)
 
     def _block(self, level, with_median: bool) -> None:
         st = level.cache
@@ -353,23 +375,19 @@ class TritonStepper:
             level.u.copy_(st["scratch"])
         u, p = level.u, level.p
         for _ in range(self.poll):
-            if self._count is not None:
-                self._count += st["active"].sum() * (h * w)
-            if not self.fused_iteration:
-                _primal_kernel[grid](u, p, level.ix, level.iy, level.grad, level.rho_c, st["active"], st["err"],
+            if self.fused_iteration:
+                u_out, p_out = (st["u_alt"], st["p_alt"]) if u is level.u else (level.u, level.p)
+                _iteration_kernel[grid](u, p, u_out, p_out, level.ix, level.iy, level.rho_c, st["active"],
+                                        st["copy"], st["err"], h, w, self.l_t, self.theta, self.taut, BLOCK=BLOCK,
+                                        num_warps=NUM_WARPS["_iteration_kernel"])
+                u, p = u_out, p_out
+            else:
+                _primal_kernel[grid](u, p, level.ix, level.iy, level.rho_c, st["active"], st["err"],
                                      h, w, self.l_t, self.theta, BLOCK=BLOCK, num_warps=NUM_WARPS["_primal_kernel"])
                 _dual_kernel[grid](u, p, st["active"], h, w, self.taut, BLOCK=BLOCK,
                                    num_warps=NUM_WARPS["_dual_kernel"])
-                st["active"].mul_((st["err"].sum(dim=1) > st["eps"]).to(torch.uint8))
-                continue
-            u_out, p_out = (st["u_alt"], st["p_alt"]) if u is level.u else (level.u, level.p)
-            _iteration_kernel[grid](u, p, u_out, p_out, level.ix, level.iy, level.grad, level.rho_c, st["active"],
-                                    st["copy"], st["err"], h, w, self.l_t, self.theta, self.taut, BLOCK=BLOCK,
-                                    num_warps=NUM_WARPS["_iteration_kernel"])
-            u, p = u_out, p_out
-            keep = (st["err"].sum(dim=1) > st["eps"]).to(torch.uint8)
-            torch.mul(st["active"], 1 - keep, out=st["copy"])  # stopped now: copy its state over once
-            st["active"].mul_(keep)
+            _decide_kernel[(n,)](st["err"], st["active"], st["copy"], st["iters"], grid[0], st["eps"],
+                                 BLOCKS=triton.next_power_of_2(grid[0]), num_warps=NUM_WARPS["_decide_kernel"])
         if u is not level.u:  # an odd number of iterations: the state is in the other buffers
             level.u.copy_(u)
             level.p.copy_(p)
