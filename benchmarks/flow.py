@@ -7,6 +7,7 @@ piecewise synthetic flows (validation_pairs) mixed with consecutive frames of a 
     python benchmarks/flow.py                         # 340x256 and 224x224, CUDA batches 1..256 when present
     python benchmarks/flow.py --sizes 340x256 --batches 1 16 256 --json flow.json
     python benchmarks/flow.py --save-frames frames.npy --sizes 340x256   # keep the video frames for a GPU box
+    python benchmarks/flow.py --summary a.json b.json  # the short table of rows saved by earlier runs (--json)
 
 CUDA rows also give the iterations actually run (full-resolution equivalents per pair) and the achieved memory
 bandwidth at the design's bytes per pixel-iteration (88 two-kernel, 64 fused; see i3d/flow/tvl1_triton.py).
@@ -235,7 +236,11 @@ def main() -> None:
                    help="also profile one call of this batch at the first size: each CUDA variant, or without CUDA "
                         "the CPU path (at most the largest --cpu-batches)")
     p.add_argument("--json", help="also write the rows here")
+    p.add_argument("--summary", nargs="+", metavar="JSON", help="only print the short table of these saved rows")
     args = p.parse_args()
+    if args.summary:
+        print(summary([row for path in args.summary for row in json.loads(Path(path).read_text())]))
+        return
     if args.save_frames:
         w, h = map(int, args.sizes[0].split("x"))
         np.save(args.save_frames, standin_video_frames(h, w, 17))
