@@ -111,6 +111,20 @@ def make_row(impl: str, size: str, seconds: float, flow: np.ndarray, stats: dict
     return row
 
 
+def peak_gbps() -> float | None:
+    """The CUDA device's peak memory bandwidth from its properties (double data rate × bus width × memory
+    clock), the yardstick for the iteration's achieved GB/s; None where PyTorch does not report them."""
+    props = torch.cuda.get_device_properties()
+    bus_bits, clock_khz = getattr(props, "memory_bus_width", 0), getattr(props, "memory_clock_rate", 0)
+    return 2 * bus_bits / 8 * clock_khz * 1e3 / 1e9 if bus_bits and clock_khz else None
+
+
+def of_peak(gbps: float) -> str:
+    """`` (N% of the P GB/s peak)`` on a CUDA device that reports its peak, else nothing."""
+    peak = peak_gbps()
+    return f" ({gbps / peak:.0%} of the {peak:.0f} GB/s peak)" if peak else ""
+
+
 def kernel_profile(i0: np.ndarray, i1: np.ndarray, device: str, label: str, variant: str = "two-kernel",
                    top: int = 8) -> None:
     """One call of our tvl1 under torch.profiler: print the kernels (CUDA) or ops (CPU) that take its time, and
@@ -121,20 +135,23 @@ def kernel_profile(i0: np.ndarray, i1: np.ndarray, device: str, label: str, vari
     stats: dict = {}
     cuda = device == "cuda"
     with profile(activities=[ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU]) as prof:
+        start = time.perf_counter()
         tvl1(a, b, stats=stats)
         if cuda:
             torch.cuda.synchronize()
+        wall = time.perf_counter() - start
     timing = (lambda e: getattr(e, "device_time_total", 0) or getattr(e, "cuda_time_total", 0)) if cuda else \
         (lambda e: e.self_cpu_time_total)
     events = sorted(((e.key, e.count, timing(e)) for e in prof.key_averages() if timing(e) > 0), key=lambda e: -e[2])
     total = sum(us for _, _, us in events)
-    print(f"# profile, {label}, batch {len(i0)}: {total / 1e3:.1f} ms of {device} time", flush=True)
+    print(f"# profile, {label}, batch {len(i0)}: {total / 1e3:.1f} ms of {device} time in {wall * 1e3:.1f} ms "
+          "wall (under the profiler; on CUDA the difference is time the GPU waited for the host)", flush=True)
     for name, count, us in events[:top]:
         print(f"#   {us / total:6.1%} {us / 1e3:9.1f} ms {count:7d}x  {name[:80]}")
     iteration_us = sum(us for name, _, us in events if name in ("_primal_kernel", "_dual_kernel", "_iteration_kernel"))
     if iteration_us:
         gbps = stats["pixel_iterations"] * ITERATION_BYTES[variant] / (iteration_us * 1e-6) / 1e9
-        print(f"#   iteration kernels: {gbps:.0f} GB/s over their {iteration_us / 1e3:.1f} ms "
+        print(f"#   iteration kernels: {gbps:.0f} GB/s{of_peak(gbps)} over their {iteration_us / 1e3:.1f} ms "
               f"({iteration_us / total:.0%} of the call)", flush=True)
 
 
@@ -143,7 +160,8 @@ def run(args: argparse.Namespace) -> list[dict]:
     cores = len(os.sched_getaffinity(0))
     frames = np.load(args.frames) if args.frames else standin_video_frames(256, 340, 17)
     cuda = torch.cuda.is_available() and not args.no_cuda
-    print(f"# {cores} CPU cores; CUDA: {torch.cuda.get_device_name() if cuda else 'none'}; "
+    peak = f" (peak memory bandwidth {peak_gbps() or 0:.0f} GB/s)" if cuda else ""
+    print(f"# {cores} CPU cores; CUDA: {torch.cuda.get_device_name() if cuda else 'none'}{peak}; "
           f"torch {torch.__version__}; OpenCV {cv2.__version__}", flush=True)
 
     def report(row: dict) -> None:
