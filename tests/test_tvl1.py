@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -235,43 +234,14 @@ def test_triton_kernels_equal_the_pytorch_iteration_in_the_interpreter():
     assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-3000:]
 
 
-def _sm90_resources(kernel, constexprs: dict, num_warps: int) -> dict[str, int]:
-    """Compile a kernel ahead of time for an H100 (sm_90, no GPU needed: Triton ships ptxas) and read its
-    per-thread resources (REG, STACK, LOCAL, ...) with the cuobjdump that Triton ships too."""
-    import re
-
-    import triton
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-
-    def arg_type(name: str) -> str:
-        if name in constexprs:
-            return "constexpr"
-        if name.endswith("_ptr"):
-            return {"active_ptr": "*u8", "copy_ptr": "*u8", "iters_ptr": "*i32"}.get(name, "*fp32")
-        return "i32" if name in ("H", "W", "nblocks") else "fp32"
-
-    signature = {name: arg_type(name) for name in kernel.arg_names}
-    compiled = triton.compile(ASTSource(fn=kernel, signature=signature, constexprs=constexprs),
-                              target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
-    cuobjdump = Path(triton.backends.nvidia.__file__).parent / "bin" / "cuobjdump"
-    with tempfile.NamedTemporaryFile(suffix=".cubin") as cubin:
-        cubin.write(compiled.asm["cubin"])
-        cubin.flush()
-        usage = subprocess.run([str(cuobjdump), "-res-usage", cubin.name], capture_output=True, text=True,
-                               check=True).stdout
-    return {key: int(value) for key, value in re.findall(r"(\w+):(\d+)", usage.split("Resource usage:")[-1])}
-
-
 def test_triton_kernels_compile_for_the_h100_without_spilling_registers():
     """The interpreter checks what the kernels compute, not that they compile for a GPU or how: a kernel that
     spills to local memory (the fused ones did at 4 warps) multiplies its memory traffic."""
     pytest.importorskip("triton.backends.nvidia")
-    from i3d.flow import tvl1_triton as T
-    for name, num_warps in T.NUM_WARPS.items():
-        constexprs = {"_median_kernel": {"BLOCK": T.MEDIAN_BLOCK, "KSIZE": 5},
-                      "_decide_kernel": {"BLOCKS": 128}}.get(name, {"BLOCK": T.BLOCK})
-        res = _sm90_resources(getattr(T, name), constexprs, num_warps)
+    from benchmarks.kernels import compile_sm90, resources
+    from i3d.flow.tvl1_triton import NUM_WARPS
+    for name in NUM_WARPS:
+        res = resources(compile_sm90(name))
         assert res["STACK"] == 0 and res["LOCAL"] == 0, (name, res)
         assert res["REG"] <= 128, (name, res)
 
