@@ -30,7 +30,8 @@ BYTES_PER_PIXEL = {
     "_linearise_kernel": 36,  # reads u, I0 and I1, I1x, I1y at x + u; writes Ix, Iy, rho
     "_median_kernel": 8,  # per flow plane: reads and writes it
 }
-CONSTEXPRS = {"_median_kernel": {"BLOCK": T.MEDIAN_BLOCK, "KSIZE": 5}, "_decide_kernel": {"BLOCKS": 128}}
+CONSTEXPRS = {"_median_kernel": {"BLOCK": T.MEDIAN_BLOCK, "KSIZE": 5, "NETWORK": T.median_network(25)},
+              "_decide_kernel": {"BLOCKS": 128}}
 
 
 def compile_sm90(name: str):

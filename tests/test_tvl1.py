@@ -181,10 +181,27 @@ def test_auto_backend_prefers_cuda_torch_and_otherwise_the_faster_cpu_path():
 
 # --- the Triton kernels, on the CPU through Triton's interpreter -----------------------------------------------
 
+@pytest.mark.parametrize("ksize", [3, 5])
+def test_median_network_gives_the_median_of_every_0_1_input(ksize):
+    """By the 0-1 principle a comparator network selects the median of every input if it does so for every input
+    of zeros and ones: all 2^taps of them are run at once, one bit each (min = AND, max = OR)."""
+    from i3d.flow.tvl1_triton import median_network
+    taps = ksize * ksize
+    inputs = np.arange(1 << taps, dtype=np.uint32)
+    lanes = [np.packbits((inputs >> k & 1).astype(np.uint8), bitorder="little") for k in range(taps)]
+    for lo, hi in median_network(taps):
+        lanes[lo], lanes[hi] = lanes[lo] & lanes[hi], lanes[lo] | lanes[hi]
+    ones = np.zeros(len(inputs), dtype=np.uint8)
+    for k in range(taps):
+        ones += (inputs >> k & 1).astype(np.uint8)
+    expected = np.packbits((ones > taps // 2).astype(np.uint8), bitorder="little")
+    assert np.array_equal(lanes[taps // 2], expected)
+
+
 _INTERPRETED = """
 import numpy as np, torch, cv2
 from i3d.flow import solver as T
-from i3d.flow.tvl1_triton import TritonStepper, _median_kernel
+from i3d.flow.tvl1_triton import MEDIAN_BLOCK, TritonStepper, _median_kernel, median_network
 from i3d.flow.pairs import validation_pairs
 from i3d.flow.params import TVL1Params
 i0, i1, _ = validation_pairs(24, 30, 2, seed=4)
@@ -205,11 +222,15 @@ for fused in (False, True):
     got = T._solve(a, b, q, stepper)
     assert (got - ref).norm(dim=1).max() < 1e-3, (fused, (got - ref).abs().max())
     assert stepper.pixel_iterations == sum(s.pixel_iterations for s in alone), fused
-u = torch.randn(1, 2, 9, 11)
+u = torch.randn(2, 2, 19, 23)
+u[0, 0, 3:6, 4:9] = 0.5  # ties
 dst = torch.empty_like(u)
-_median_kernel[(1, 2)](u, dst, torch.ones(1, dtype=torch.uint8), 9, 11, KSIZE=5, BLOCK=128)
-for c in range(2):
-    assert np.array_equal(dst[0, c].numpy(), cv2.medianBlur(u[0, c].numpy(), 5))
+for k in (3, 5):  # the first pair filtered, the second (stopped) copied
+    _median_kernel[(-(-19 * 23 // MEDIAN_BLOCK), 4)](u, dst, torch.tensor([1, 0], dtype=torch.uint8), 19, 23,
+                                                    KSIZE=k, NETWORK=median_network(k * k), BLOCK=MEDIAN_BLOCK)
+    for c in range(2):
+        assert np.array_equal(dst[0, c].numpy(), cv2.medianBlur(u[0, c].numpy(), k)), (k, c)
+        assert torch.equal(dst[1, c], u[1, c])
 from i3d.flow import tvl1_ops as ops
 n, h, w = 2, 13, 17
 img, i0 = torch.rand(n, h, w) * 255, torch.rand(n, h, w) * 255
@@ -225,8 +246,9 @@ print("ok")
 """
 
 
-@pytest.mark.slow
 def test_triton_kernels_equal_the_pytorch_iteration_in_the_interpreter():
+    """Every kernel of the CUDA path, run on the CPU by Triton's interpreter (~30 s), against the PyTorch path
+    and OpenCV."""
     pytest.importorskip("triton")
     env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
     run = subprocess.run([sys.executable, "-c", _INTERPRETED], env=env, capture_output=True, text=True, timeout=1800,

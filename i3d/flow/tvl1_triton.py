@@ -14,8 +14,8 @@
   pixel. It is tested in Triton's interpreter, not yet timed on a GPU.
 * ``_decide_kernel`` (after every iteration, one program per pair): OpenCV's stopping rule on the pair's summed
   update, and the count of iterations each pair ran.
-* ``_median_kernel`` (at the start of every outer iteration): the 5×5 neighbourhood is loaded as a row of 32 lanes
-  (+inf padding), sorted, and the 13th value kept.
+* ``_median_kernel`` (at the start of every outer iteration): the 25 taps of the 5×5 neighbourhood are loaded
+  as separate vectors and reduced by a pruned sorting network (:func:`median_network`) to their middle value.
 
 Pairs that have converged are masked out inside the kernels (no loads, no stores), so a frozen pair costs only
 its share of the launches. With ``I3D_TVL1_GRAPHS=1`` blocks of iterations are captured once per pyramid level in
@@ -23,6 +23,7 @@ CUDA graphs; at batch 256 on the H200 that was slower (capture cost) than plain 
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
@@ -39,7 +40,7 @@ except ImportError:  # CPU-only PyTorch wheels do not ship Triton
     triton = None
 
 BLOCK = 1024
-MEDIAN_BLOCK = 128  # pixels per program of the median kernel (each holds a 32-lane window)
+MEDIAN_BLOCK = 256  # pixels per program of the median kernel (two per thread, their taps in registers)
 #: Memory traffic per pixel and iteration, float32: the primal kernel reads u, p, Ix, Iy, ρ and writes u (44 B),
 #: the dual kernel reads u, p and writes p (40 B); the fused kernel reads and writes each once (60 B).
 #: Neighbours' loads hit the cache. benchmarks/flow.py turns it into achieved GB/s.
@@ -50,6 +51,34 @@ ITERATION_BYTES = {"two-kernel": 84, "fused": 60}
 #: with the dual kernel ran at 2.8 TB/s. tests/test_tvl1.py compiles every kernel for sm_90 and checks this.
 NUM_WARPS = {"_primal_kernel": 4, "_dual_kernel": 4, "_iteration_kernel": 16, "_linearise_kernel": 16,
              "_median_kernel": 4, "_decide_kernel": 1}
+
+
+@functools.cache
+def median_network(taps: int) -> tuple[tuple[int, int], ...]:
+    """Comparators (low, high) after which position ``taps // 2`` holds the median of ``taps`` values.
+
+    Batcher's odd-even merge sort for the next power of two, less the comparators that touch the absent
+    inputs (think of them as +inf: they never move) and those that cannot reach the middle output: 113
+    comparators (226 min/max instructions) for a 5×5 median, against ~650 compare/select instructions of a
+    32-lane sort. Exhaustively checked over all 0-1 inputs in tests/test_tvl1.py."""
+    size = 1 << (taps - 1).bit_length()
+    pairs = []
+    p = 1
+    while p < size:  # merge sorted runs of length p
+        k = p
+        while k >= 1:
+            for j in range(k % p, size - k, 2 * k):
+                for i in range(min(k, size - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    live, needed = {taps // 2}, []
+    for lo, hi in reversed([(lo, hi) for lo, hi in pairs if hi < taps]):
+        if lo in live or hi in live:
+            needed.append((lo, hi))
+            live |= {lo, hi}
+    return tuple(reversed(needed))
 
 
 def available() -> bool:
@@ -255,28 +284,40 @@ if triton is not None:
         tl.store(rho_ptr + img + offs, ((acc_i - acc_x * u1) - acc_y * u2) - i0, mask=m)
 
     @triton.jit
-    def _median_kernel(src_ptr, dst_ptr, active_ptr, H, W, KSIZE: tl.constexpr, BLOCK: tl.constexpr):
+    def _compare_exchange(v, LO: tl.constexpr, HI: tl.constexpr):
+        """One comparator of a network on a tuple of pixel vectors: the minimum to ``v[LO]``, the maximum to
+        ``v[HI]`` (a comparator whose outputs are never read is removed by the compiler)."""
+        return v[:LO] + (tl.minimum(v[LO], v[HI]),) + v[LO + 1:HI] + (tl.maximum(v[LO], v[HI]),) + v[HI + 1:]
+
+    @triton.jit
+    def _median_kernel(src_ptr, dst_ptr, active_ptr, H, W, KSIZE: tl.constexpr, NETWORK: tl.constexpr,
+                       BLOCK: tl.constexpr):
         """dst = medianBlur(src) (replicate border) for active pairs, dst = src for the others; one plane per
-        (program_id(1)) index of an N·C×H×W stack whose pair is plane // C (C = 2 flow components)."""
+        (program_id(1)) index of an N·C×H×W stack whose pair is plane // C (C = 2 flow components). The
+        KSIZE² taps are loaded as separate vectors and reduced by ``NETWORK`` (:func:`median_network`)."""
         blk = tl.program_id(0)
         plane = tl.program_id(1)
         hw = H * W
-        act = tl.load(active_ptr + plane // 2)
         offs = blk * BLOCK + tl.arange(0, BLOCK)
         inside = offs < hw
-        x = offs % W
-        y = offs // W
-        base = plane.to(tl.int64) * hw
-        k = tl.arange(0, 32)
-        r = KSIZE // 2
-        yy = tl.minimum(tl.maximum(y[:, None] + (k[None, :] // KSIZE - r), 0), H - 1)
-        xx = tl.minimum(tl.maximum(x[:, None] + (k[None, :] % KSIZE - r), 0), W - 1)
-        window = (k[None, :] < KSIZE * KSIZE) & inside[:, None] & (act != 0)
-        vals = tl.load(src_ptr + base + yy * W + xx, mask=window, other=float("inf"))
-        ranked = tl.sort(vals, dim=1)
-        med = tl.sum(tl.where(k[None, :] == (KSIZE * KSIZE) // 2, ranked, 0.0), axis=1)
-        centre = tl.load(src_ptr + base + offs, mask=inside, other=0.0)
-        tl.store(dst_ptr + base + offs, tl.where(act != 0, med, centre), mask=inside)
+        src = src_ptr + plane.to(tl.int64) * hw
+        dst = dst_ptr + plane.to(tl.int64) * hw
+        if tl.load(active_ptr + plane // 2) != 0:
+            x = offs % W
+            y = offs // W
+            rows = ()
+            cols = ()
+            for d in tl.static_range(KSIZE):
+                rows = rows + (tl.minimum(tl.maximum(y + (d - KSIZE // 2), 0), H - 1) * W,)
+                cols = cols + (tl.minimum(tl.maximum(x + (d - KSIZE // 2), 0), W - 1),)
+            taps = ()
+            for k in tl.static_range(KSIZE * KSIZE):
+                taps = taps + (tl.load(src + rows[k // KSIZE] + cols[k % KSIZE], mask=inside, other=0.0),)
+            for c in tl.static_range(len(NETWORK)):
+                taps = _compare_exchange(taps, NETWORK[c][0], NETWORK[c][1])
+            tl.store(dst + offs, taps[KSIZE * KSIZE // 2], mask=inside)
+        else:
+            tl.store(dst + offs, tl.load(src + offs, mask=inside, other=0.0), mask=inside)
 
 
 class TritonStepper:
@@ -370,7 +411,8 @@ class TritonStepper:
         grid = (triton.cdiv(h * w, BLOCK), n)
         if with_median:
             _median_kernel[(triton.cdiv(h * w, MEDIAN_BLOCK), 2 * n)](
-                level.u, st["scratch"], st["active"], h, w, KSIZE=self.median_size, BLOCK=MEDIAN_BLOCK,
+                level.u, st["scratch"], st["active"], h, w, KSIZE=self.median_size,
+                NETWORK=median_network(self.median_size ** 2), BLOCK=MEDIAN_BLOCK,
                 num_warps=NUM_WARPS["_median_kernel"])
             level.u.copy_(st["scratch"])
         u, p = level.u, level.p
