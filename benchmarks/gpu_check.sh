@@ -5,7 +5,8 @@
 #   1. the TV-L1 benchmark at 340x256 (OpenCV, our CPU path, both CUDA iteration designs at batches 1..1024, and
 #      a kernel profile of each design at batch 256: where the time goes, the iteration kernels' own GB/s);
 #   2. the CUDA tests (pytest -m gpu: parity with OpenCV for both iteration designs, the ten-minute clip);
-#   3. the benchmark at 224x224;
+#   3. each kernel alone at a few (BLOCK, warps), its GB/s beside a plain copy's (benchmarks/kernels.py --measure);
+#   4. the benchmark at 224x224;
 # then the short table: the best row of each implementation and size, and the tests' result line.
 # Usage: benchmarks/gpu_check.sh [OUTDIR]   (default $OUT or /tmp/gpu_check). Takes ~3-5 minutes.
 #
@@ -43,6 +44,8 @@ benchmark 340x256 180 --profile 256
 stage "CUDA tests, both iteration designs"
 timeout 150 python3 -m pytest -q -m gpu -p no:cacheprovider -o addopts="" tests/test_tvl1.py 2>&1 \
     | tee "$out/gpu_tests.txt" | tail -15
+stage "Each kernel alone: GB/s per (BLOCK, warps), against a device-to-device copy"
+timeout 90 python3 benchmarks/kernels.py --measure 2>&1 | tee "$out/kernels.txt"
 stage "TV-L1 benchmark, 224x224"
 benchmark 224x224 90
 stage "done"

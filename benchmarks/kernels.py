@@ -6,16 +6,26 @@ memory-bound when the instructions it issues per byte fit in the SMs' issue rate
 issue-bound otherwise; this model (peak figures, no latency, no cache misses) says which, and the fastest each
 could run. It is a yardstick for the GPU measurements, not a substitute for them.
 
-    python benchmarks/kernels.py
+    python benchmarks/kernels.py              # the offline table (no GPU needed)
+    python benchmarks/kernels.py --measure    # on a GPU: each kernel's GB/s per (BLOCK, warps), against a copy
+
+``--measure`` times every kernel alone on a batch of 340×256 planes (all pairs iterating) for a few program sizes,
+beside the bandwidth of a plain device-to-device copy: what the kernels reach of what the card can do, and
+whether another BLOCK or warp count would serve better than the ones the solver launches with.
 """
 from __future__ import annotations
 
+import argparse
 import collections
+import functools
 import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from i3d.flow import tvl1_triton as T
@@ -78,7 +88,93 @@ def sass_opcodes(compiled) -> list[str]:
     return re.findall(r"/\*[0-9a-f]{4}\*/\s+(?:@!?U?P\w+\s+)?([A-Z][A-Z0-9_.]+)", cuobjdump(compiled, "-sass"))
 
 
+#: (BLOCK, warps) tried by --measure; the median holds its taps in registers, so it gets smaller programs.
+SWEEP = {"_median_kernel": [(128, 4), (256, 4), (512, 4)],
+         "default": [(512, 4), (1024, 4), (1024, 8), (1024, 16), (2048, 8), (2048, 16)]}
+
+
+def _launch(name: str, planes: dict, n: int, h: int, w: int, block: int, warps: int):
+    """One launch of kernel ``name`` on ``planes`` (arguments matched by name); returns what Triton returns."""
+    import triton
+    kernel = getattr(T, name)
+    constexprs = {**CONSTEXPRS.get(name, {}), "BLOCK": block}
+    values = {**planes, "err_ptr": torch.empty((n, triton.cdiv(h * w, block)), device=planes["u_ptr"].device),
+              "H": h, "W": w, "l_t": 0.045, "theta": 0.3, "taut": 0.25 / 0.3}
+    args = [values[arg] for arg in kernel.arg_names if arg not in constexprs]
+    grid = (triton.cdiv(h * w, block), 2 * n if name == "_median_kernel" else n)
+    return kernel[grid](*args, **constexprs, num_warps=warps)
+
+
+def _seconds(fn, reps: int, device: torch.device) -> float:
+    """Mean seconds of ``fn()`` over ``reps`` calls after one (compiling) call."""
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / reps
+
+
+def measure(n: int = 256, h: int = 256, w: int = 340, reps: int = 20, device: str = "cuda") -> list[dict]:
+    """GB/s of each kernel alone, per (BLOCK, warps) of :data:`SWEEP`, and of a device-to-device copy."""
+    dev = torch.device(device)
+    gen = torch.Generator(device=dev).manual_seed(0)
+
+    def plane(*shape: int, scale: float = 1.0) -> torch.Tensor:
+        return torch.randn((n, *shape, h, w), device=dev, generator=gen) * scale
+
+    planes = {"u_ptr": plane(2), "p_ptr": plane(2, 2, scale=0.3), "u_out_ptr": plane(2), "p_out_ptr": plane(2, 2),
+              "ix_ptr": plane(scale=20), "iy_ptr": plane(scale=20), "rho_ptr": plane(scale=10),
+              "images_ptr": plane(3, scale=50) + 128, "i0_ptr": plane(scale=50) + 128,
+              "active_ptr": torch.ones(n, dtype=torch.uint8, device=dev),
+              "copy_ptr": torch.zeros(n, dtype=torch.uint8, device=dev)}
+    planes["src_ptr"], planes["dst_ptr"] = planes["u_ptr"], planes["u_out_ptr"]
+    planes["p_ptr"] = planes["p_ptr"].reshape(n, 4, h, w)
+    src = torch.empty(1 << (28 if dev.type == "cuda" else 20), device=dev)
+    dst = torch.empty_like(src)
+    copy_gbps = 2 * src.numel() * 4 / _seconds(lambda: dst.copy_(src), reps, dev) / 1e9
+    rows = [{"kernel": "copy (torch)", "block": "-", "warps": "-", "gbps": copy_gbps}]
+    for name, bytes_per_pixel in BYTES_PER_PIXEL.items():
+        pixels = n * h * w * (2 if name == "_median_kernel" else 1)
+        for block, warps in SWEEP.get(name, SWEEP["default"]):
+            launch = functools.partial(_launch, name, planes, n, h, w, block, warps)
+            compiled = launch()
+            seconds = _seconds(launch, reps, dev)
+            rows.append({"kernel": name, "block": block, "warps": warps, "regs": getattr(compiled, "n_regs", None),
+                         "spills": getattr(compiled, "n_spills", None), "ms": seconds * 1e3,
+                         "gbps": pixels * bytes_per_pixel / seconds / 1e9})
+    return rows
+
+
+def print_measured(rows: list[dict]) -> None:
+    copy_gbps = rows[0]["gbps"]
+    print(f"device-to-device copy: {copy_gbps:.0f} GB/s (read + write)")
+    print("| kernel | BLOCK | warps | registers | spills | ms per launch | GB/s | of the copy's |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows[1:]:
+        launched = (r["block"], r["warps"]) == (T.MEDIAN_BLOCK if r["kernel"] == "_median_kernel" else T.BLOCK,
+                                                T.NUM_WARPS[r["kernel"]])
+        print(f"| {r['kernel']}{' (as launched)' if launched else ''} | {r['block']} | {r['warps']} | {r['regs']} | "
+              f"{r['spills']} | {r['ms']:.3f} | {r['gbps']:.0f} | {r['gbps'] / copy_gbps:.0%} |", flush=True)
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--measure", action="store_true", help="time the kernels on the GPU instead")
+    parser.add_argument("--batch", type=int, default=256, help="pairs per launch for --measure")
+    args = parser.parse_args()
+    if args.measure and not torch.cuda.is_available():
+        print("--measure: no CUDA device here, nothing to time")
+    elif args.measure:
+        print_measured(measure(n=args.batch))
+    else:
+        print_offline()
+
+
+def print_offline() -> None:
     header = "| kernel | warps | registers | spills (B) | SASS / pixel | top opcodes | bytes / pixel |"
     bounds = " | ".join(f"{card} bound, Gpx/s" for card in CARDS)
     print(f"{header} {bounds} |")
