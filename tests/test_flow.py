@@ -210,6 +210,22 @@ def test_long_clips_go_to_the_backend_in_windows_with_the_same_result(rgb_shard,
         np.testing.assert_array_equal(a.read(clip.clip_id), b.read(clip.clip_id))
 
 
+def test_jpeg_threads_beside_the_backend_give_the_serial_result(rgb_shard, monkeypatch):
+    """With a thread pool the next window decodes and the last one encodes while the backend computes (what
+    keeps a GPU busy); the frames, their order and the clip boundaries stay those of the serial path."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from i3d.flow import shard
+    monkeypatch.setattr(shard, "FLOW_WINDOW", 3)
+    reader = ShardReader(rgb_shard)
+    clips = [c for c in reader.clips if c.num_frames >= 2]
+    backend = get_backend("opencv")
+    serial = list(shard._clip_jpegs(reader, backend, clips, 20.0, None))
+    with ThreadPoolExecutor(3) as pool:
+        threaded = list(shard._clip_jpegs(reader, backend, clips, 20.0, pool))
+    assert [len(jpegs) for jpegs in serial] == [4, 4] and threaded == serial
+
+
 def test_flow_shard_with_the_torch_backend_records_it_and_agrees_with_opencv(rgb_shard, tmp_path):
     compute_flow_shard(rgb_shard, tmp_path / "cv.h5", backend="opencv", progress=False)
     compute_flow_shard(rgb_shard, tmp_path / "pt.h5", backend="torch", device="cpu", progress=False)

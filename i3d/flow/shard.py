@@ -10,10 +10,11 @@ Clips come back in shard order, so the output does not depend on ``threads``.
 """
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import time
 from collections.abc import Iterator
-from multiprocessing.pool import Pool
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -22,8 +23,10 @@ from tqdm import tqdm
 
 from ..data.shards import (
     JPEG_QUALITY,
+    ClipRecord,
     ShardReader,
     ShardWriter,
+    decode_jpeg,
     encode_jpeg,
     stack_flow_image,
 )
@@ -38,16 +41,49 @@ _worker: tuple[ShardReader, FlowBackend, float] | None = None
 FLOW_WINDOW = 256
 
 
-def _flow_jpegs(reader: ShardReader, backend: FlowBackend, clip_id: str, bound: float) -> list[bytes]:
-    """One clip's flow frames, encoded exactly as they are stored, computed ``FLOW_WINDOW`` pairs at a time:
-    only a window's frames are decoded at once (a whole 10-minute 340×256 clip would be 3.9 GB of RGB)."""
-    frames = reader.record(clip_id).num_frames
-    jpegs = []
-    for start in range(0, frames - 1, FLOW_WINDOW):
-        rgb = reader.read(clip_id, range(start, min(start + FLOW_WINDOW + 1, frames)))
-        flow = backend.compute(np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in rgb]))
-        jpegs.extend(encode_jpeg(stack_flow_image(quantize(f, bound)), JPEG_QUALITY) for f in flow)
-    return jpegs
+def _gray(encoded: np.ndarray) -> np.ndarray:
+    """One stored RGB frame -> the gray frame its flow is computed from."""
+    return cv2.cvtColor(decode_jpeg(encoded, color=True), cv2.COLOR_RGB2GRAY)
+
+
+def _flow_jpeg(flow: np.ndarray, bound: float) -> bytes:
+    """One float flow field -> its stored form: bound-``bound`` uint8, x and y side by side, JPEG."""
+    return encode_jpeg(stack_flow_image(quantize(flow, bound)), JPEG_QUALITY)
+
+
+def _window_jpegs(reader: ShardReader, backend: FlowBackend, windows: list[tuple[str, range]], bound: float,
+                  pool: ThreadPoolExecutor | None) -> Iterator[list[bytes]]:
+    """The encoded flow frames of each (clip, frames) window, in order.
+
+    With a thread pool, the next window's frames decode and the previous window's flow encodes while the backend
+    computes this one: on a GPU the JPEG work (~2 ms per 340×256 pair on one core, more than the GPU's time per
+    pair) would otherwise leave it idle most of the time. At most two windows of float flow are held.
+    Without a pool the same steps run one after another."""
+    run = pool.map if pool is not None else map
+    decoding = run(_gray, reader.encoded(*windows[0])) if windows else None
+    encoding = None
+    for k in range(len(windows)):
+        gray = np.stack(list(decoding))
+        if k + 1 < len(windows):
+            decoding = run(_gray, reader.encoded(*windows[k + 1]))
+        flow = backend.compute(gray)
+        if encoding is not None:
+            yield list(encoding)
+        encoding = run(_flow_jpeg, flow, itertools.repeat(bound))
+    if encoding is not None:
+        yield list(encoding)
+
+
+def _clip_jpegs(reader: ShardReader, backend: FlowBackend, clips: list[ClipRecord], bound: float,
+                pool: ThreadPoolExecutor | None) -> Iterator[list[bytes]]:
+    """Each clip's encoded flow frames, in ``clips`` order, computed ``FLOW_WINDOW`` pairs at a time: only a
+    window's frames are decoded at once (a whole 10-minute 340×256 clip would be 3.9 GB of RGB)."""
+    starts = [range(0, c.num_frames - 1, FLOW_WINDOW) for c in clips]
+    windows = [(c.clip_id, range(s, min(s + FLOW_WINDOW + 1, c.num_frames))) for c, st in zip(clips, starts)
+               for s in st]
+    produced = _window_jpegs(reader, backend, windows, bound, pool)
+    for st in starts:
+        yield [jpeg for _ in st for jpeg in next(produced)]
 
 
 def _init_worker(rgb_shard: Path, backend: str, tvl1: dict | None, bound: float) -> None:
@@ -55,19 +91,9 @@ def _init_worker(rgb_shard: Path, backend: str, tvl1: dict | None, bound: float)
     _worker = (ShardReader(rgb_shard), get_backend(backend, threads=1, tvl1=tvl1, device="cpu"), bound)
 
 
-def _worker_clip(clip_id: str) -> list[bytes]:
+def _worker_clip(clip: ClipRecord) -> list[bytes]:
     reader, backend, bound = _worker
-    return _flow_jpegs(reader, backend, clip_id, bound)
-
-
-def _encoded_clips(reader: ShardReader, backend: FlowBackend, clip_ids: list[str], bound: float,
-                   pool: Pool | None) -> Iterator[list[bytes]]:
-    """Encoded flow frames per clip, in ``clip_ids`` order: in the pool's workers, or here when it is None."""
-    if pool is not None:
-        yield from pool.imap(_worker_clip, clip_ids)
-    else:
-        for clip_id in clip_ids:
-            yield _flow_jpegs(reader, backend, clip_id, bound)
+    return next(_clip_jpegs(reader, backend, [clip], bound, None))
 
 
 def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", bound: float = 20.0,
@@ -76,7 +102,8 @@ def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", b
     """Write the flow shard of every clip in ``rgb_shard`` (T frames -> T-1 flow frames) and summarise the run.
 
     Clips with fewer than 2 frames have no flow; they are left out of the flow shard and listed in ``skipped``.
-    ``threads`` worker processes share the clips (see the module docstring). The OpenCV backend sets
+    ``threads`` worker processes share the clips (see the module docstring); where one process does the work
+    (on a GPU, or for a single clip), ``threads`` threads decode and encode the JPEGs beside it. The OpenCV backend sets
     ``cv2.setNumThreads`` in the calling process. ``tvl1`` overrides TV-L1 parameters (OpenCV's defaults
     otherwise); the parameters used are recorded in the shard.
     """
@@ -100,17 +127,26 @@ def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", b
     start = time.perf_counter()
     # fork, not spawn: spawn re-imports the caller's __main__, which breaks scripts without a __main__ guard.
     # The pool starts before tqdm's monitor thread exists, and each worker builds its own backend.
-    pool = mp.get_context("fork").Pool(workers, _init_worker, (rgb_shard, algo.name, tvl1, bound)) if workers > 1 else None
+    processes = None
+    if workers > 1:
+        processes = mp.get_context("fork").Pool(workers, _init_worker, (rgb_shard, algo.name, tvl1, bound))
+    # One process (a GPU, or a single clip): ``threads`` threads decode and encode JPEGs beside the backend.
+    jpeg_threads = ThreadPoolExecutor(threads, thread_name_prefix="jpeg") if processes is None else None
     try:
         with tqdm(total=pairs, unit="pair", disable=not progress, desc=out_path.name) as bar:
-            encoded = _encoded_clips(reader, algo, [c.clip_id for c in clips], bound, pool)
+            if processes is not None:
+                encoded = processes.imap(_worker_clip, clips)
+            else:
+                encoded = _clip_jpegs(reader, algo, clips, bound, jpeg_threads)
             for clip, jpegs in zip(clips, encoded):
                 writer.add_clip(clip.clip_id, clip.label, jpegs, clip.fps, clip.height, clip.width)
                 bar.update(len(jpegs))
     finally:
         reader.close()
-        if pool is not None:
-            pool.terminate()
+        if processes is not None:
+            processes.terminate()
+        if jpeg_threads is not None:
+            jpeg_threads.shutdown(cancel_futures=True)
     writer.close()
     seconds = time.perf_counter() - start
     return {"clips": len(clips), "pairs": pairs, "skipped": skipped, "seconds": seconds,
