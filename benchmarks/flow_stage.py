@@ -24,6 +24,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from i3d.data.shards import ShardReader, ShardWriter, encode_jpeg
@@ -82,6 +83,9 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=251, help="frames per clip (a 10 s Kinetics clip: 251)")
     p.add_argument("--size", default="340x256", help="WxH")
     args = p.parse_args()
+    if args.backend == "torch" and not torch.cuda.is_available():
+        print("--backend torch: no CUDA device here (the stand-in backend measures the stage without one)")
+        return
     width, height = map(int, args.size.split("x"))
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as tmp:

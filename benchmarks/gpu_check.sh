@@ -6,7 +6,8 @@
 #      a kernel profile of each design at batch 256: where the time goes, the iteration kernels' own GB/s);
 #   2. the CUDA tests (pytest -m gpu: parity with OpenCV for both iteration designs, the ten-minute clip);
 #   3. each kernel alone at a few (BLOCK, warps), its GB/s beside a plain copy's (benchmarks/kernels.py --measure);
-#   4. the benchmark at 224x224;
+#   4. the flow stage around the CUDA solver: does its JPEG work keep up? (benchmarks/flow_stage.py);
+#   5. the benchmark at 224x224;
 # then the short table: the best row of each implementation and size, and the tests' result line.
 # Usage: benchmarks/gpu_check.sh [OUTDIR]   (default $OUT or /tmp/gpu_check). Takes ~3-5 minutes.
 #
@@ -46,8 +47,10 @@ timeout 150 python3 -m pytest -q -m gpu -p no:cacheprovider -o addopts="" tests/
     | tee "$out/gpu_tests.txt" | tail -15
 stage "Each kernel alone: GB/s per (BLOCK, warps), against a device-to-device copy"
 timeout 90 python3 benchmarks/kernels.py --measure 2>&1 | tee "$out/kernels.txt"
+stage "The flow stage around the CUDA solver, by --threads"
+timeout 60 python3 benchmarks/flow_stage.py --backend torch --threads 1 4 8 2>&1 | tee "$out/flow_stage.txt"
 stage "TV-L1 benchmark, 224x224"
-benchmark 224x224 90
+benchmark 224x224 90 --batches 64 256 1024
 stage "done"
 echo
 saved=()
