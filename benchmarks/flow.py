@@ -10,7 +10,7 @@ piecewise synthetic flows (validation_pairs) mixed with consecutive frames of a 
     python benchmarks/flow.py --summary a.json b.json  # the short table of rows saved by earlier runs (--json)
 
 CUDA rows also give the iterations actually run (full-resolution equivalents per pair) and the achieved memory
-bandwidth at the design's bytes per pixel-iteration (88 two-kernel, 64 fused; see i3d/flow/tvl1_triton.py).
+bandwidth at the design's bytes per pixel-iteration (84 two-kernel, 60 fused; see i3d/flow/tvl1_triton.py).
 """
 from __future__ import annotations
 
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     cores = len(os.sched_getaffinity(0))
     frames = np.load(args.frames) if args.frames else standin_video_frames(256, 340, 17)
     cuda = torch.cuda.is_available() and not args.no_cuda
-    peak = f" (peak memory bandwidth {peak_gbps() or 0:.0f} GB/s)" if cuda else ""
+    peak = f" (peak memory bandwidth {peak_gbps():.0f} GB/s)" if cuda and peak_gbps() else ""
     print(f"# {cores} CPU cores; CUDA: {torch.cuda.get_device_name() if cuda else 'none'}{peak}; "
           f"torch {torch.__version__}; OpenCV {cv2.__version__}", flush=True)
 

@@ -249,7 +249,7 @@ print(summary["pairs"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 10
 @pytest.mark.parametrize("backend", ["opencv", "torch"])
 def test_a_ten_minute_clip_goes_through_the_flow_stage_in_bounded_memory(tmp_path, backend):
     """15,001 frames of 340×256 (10 min at 25 fps) as one clip: decoded, it is 3.9 GB of RGB and its float flow
-    10.4 GB; the stage holds one window of frames and flow at a time, and our solver cuts a window into chunks
+    10.4 GB; the stage holds at most two windows of frames and flow, and our solver cuts a window into chunks
     of 256 MiB on the CPU. Cheap TV-L1 parameters keep it to minutes (~5 each): the memory per window does not
     depend on them."""
     frames = [encode_jpeg(np.repeat(f[..., None], 3, axis=2)) for f in moving_texture(256, 340, SHIFT, 50)]
@@ -261,5 +261,5 @@ def test_a_ten_minute_clip_goes_through_the_flow_stage_in_bounded_memory(tmp_pat
     assert run.returncode == 0, run.stderr[-3000:]
     pairs, peak_mb = map(int, run.stdout.split())
     assert pairs == 15_000 and ShardReader(tmp_path / "flow.h5").record("ten_minutes").num_frames == 15_000
-    # one window of frames and flow, our solver's chunk (256 MiB), the clip's JPEGs (~0.5 GB), the libraries
+    # two windows of frames and flow, our solver's chunk (256 MiB), the clip's JPEGs (~0.5 GB), the libraries
     assert peak_mb < 2000, f"peak RSS {peak_mb} MB"

@@ -6,6 +6,7 @@ clips, rather than one process with ``cv2.setNumThreads(threads)``. Measured on 
 85×64 6.2 / 11.6 / 9.7, 149×112 3.0 / 5.4 / 5.1; at 340×256 the two are closer (~1.5 vs ~1.3, machine not idle).
 Processes share nothing, so they scale with cores at any frame size; OpenCV's parallel loops synchronise many
 times per iteration, which costs most on small frames. A shard with a single clip falls back to OpenCV threads.
+A GPU is fed from one process, with ``threads`` threads decoding frames and encoding flow beside the solver.
 Clips come back in shard order, so the output does not depend on ``threads``.
 """
 from __future__ import annotations
@@ -103,8 +104,8 @@ def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", b
 
     Clips with fewer than 2 frames have no flow; they are left out of the flow shard and listed in ``skipped``.
     ``threads`` worker processes share the clips (see the module docstring); where one process does the work
-    (on a GPU, or for a single clip), ``threads`` threads decode and encode the JPEGs beside it. The OpenCV backend sets
-    ``cv2.setNumThreads`` in the calling process. ``tvl1`` overrides TV-L1 parameters (OpenCV's defaults
+    (on a GPU, or for a single clip), ``threads`` threads decode and encode the JPEGs beside it. The OpenCV
+    backend sets ``cv2.setNumThreads`` in the calling process. ``tvl1`` overrides TV-L1 parameters (OpenCV's defaults
     otherwise); the parameters used are recorded in the shard.
     """
     rgb_shard, out_path = Path(rgb_shard), Path(out_path)
