@@ -114,7 +114,7 @@ def make_row(impl: str, size: str, seconds: float, flow: np.ndarray, stats: dict
 def peak_gbps() -> float | None:
     """The CUDA device's peak memory bandwidth from its properties (double data rate × bus width × memory
     clock), the yardstick for the iteration's achieved GB/s; None where PyTorch does not report them."""
-    props = torch.cuda.get_device_properties()
+    props = torch.cuda.get_device_properties(torch.cuda.current_device())
     bus_bits, clock_khz = getattr(props, "memory_bus_width", 0), getattr(props, "memory_clock_rate", 0)
     return 2 * bus_bits / 8 * clock_khz * 1e3 / 1e9 if bus_bits and clock_khz else None
 
