@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import functools
 import re
 import subprocess
 import sys
@@ -93,8 +92,9 @@ SWEEP = {"_median_kernel": [(128, 4), (256, 4), (512, 4)],
          "default": [(512, 4), (1024, 4), (1024, 8), (1024, 16), (2048, 8), (2048, 16)]}
 
 
-def _launch(name: str, planes: dict, n: int, h: int, w: int, block: int, warps: int):
-    """One launch of kernel ``name`` on ``planes`` (arguments matched by name); returns what Triton returns."""
+def _launcher(name: str, planes: dict, n: int, h: int, w: int, block: int, warps: int):
+    """A function that launches kernel ``name`` once on ``planes`` (arguments matched by name), its arguments
+    built here so that timing it times the launch alone."""
     import triton
     kernel = getattr(T, name)
     constexprs = {**CONSTEXPRS.get(name, {}), "BLOCK": block}
@@ -102,12 +102,12 @@ def _launch(name: str, planes: dict, n: int, h: int, w: int, block: int, warps: 
               "H": h, "W": w, "l_t": 0.045, "theta": 0.3, "taut": 0.25 / 0.3}
     args = [values[arg] for arg in kernel.arg_names if arg not in constexprs]
     grid = (triton.cdiv(h * w, block), 2 * n if name == "_median_kernel" else n)
-    return kernel[grid](*args, **constexprs, num_warps=warps)
+    return lambda: kernel[grid](*args, **constexprs, num_warps=warps)
 
 
-def _seconds(fn, reps: int, device: torch.device) -> float:
-    """Mean seconds of ``fn()`` over ``reps`` calls after one (compiling) call."""
-    fn()
+def _timed(fn, reps: int, device: torch.device) -> tuple[float, object]:
+    """Mean seconds of ``fn()`` over ``reps`` calls after a first (compiling) call, and what that call returned."""
+    first = fn()
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
@@ -115,7 +115,7 @@ def _seconds(fn, reps: int, device: torch.device) -> float:
         fn()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return (time.perf_counter() - start) / reps
+    return (time.perf_counter() - start) / reps, first
 
 
 def measure(n: int = 256, h: int = 256, w: int = 340, reps: int = 20, device: str = "cuda") -> list[dict]:
@@ -135,14 +135,12 @@ def measure(n: int = 256, h: int = 256, w: int = 340, reps: int = 20, device: st
     planes["p_ptr"] = planes["p_ptr"].reshape(n, 4, h, w)
     src = torch.empty(1 << (28 if dev.type == "cuda" else 20), device=dev)
     dst = torch.empty_like(src)
-    copy_gbps = 2 * src.numel() * 4 / _seconds(lambda: dst.copy_(src), reps, dev) / 1e9
+    copy_gbps = 2 * src.numel() * 4 / _timed(lambda: dst.copy_(src), reps, dev)[0] / 1e9
     rows = [{"kernel": "copy (torch)", "block": "-", "warps": "-", "gbps": copy_gbps}]
     for name, bytes_per_pixel in BYTES_PER_PIXEL.items():
         pixels = n * h * w * (2 if name == "_median_kernel" else 1)
         for block, warps in SWEEP.get(name, SWEEP["default"]):
-            launch = functools.partial(_launch, name, planes, n, h, w, block, warps)
-            compiled = launch()
-            seconds = _seconds(launch, reps, dev)
+            seconds, compiled = _timed(_launcher(name, planes, n, h, w, block, warps), reps, dev)
             rows.append({"kernel": name, "block": block, "warps": warps, "regs": getattr(compiled, "n_regs", None),
                          "spills": getattr(compiled, "n_spills", None), "ms": seconds * 1e3,
                          "gbps": pixels * bytes_per_pixel / seconds / 1e9})
