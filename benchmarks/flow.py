@@ -166,6 +166,10 @@ def run(args: argparse.Namespace) -> list[dict]:
 
     def report(row: dict) -> None:
         rows.append(row)
+        if args.json:  # after every row, so that a run cut short by a time limit still leaves its rows
+            tmp = Path(args.json + ".tmp")
+            tmp.write_text(json.dumps(rows, indent=1))
+            tmp.replace(args.json)
         extra = ""
         if "gbps" in row:
             extra = f"  its/pair {row['iterations_per_pair']:.0f}  {row['gbps']:.0f} GB/s"
@@ -226,11 +230,12 @@ def summary(rows: list[dict]) -> str:
     lines = ["| implementation | size | best batch | pairs/s | × OpenCV 1 thread | EPE vs OpenCV (px) |",
              "|---|---|---|---|---|---|"]
     for size in dict.fromkeys(r["size"] for r in rows):
-        base = next(r["pairs_per_s"] for r in rows if r["size"] == size and r["impl"] == "opencv 1thread")
+        base = next((r["pairs_per_s"] for r in rows if r["size"] == size and r["impl"] == "opencv 1thread"), None)
         for impl in dict.fromkeys(r["impl"] for r in rows if r["size"] == size):
             best = max((r for r in rows if r["size"] == size and r["impl"] == impl), key=lambda r: r["pairs_per_s"])
-            lines.append(f"| {impl} | {size} | {best['batch']} | {best['pairs_per_s']:.1f} | "
-                         f"{best['pairs_per_s'] / base:.2f} | {best['epe_mean']:.4f} |")
+            ratio = f"{best['pairs_per_s'] / base:.2f}" if base else "–"
+            lines.append(f"| {impl} | {size} | {best['batch']} | {best['pairs_per_s']:.1f} | {ratio} | "
+                         f"{best['epe_mean']:.4f} |")
     return "\n".join(lines)
 
 
@@ -253,7 +258,7 @@ def main() -> None:
     p.add_argument("--profile", type=int, metavar="BATCH",
                    help="also profile one call of this batch at the first size: each CUDA variant, or without CUDA "
                         "the CPU path (at most the largest --cpu-batches)")
-    p.add_argument("--json", help="also write the rows here")
+    p.add_argument("--json", help="also write the rows here (rewritten after each row)")
     p.add_argument("--summary", nargs="+", metavar="JSON", help="only print the short table of these saved rows")
     args = p.parse_args()
     if args.summary:
@@ -264,8 +269,6 @@ def main() -> None:
         np.save(args.save_frames, standin_video_frames(h, w, 17))
         return
     rows = run(args)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
     print()
     print(summary(rows))
 

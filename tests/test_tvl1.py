@@ -256,6 +256,27 @@ def test_triton_kernels_equal_the_pytorch_iteration_in_the_interpreter():
     assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-3000:]
 
 
+_MEASURED = """
+from benchmarks import kernels
+kernels.SWEEP = {"_median_kernel": [(128, 4)], "default": [(256, 4), (512, 8)]}
+kernels.print_measured(kernels.measure(n=2, h=13, w=17, reps=1, device="cpu"))
+"""
+
+
+def test_the_kernel_timing_launches_every_kernel_in_the_interpreter():
+    """benchmarks/kernels.py --measure only runs on a GPU, where a launcher out of step with a kernel's arguments
+    would cost device time: the interpreter launches each kernel the same way (~10 s)."""
+    pytest.importorskip("triton")
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    run = subprocess.run([sys.executable, "-c", _MEASURED], env=env, capture_output=True, text=True, timeout=600,
+                         check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    from benchmarks.kernels import BYTES_PER_PIXEL
+    rows = [line.split("|")[1:-1] for line in run.stdout.splitlines() if line.startswith("| _")]
+    assert len(rows) == 2 * (len(BYTES_PER_PIXEL) - 1) + 1, run.stdout  # the sweep above, one row per launch
+    assert {r[0].strip() for r in rows if float(r[5]) > 0} == set(BYTES_PER_PIXEL), run.stdout
+
+
 def test_triton_kernels_compile_for_the_h100_without_spilling_registers():
     """The interpreter checks what the kernels compute, not that they compile for a GPU or how: a kernel that
     spills to local memory (the fused ones did at 4 warps) multiplies its memory traffic."""
