@@ -5,16 +5,17 @@
 #   1. the TV-L1 benchmark at 340x256 (OpenCV, our CPU path, both CUDA iteration designs at batches 1..1024, and
 #      a kernel profile of each design at batch 256: where the time goes, the iteration kernels' own GB/s);
 #   2. the CUDA tests (pytest -m gpu: parity with OpenCV for both iteration designs, the ten-minute clip);
-#   3. each kernel alone at a few (BLOCK, warps), its GB/s beside a plain copy's (benchmarks/kernels.py --measure);
-#   4. the flow stage around the CUDA solver: does its JPEG work keep up? (benchmarks/flow_stage.py);
-#   5. the benchmark at 224x224;
-# then the short table: the best row of each implementation and size, and the tests' result line.
-# Usage: benchmarks/gpu_check.sh [OUTDIR]   (default $OUT or /tmp/gpu_check). Takes ~3-5 minutes.
+#   3. the benchmark at 224x224 (large batches only);
+#   4. each kernel alone at a few (BLOCK, warps), its GB/s beside a plain copy's (benchmarks/kernels.py --measure);
+#   5. the flow stage around the CUDA solver: does its JPEG work keep up? (benchmarks/flow_stage.py);
+# then the short table: the best row of each implementation and size, and the tests' result line. Rows are saved
+# as they come, so a stage stopped by its time limit still shows what it measured.
+# Usage: benchmarks/gpu_check.sh [OUTDIR]   (default $OUT or /tmp/gpu_check). Expected ~4-5 minutes; the stages'
+# time limits add up to 7 1/2.
 #
-# Optional files in .gpu/ (not in git; make them on a machine with ffmpeg and opencv-contrib):
-#   ocv.tar.xz           cv2 from opencv-contrib-python-headless (the reference) when the machine lacks cv2.optflow
-#   frames_340x256.npy   stand-in video frames: python benchmarks/flow.py --save-frames .gpu/frames_340x256.npy
-#   frames_128x96.npy    the tests' video frames: ... --sizes 128x96 --save-frames .gpu/frames_128x96.npy
+# Files in .gpu/ (git-ignored), for a machine without ffmpeg or opencv-contrib: benchmarks/gpu_files.sh makes them
+# elsewhere. ocv.tar.xz: cv2 with cv2.optflow (OpenCV's TV-L1, the reference), used when the machine's cv2 lacks it;
+# frames_340x256.npy, frames_128x96.npy: stand-in video frames (rendering them needs ffmpeg).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-/tmp/gpu_check}}
@@ -26,6 +27,17 @@ fi
 if [ -f .gpu/frames_128x96.npy ]; then export I3D_TEST_VIDEO_FRAMES="$PWD/.gpu/frames_128x96.npy"; fi
 frames=()
 if [ -f .gpu/frames_340x256.npy ]; then frames=(--frames .gpu/frames_340x256.npy); fi
+if ! python3 -c "import cv2; cv2.optflow" 2>/dev/null; then
+    echo "gpu_check: no cv2.optflow (OpenCV-contrib), the reference of every row and test; make .gpu/ocv.tar.xz" \
+        "with benchmarks/gpu_files.sh on a machine that has it" >&2
+    exit 2
+fi
+if ! { ((${#frames[@]})) && [ -n "${I3D_TEST_VIDEO_FRAMES:-}" ]; } \
+    && ! python3 -c "from i3d.data.video import ffmpeg_exe; ffmpeg_exe()" 2>/dev/null; then
+    echo "gpu_check: no .gpu/frames_*.npy and no ffmpeg to render the stand-in video; make .gpu/ with" \
+        "benchmarks/gpu_files.sh on a machine that has ffmpeg" >&2
+    exit 2
+fi
 stage() { echo "== $1 (at ${SECONDS} s)"; }
 benchmark() {  # SIZE LIMIT_S [flow.py options...]
     local size=$1 limit=$2
@@ -41,16 +53,16 @@ python3 -c "import torch, triton, cv2; print('torch', torch.__version__, '| trit
     | tee -a "$out/gpu.txt"
 
 stage "TV-L1 benchmark, 340x256"
-benchmark 340x256 180 --profile 256
+benchmark 340x256 150 --profile 256
 stage "CUDA tests, both iteration designs"
-timeout 150 python3 -m pytest -q -m gpu -p no:cacheprovider -o addopts="" tests/test_tvl1.py 2>&1 \
+timeout 120 python3 -m pytest -q -m gpu -p no:cacheprovider -o addopts="" tests/test_tvl1.py 2>&1 \
     | tee "$out/gpu_tests.txt" | tail -15
-stage "Each kernel alone: GB/s per (BLOCK, warps), against a device-to-device copy"
-timeout 90 python3 benchmarks/kernels.py --measure 2>&1 | tee "$out/kernels.txt"
-stage "The flow stage around the CUDA solver, by --threads"
-timeout 60 python3 benchmarks/flow_stage.py --backend torch --threads 1 4 8 2>&1 | tee "$out/flow_stage.txt"
 stage "TV-L1 benchmark, 224x224"
-benchmark 224x224 90 --batches 64 256 1024
+benchmark 224x224 60 --batches 256 1024
+stage "Each kernel alone: GB/s per (BLOCK, warps), against a device-to-device copy"
+timeout 60 python3 benchmarks/kernels.py --measure 2>&1 | tee "$out/kernels.txt"
+stage "The flow stage around the CUDA solver, by --threads"
+timeout 45 python3 benchmarks/flow_stage.py --backend torch --threads 1 4 8 2>&1 | tee "$out/flow_stage.txt"
 stage "done"
 echo
 saved=()
