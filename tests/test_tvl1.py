@@ -19,6 +19,7 @@ import torch
 from i3d.flow import get_backend, tvl1
 from i3d.flow.opencv_backend import create_tvl1
 from i3d.flow.pairs import (
+    real_footage_pairs,
     rectangle_pair,
     smooth_pair,
     standin_video_frames,
@@ -76,6 +77,44 @@ def video_frames() -> np.ndarray:
     check's machine), ``I3D_TEST_VIDEO_FRAMES`` names an .npy of the same frames saved by benchmarks/flow.py."""
     saved = os.environ.get("I3D_TEST_VIDEO_FRAMES")
     return np.load(saved)[:6] if saved else standin_video_frames(96, 128, 6)
+
+
+@pytest.fixture(scope="module")
+def real_footage() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One 340×256 pair from each real clip that tests/real_clips.sh fetches (people walking, a tree in the wind,
+    objects moved by hand), with OpenCV's flow: ``(I0s, I1s, flows)``. ``I3D_TEST_REAL_PAIRS`` names an .npy of the
+    pairs (2×N×H×W, saved by benchmarks/gpu_files.sh) for a machine without ffmpeg or the clips."""
+    saved = os.environ.get("I3D_TEST_REAL_PAIRS")
+    folder = Path(os.environ.get("I3D_REAL_CLIPS", Path(__file__).parents[1] / "resources" / "real_clips"))
+    if saved:
+        i0, i1 = np.load(saved)
+    elif folder.is_dir() and any(folder.iterdir()):
+        i0, i1 = real_footage_pairs(folder, 256, 340)
+    else:
+        pytest.skip(f"no real clips in {folder}: tests/real_clips.sh fetches them")
+    return i0, i1, np.stack([opencv_flow(a, b) for a, b in zip(i0, i1)])
+
+
+def test_real_footage_pairs_skip_the_frames_that_25_fps_repeats(tmp_path):
+    """A 5 fps source decoded at 25 fps repeats each frame five times; a pair of repeats has no flow to compare."""
+    from i3d.data.video import encode
+    i0, _, _ = smooth_pair(64, 96, seed=2)
+    frames = np.stack([np.roll(i0, 3 * k, axis=1) for k in range(6)])
+    encode(tmp_path / "clips" / "slow.mp4", np.repeat(frames[..., None], 3, axis=-1), fps=5.0)
+    first, second = real_footage_pairs(tmp_path / "clips", 64, 96, per_clip=3)
+    assert first.shape == second.shape == (3, 64, 96)
+    assert (np.abs(first.astype(int) - second).mean(axis=(1, 2)) > 5).all()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no videos"):
+        real_footage_pairs(tmp_path / "empty", 64, 96)
+
+
+@needs_opencv
+def test_defaults_match_opencv_on_real_footage(device, real_footage):
+    i0, i1, ref = real_footage
+    got = ours(i0, i1, device)
+    for k in range(len(got)):
+        assert_matches_opencv(got[k], ref[k])
 
 
 # --- exactness at a fixed iteration count ------------------------------------------------------------------

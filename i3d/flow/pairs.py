@@ -6,6 +6,8 @@ capture range of OpenCV's default pyramid (about 6 px); beyond it TV-L1 fails by
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 
@@ -62,7 +64,6 @@ def standin_video_frames(h: int, w: int, count: int, seed: int = 3) -> np.ndarra
     """``count`` consecutive gray frames (uint8, H×W) of a rendered stand-in video, decoded through ffmpeg and
     resized to ``w``×``h``: real encoded video (edges, flat regions, compression noise) for flow validation."""
     import tempfile
-    from pathlib import Path
 
     from ..data.synthetic import render_standin
     from ..data.video import decode
@@ -74,3 +75,28 @@ def standin_video_frames(h: int, w: int, count: int, seed: int = 3) -> np.ndarra
         rgb = decode(video, fps=25.0, short_side=min(h, w))[:count]
     return np.stack([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA)
                      for f in rgb])
+
+
+def real_footage_pairs(folder: str | Path, h: int, w: int, per_clip: int = 1,
+                       min_change: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """``per_clip`` pairs of consecutive frames from each video in ``folder`` (sorted by name), decoded as the
+    pipeline does (25 fps) and resized to ``w``×``h`` gray: ``(I0s, I1s)`` as N×H×W uint8. Resampling to 25 fps
+    repeats frames of slower sources, so a frame that differs from the last one kept by less than
+    ``min_change`` gray levels on average is dropped first: a pair always holds motion to measure."""
+    from ..data.video import decode
+
+    firsts, seconds = [], []
+    for video in sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".avi", ".mp4", ".mkv", ".webm")):
+        kept: list[np.ndarray] = []
+        for rgb in decode(video, fps=25.0, short_side=min(h, w)):
+            gray = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA)
+            if not kept or np.abs(gray.astype(np.int16) - kept[-1]).mean() >= min_change:
+                kept.append(gray)
+        if len(kept) < 2:
+            raise ValueError(f"{video.name}: fewer than two distinct frames")
+        for k in np.linspace(0, len(kept) - 2, per_clip + 2).round().astype(int)[1:-1]:
+            firsts.append(kept[k])
+            seconds.append(kept[k + 1])
+    if not firsts:
+        raise FileNotFoundError(f"no videos in {folder}")
+    return np.stack(firsts), np.stack(seconds)
