@@ -2,7 +2,8 @@
 
 Every row is measured in this run on the same frame pairs, with the mean endpoint error to OpenCV's flow (and the
 share of pixels within 0.1 px) beside it, so speed never hides a change in the result. Pairs: smooth and
-piecewise synthetic flows (validation_pairs) mixed with consecutive frames of a rendered stand-in video.
+piecewise synthetic flows (validation_pairs) mixed with consecutive frames of a rendered stand-in video and, when
+tests/real_clips.sh has fetched them, of real camera footage.
 
     python benchmarks/flow.py                         # 340x256 and 224x224, CUDA batches 1..256 when present
     python benchmarks/flow.py --sizes 340x256 --batches 1 16 256 --json flow.json
@@ -30,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from i3d.flow import tvl1
 from i3d.flow.opencv_backend import create_tvl1
-from i3d.flow.pairs import standin_video_frames, validation_pairs
+from i3d.flow.pairs import real_footage_pairs, standin_video_frames, validation_pairs
 from i3d.flow.params import TVL1Params
 from i3d.flow.tvl1_triton import ITERATION_BYTES
 
@@ -43,19 +44,31 @@ CUDA_VARIANTS = {
 """Environment of each CUDA variant (read by i3d.flow.tvl1_triton.TritonStepper)."""
 
 
+def _started(_: int) -> None:
+    """A task for each pool worker before the clock starts: spawned workers first import torch and OpenCV."""
+    time.sleep(0.1)
+
+
 def _opencv_one(pair: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     cv2.setNumThreads(1)
     return create_tvl1(TVL1Params()).calc(pair[0], pair[1], None)
 
 
-def make_pairs(h: int, w: int, count: int, frames: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` distinct pairs: every third one from the video frames (if any), the rest synthetic."""
+def make_pairs(h: int, w: int, count: int, frames: np.ndarray | None,
+               real: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` distinct pairs: every third one from the stand-in video frames (if any), the one after it from
+    the real footage pairs ``real`` (2×N×H×W, if any; repeated), the rest synthetic."""
     i0, i1, _ = validation_pairs(h, w, count, seed=100)
+    size = lambda f: cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)
     if frames is not None and len(frames) > 1:
-        video = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in frames])
+        video = np.stack([size(f) for f in frames])
         for k in range(0, count, 3):
             j = (k // 3) % (len(video) - 1)
             i0[k], i1[k] = video[j], video[j + 1]
+    if real is not None:
+        for k in range(1, count, 3):
+            j = (k // 3) % real.shape[1]
+            i0[k], i1[k] = size(real[0, j]), size(real[1, j])
     return i0, i1
 
 
@@ -159,6 +172,11 @@ def run(args: argparse.Namespace) -> list[dict]:
     rows: list[dict] = []
     cores = len(os.sched_getaffinity(0))
     frames = np.load(args.frames) if args.frames else standin_video_frames(256, 340, 17)
+    real = None
+    if args.real_pairs:
+        real = np.load(args.real_pairs)
+    elif Path(args.real_clips).is_dir():
+        real = np.stack(real_footage_pairs(args.real_clips, 256, 340, per_clip=2))
     cuda = torch.cuda.is_available() and not args.no_cuda
     peak = f" (peak memory bandwidth {peak_gbps():.0f} GB/s)" if cuda and peak_gbps() else ""
     print(f"# {cores} CPU cores; CUDA: {torch.cuda.get_device_name() if cuda else 'none'}{peak}; "
@@ -179,10 +197,11 @@ def run(args: argparse.Namespace) -> list[dict]:
     for size in args.sizes:
         w, h = map(int, size.split("x"))
         n_pool = max([args.opencv_pairs, *args.cpu_batches, args.profile or 0, *(args.batches if cuda else [])])
-        i0, i1 = make_pairs(h, w, n_pool, frames)
+        i0, i1 = make_pairs(h, w, n_pool, frames, real)
         n_ref = args.opencv_pairs
         pairs = list(zip(i0[:n_ref], i1[:n_ref]))
         with mp.get_context("spawn").Pool(cores) as pool:  # forking after OpenCV started its threads can hang
+            pool.map(_started, range(2 * cores), chunksize=1)
             start = time.perf_counter()
             ref = np.stack(pool.map(_opencv_one, pairs))
             all_cores = time.perf_counter() - start
@@ -250,6 +269,11 @@ def main() -> None:
     p.add_argument("--max-reps", type=int, default=5)
     p.add_argument("--frames", help=".npy of gray video frames (default: render a stand-in video, needs ffmpeg)")
     p.add_argument("--save-frames", help="render the stand-in frames to this .npy and exit")
+    p.add_argument("--real-clips", default=str(Path(__file__).resolve().parents[1] / "resources" / "real_clips"),
+                   help="folder of real videos (tests/real_clips.sh fetches four) whose frame pairs join the pool "
+                        "when it exists (default: %(default)s)")
+    p.add_argument("--real-pairs", help=".npy of real frame pairs (2×N×H×W) to use instead of --real-clips "
+                                        "(benchmarks/gpu_files.sh saves them for a machine without ffmpeg)")
     p.add_argument("--no-cuda", action="store_true", help="skip the CUDA rows")
     p.add_argument("--cuda-variants", nargs="+", choices=list(CUDA_VARIANTS), default=["two-kernel"],
                    help="CUDA iteration variants to time: two kernels per iteration (the default), one fused "

@@ -15,7 +15,8 @@
 #
 # Files in .gpu/ (git-ignored), for a machine without ffmpeg or opencv-contrib: benchmarks/gpu_files.sh makes them
 # elsewhere. ocv.tar.xz: cv2 with cv2.optflow (OpenCV's TV-L1, the reference), used when the machine's cv2 lacks it;
-# frames_340x256.npy, frames_128x96.npy: stand-in video frames (rendering them needs ffmpeg).
+# frames_340x256.npy, frames_128x96.npy: stand-in video frames (rendering them needs ffmpeg); real_pairs_340x256.npy:
+# a frame pair of each real clip of tests/real_clips.sh (without it, the real-footage test skips on a bare box).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-/tmp/gpu_check}}
@@ -27,12 +28,16 @@ fi
 if [ -f .gpu/frames_128x96.npy ]; then export I3D_TEST_VIDEO_FRAMES="$PWD/.gpu/frames_128x96.npy"; fi
 frames=()
 if [ -f .gpu/frames_340x256.npy ]; then frames=(--frames .gpu/frames_340x256.npy); fi
+if [ -f .gpu/real_pairs_340x256.npy ]; then
+    export I3D_TEST_REAL_PAIRS="$PWD/.gpu/real_pairs_340x256.npy"
+    frames+=(--real-pairs .gpu/real_pairs_340x256.npy)
+fi
 if ! python3 -c "import cv2; cv2.optflow" 2>/dev/null; then
     echo "gpu_check: no cv2.optflow (OpenCV-contrib), the reference of every row and test; make .gpu/ocv.tar.xz" \
         "with benchmarks/gpu_files.sh on a machine that has it" >&2
     exit 2
 fi
-if ! { ((${#frames[@]})) && [ -n "${I3D_TEST_VIDEO_FRAMES:-}" ]; } \
+if ! { [ -f .gpu/frames_340x256.npy ] && [ -n "${I3D_TEST_VIDEO_FRAMES:-}" ]; } \
     && ! python3 -c "from i3d.data.video import ffmpeg_exe; ffmpeg_exe()" 2>/dev/null; then
     echo "gpu_check: no .gpu/frames_*.npy and no ffmpeg to render the stand-in video; make .gpu/ with" \
         "benchmarks/gpu_files.sh on a machine that has ffmpeg" >&2
@@ -42,7 +47,7 @@ stage() { echo "== $1 (at ${SECONDS} s)"; }
 benchmark() {  # SIZE LIMIT_S [flow.py options...]
     local size=$1 limit=$2
     shift 2
-    timeout "$limit" python3 benchmarks/flow.py --sizes "$size" --batches 1 16 64 256 1024 --cpu-batches 1 \
+    timeout "$limit" python3 benchmarks/flow.py --sizes "$size" --batches 1 16 64 256 1024 --cpu-batches 4 \
         --opencv-pairs 32 --cuda-variants two-kernel fused "${frames[@]}" --json "$out/flow_$size.json" "$@" 2>&1 \
         | tee "$out/flow_$size.txt"
 }
