@@ -285,13 +285,18 @@ print("ok")
 """
 
 
+def _in_the_interpreter(code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh Python with Triton's interpreter on (it must be set before Triton is imported)."""
+    pytest.importorskip("triton")
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=1800,
+                          check=False)
+
+
 def test_triton_kernels_equal_the_pytorch_iteration_in_the_interpreter():
     """Every kernel of the CUDA path, run on the CPU by Triton's interpreter (~30 s), against the PyTorch path
     and OpenCV."""
-    pytest.importorskip("triton")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
-    run = subprocess.run([sys.executable, "-c", _INTERPRETED], env=env, capture_output=True, text=True, timeout=1800,
-                         check=False)
+    run = _in_the_interpreter(_INTERPRETED)
     assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-3000:]
 
 
@@ -305,10 +310,7 @@ kernels.print_measured(kernels.measure(n=2, h=13, w=17, reps=1, device="cpu"))
 def test_the_kernel_timing_launches_every_kernel_in_the_interpreter():
     """benchmarks/kernels.py --measure only runs on a GPU, where a launcher out of step with a kernel's arguments
     would cost device time: the interpreter launches each kernel the same way (~10 s)."""
-    pytest.importorskip("triton")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
-    run = subprocess.run([sys.executable, "-c", _MEASURED], env=env, capture_output=True, text=True, timeout=600,
-                         check=False)
+    run = _in_the_interpreter(_MEASURED)
     assert run.returncode == 0, run.stderr[-3000:]
     from benchmarks.kernels import BYTES_PER_PIXEL
     rows = [line.split("|")[1:-1] for line in run.stdout.splitlines() if line.startswith("| _")]

@@ -73,8 +73,11 @@ def standin_video_frames(h: int, w: int, count: int, seed: int = 3) -> np.ndarra
                        seconds=(max(1.0, count / 24), max(1.0, count / 24)), progress=False)
         video = min(Path(tmp, "UCF-101").rglob("*.avi"))
         rgb = decode(video, fps=25.0, short_side=min(h, w))[:count]
-    return np.stack([cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA)
-                     for f in rgb])
+    return np.stack([_gray(f, h, w) for f in rgb])
+
+
+def _gray(rgb: np.ndarray, h: int, w: int) -> np.ndarray:
+    return cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA)
 
 
 def real_footage_pairs(folder: str | Path, h: int, w: int, per_clip: int = 1,
@@ -89,7 +92,7 @@ def real_footage_pairs(folder: str | Path, h: int, w: int, per_clip: int = 1,
     for video in sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".avi", ".mp4", ".mkv", ".webm")):
         kept: list[np.ndarray] = []
         for rgb in decode(video, fps=25.0, short_side=min(h, w)):
-            gray = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA)
+            gray = _gray(rgb, h, w)
             if not kept or np.abs(gray.astype(np.int16) - kept[-1]).mean() >= min_change:
                 kept.append(gray)
         if len(kept) < 2:
