@@ -26,18 +26,18 @@ if ! python3 -c "import cv2; cv2.optflow" 2>/dev/null && [ -f .gpu/ocv.tar.xz ];
     mkdir -p /tmp/ocv && tar xJf .gpu/ocv.tar.xz -C /tmp/ocv && export PYTHONPATH="/tmp/ocv:$PYTHONPATH"
 fi
 if [ -f .gpu/frames_128x96.npy ]; then export I3D_TEST_VIDEO_FRAMES="$PWD/.gpu/frames_128x96.npy"; fi
-frames=()
-if [ -f .gpu/frames_340x256.npy ]; then frames=(--frames .gpu/frames_340x256.npy); fi
+inputs=()  # benchmarks/flow.py's saved frames and real pairs
+if [ -f .gpu/frames_340x256.npy ]; then inputs=(--frames .gpu/frames_340x256.npy); fi
 if [ -f .gpu/real_pairs_340x256.npy ]; then
     export I3D_TEST_REAL_PAIRS="$PWD/.gpu/real_pairs_340x256.npy"
-    frames+=(--real-pairs .gpu/real_pairs_340x256.npy)
+    inputs+=(--real-pairs .gpu/real_pairs_340x256.npy)
 fi
 if ! python3 -c "import cv2; cv2.optflow" 2>/dev/null; then
     echo "gpu_check: no cv2.optflow (OpenCV-contrib), the reference of every row and test; make .gpu/ocv.tar.xz" \
         "with benchmarks/gpu_files.sh on a machine that has it" >&2
     exit 2
 fi
-if ! { [ -f .gpu/frames_340x256.npy ] && [ -n "${I3D_TEST_VIDEO_FRAMES:-}" ]; } \
+if ! { [ -f .gpu/frames_340x256.npy ] && [ -f .gpu/frames_128x96.npy ]; } \
     && ! python3 -c "from i3d.data.video import ffmpeg_exe; ffmpeg_exe()" 2>/dev/null; then
     echo "gpu_check: no .gpu/frames_*.npy and no ffmpeg to render the stand-in video; make .gpu/ with" \
         "benchmarks/gpu_files.sh on a machine that has ffmpeg" >&2
@@ -48,7 +48,7 @@ benchmark() {  # SIZE LIMIT_S [flow.py options...]
     local size=$1 limit=$2
     shift 2
     timeout "$limit" python3 benchmarks/flow.py --sizes "$size" --batches 1 16 64 256 1024 --cpu-batches 4 \
-        --opencv-pairs 32 --cuda-variants two-kernel fused "${frames[@]}" --json "$out/flow_$size.json" "$@" 2>&1 \
+        --opencv-pairs 32 --cuda-variants two-kernel fused "${inputs[@]}" --json "$out/flow_$size.json" "$@" 2>&1 \
         | tee "$out/flow_$size.txt"
 }
 
