@@ -18,11 +18,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import cv2
 import h5py
 import numpy as np
+
+from ..atomic import temporary_name
 
 FORMAT_VERSION = 1
 JPEG_QUALITY = 95
@@ -63,7 +65,7 @@ def decode_jpeg(data: np.ndarray | bytes, color: bool) -> np.ndarray:
 
 
 class ShardWriter:
-    """Append clips (lists of encoded frames) to ``path.tmp`` as they come, and rename it on ``close``.
+    """Append clips (lists of encoded frames) to a temporary file as they come, and rename it on ``close``.
 
     Frames go to disk clip by clip, so a writer holds one clip in memory, not the shard (a shard of ~1000
     Kinetics clips is ~4 GB of JPEG); the temporary file is opened at the first write, never before a fork.
@@ -75,7 +77,7 @@ class ShardWriter:
         self.path = Path(path)
         self.kind = kind
         self.params = params or {}
-        self._tmp = self.path.with_name(self.path.name + ".tmp")
+        self._tmp = temporary_name(self.path)
         self._file: h5py.File | None = None
         self._offsets: list[int] = [0]
         self._clips: list[ClipRecord] = []
@@ -175,9 +177,6 @@ class ShardReader:
         if self.kind == "rgb":
             return np.stack([decode_jpeg(b, color=True) for b in encoded])
         return np.stack([split_flow_image(decode_jpeg(b, color=False)) for b in encoded])
-
-    def __iter__(self) -> Iterator[ClipRecord]:
-        return iter(self.clips)
 
     def close(self) -> None:
         if self._file is not None:
