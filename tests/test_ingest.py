@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from i3d.atomic import temporary_name
 from i3d.data.annotations import read_annotations, shard_rows
 from i3d.data.ingest import ingest_shard
 from i3d.data.shards import ShardReader, ShardWriter, encode_jpeg
@@ -70,14 +71,14 @@ def test_shard_writer_streams_clips_to_a_temporary_file_and_renames_it_on_close(
              for k in range(3)}
     path = tmp_path / "shard.h5"
     writer = ShardWriter(path, "rgb", {"fps": 25})
-    assert not path.with_name("shard.h5.tmp").exists()  # nothing opened before the first clip (forks are safe)
+    assert not temporary_name(path).exists()  # nothing opened before the first clip (forks are safe)
     for label, (clip_id, frames) in enumerate(clips.items()):
         writer.add_clip(clip_id, label, frames, 25.0, 24, 32)
     written = sum(len(b) for frames in clips.values() for b in frames)
-    assert path.with_name("shard.h5.tmp").stat().st_size >= written  # on disk already, not held until close
+    assert temporary_name(path).stat().st_size >= written  # on disk already, not held until close
     assert not path.exists()
     writer.close()
-    assert path.exists() and not path.with_name("shard.h5.tmp").exists()
+    assert path.exists() and not temporary_name(path).exists()
     reader = ShardReader(path)
     assert [c.clip_id for c in reader.clips] == list(clips) and reader.params == {"fps": 25}
     for clip_id, frames in clips.items():
