@@ -116,8 +116,7 @@ def test_sampling_reproduces_table1_footprints(arch: str) -> None:
 
 def test_spec_training_and_test_behaviour() -> None:
     assert get_spec("lstm").loss == "per_step" and get_spec("lstm").test["rgb"] == Sampling(50, stride=5)
-    assert get_spec("fused").fusion == "joint"
-    assert all(get_spec(a).fusion == "late" for a in ("two_stream", "i3d"))
+    assert all(get_spec(a).fusion == "joint" for a in ("two_stream", "fused")) and get_spec("i3d").fusion == "late"
     assert get_spec("c3d").crop_size == 112 and not get_spec("c3d").imagenet_init
     assert all(get_spec(a).imagenet_init for a in ("lstm", "two_stream", "fused", "i3d"))
 

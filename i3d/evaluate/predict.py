@@ -17,6 +17,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 import torch
 from tqdm import tqdm
 
@@ -33,7 +34,8 @@ def predict(model_path: str | Path, manifest: str | Path, shards: Mapping[str, S
 
     ``shards`` maps each input stream of the model to its shard files; ``crop_size`` is the center crop
     for a 224-input architecture (others scaled). ``attrs`` (e.g. dataset, init, data) are stored in the
-    file so the tables know what produced it.
+    file so the tables know what produced it; so is ``listed_clips``, the test clips the manifest's split
+    lists (decoded or not), so that they can say how many dropped out.
     """
     torch.set_num_threads(threads)
     dev = resolve_device(device)
@@ -60,7 +62,9 @@ def predict(model_path: str | Path, manifest: str | Path, shards: Mapping[str, S
     labels = np.array([s.label for s in samples], dtype=np.int64)
     write_predictions(out_path, [s.clip_id for s in samples], labels, logits,
                       dict(arch=cfg["arch"], stream=cfg["stream"], split=split, frames_scale=sampling_scale,
-                           input_size=dataset.input_size, epochs=int(cfg["epochs"]), **(attrs or {})))
+                           input_size=dataset.input_size, epochs=int(cfg["epochs"]),
+                           listed_clips=int((pd.read_csv(manifest)[f"split{split}"] == "test").sum()),
+                           **(attrs or {})))
     return float(100.0 * (logits.argmax(1) == labels).mean())
 
 

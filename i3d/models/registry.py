@@ -96,9 +96,12 @@ class ArchSpec:
     """``clip``: cross-entropy on ``model(x)``. ``per_step``: cross-entropy on every time step of
     ``model.forward_per_time(x)`` (B x classes x T), averaged; the paper's LSTM training."""
     fusion: Literal["late", "joint"] = "late"
-    """``late``: RGB+Flow is the average of the two streams' logits, so streams can be trained and tested
-    separately and their predictions fused afterwards. ``joint``: RGB+Flow is one network
-    (``build(arch)``, ``forward(rgb, flow)``) that must be trained and tested on both streams together."""
+    """How the paper obtains RGB+Flow. ``late``: the two streams are trained separately and their logits
+    averaged at test (I3D), so the tables fuse the streams' predictions. ``joint``: RGB+Flow is one network
+    (``build(arch)``, ``forward(rgb, flow)``) trained end to end on both streams with one loss and tested
+    as a whole (Two-Stream, 3D-Fused); its RGB and Flow columns still come from single-stream models."""
+    fused_by: str = "averaging the two streams' logits"
+    """What combines the streams in the RGB+Flow model, for table captions."""
     crop_size: int = 224
     """The paper's spatial input (train crop and test center crop)."""
     imagenet_init: bool = True
@@ -186,6 +189,7 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             streams=("rgb", "flow"),
             train={"rgb": Sampling(1), "flow": Sampling(10, stack=10)},
             test={"rgb": Sampling(1, samples=25), "flow": Sampling(10, samples=25, stack=10)},
+            fusion="joint",  # paper §2.3: trained end to end, including the averaging of the two streams
         ),
         ArchSpec(
             name="fused",
@@ -195,6 +199,7 @@ ARCHITECTURES: dict[str, ArchSpec] = {
             train={"rgb": Sampling(5, stride=10), "flow": Sampling(50, stack=10)},
             test={"rgb": Sampling(5, stride=10, samples=5), "flow": Sampling(50, samples=5, stack=10)},
             fusion="joint",
+            fused_by="a 3D convolution over the two streams' feature maps",
         ),
         ArchSpec(
             name="i3d",

@@ -1,7 +1,8 @@
 """Two-stream models: the generic late-fusion wrapper, and the paper's 2D Two-Stream (model (c), 12M).
 
 :class:`TwoStream` averages the logits of an RGB and a flow network; it is the RGB+Flow model of both
-``two_stream`` (2D Inception-V1 streams) and ``i3d`` (the two I3D streams).
+``two_stream`` (2D Inception-V1 streams, trained as one network) and ``i3d`` (the two I3D streams, trained
+separately and averaged at test, as in the paper).
 
 The 2D Two-Stream (Simonyan & Zisserman with Inception-V1, Table 1):
 
@@ -13,8 +14,10 @@ The 2D Two-Stream (Simonyan & Zisserman with Inception-V1, Table 1):
   (20 channels, x/y interleaved per frame), B x 2 x 10S x H x W. Training: one stack of 10 consecutive
   flow frames (0.4 s). Test: 25 stacks sampled uniformly (250 flow frames), logits averaged.
 
-The paper trains the two streams end-to-end through the averaging (build with ``stream=None``); here the
-RGB+Flow predictions may also come from averaging separately trained streams, as for I3D.
+RGB+Flow is trained as the paper trains it (§2.3): end to end, including the averaging, i.e. one
+cross-entropy on the mean of the two streams' logits (registry ``fusion="joint"``; ``build`` with
+``stream="rgb+flow"``). The RGB and Flow columns of Table 2 come from single-stream models of the same
+design, trained on their own.
 """
 from __future__ import annotations
 
