@@ -18,7 +18,7 @@ import torch
 
 from i3d.flow import get_backend, tvl1
 from i3d.flow.opencv_backend import create_tvl1
-from i3d.flow.pairs import (
+from tests.flow_pairs import (
     real_footage_pairs,
     rectangle_pair,
     smooth_pair,
@@ -212,6 +212,14 @@ def test_torch_backend_in_the_flow_stage_matches_opencv_backend(video_frames):
     assert_matches_opencv(flow_t, flow_o)
 
 
+def test_every_module_of_the_flow_package_is_code_the_flow_stage_runs():
+    """Test fixtures inside i3d/flow would ship with the package and sit in the flow stage's code fingerprint,
+    rerunning the stage when only a fixture changed; they live in tests/flow_pairs.py."""
+    from i3d.fingerprint import PACKAGE_DIR, import_closure
+    modules = {f"i3d.flow.{path.stem}" for path in (PACKAGE_DIR / "flow").glob("*.py") if path.stem != "__init__"}
+    assert modules - set(import_closure(["i3d.flow.shard"])) == set()
+
+
 def test_auto_backend_prefers_cuda_torch_and_otherwise_the_faster_cpu_path():
     from i3d.flow.backends import auto_backend
     assert auto_backend("cuda") == "torch"
@@ -241,7 +249,7 @@ _INTERPRETED = """
 import numpy as np, torch, cv2
 from i3d.flow import solver as T
 from i3d.flow.tvl1_triton import MEDIAN_BLOCK, TritonStepper, _median_kernel, median_network
-from i3d.flow.pairs import validation_pairs
+from tests.flow_pairs import validation_pairs
 from i3d.flow.params import TVL1Params
 i0, i1, _ = validation_pairs(24, 30, 2, seed=4)
 a, b = torch.from_numpy(i0).float(), torch.from_numpy(i1).float()
