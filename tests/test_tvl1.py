@@ -308,6 +308,25 @@ def test_triton_kernels_equal_the_pytorch_iteration_in_the_interpreter():
     assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-3000:]
 
 
+def test_a_triton_warp_kernel_that_fails_stops_the_run(monkeypatch):
+    """No fallback to PyTorch ops: a broken kernel would pass every parity test and show only as a slow GPU."""
+    pytest.importorskip("triton")
+    from i3d.flow import solver, tvl1_triton
+
+    class BrokenKernel:
+        def __getitem__(self, grid):
+            def launch(*args, **kwargs):
+                raise RuntimeError("the warp kernel does not compile here")
+            return launch
+
+    monkeypatch.setattr(tvl1_triton, "_linearise_kernel", BrokenKernel())
+    n, h, w = 1, 8, 9
+    level = solver._Level(*torch.zeros(4, n, h, w).unbind(0), u=torch.zeros(n, 2, h, w), p=torch.zeros(n, 2, 2, h, w))
+    stepper = tvl1_triton.TritonStepper(TVL1Params(), torch.device("cpu"))
+    with pytest.raises(RuntimeError, match="does not compile"):
+        stepper.linearise(level, torch.zeros(n, 3, h, w), torch.zeros(n, h, w))
+
+
 _MEASURED = """
 from benchmarks import kernels
 kernels.SWEEP = {"_median_kernel": [(128, 4)], "default": [(256, 4), (512, 8)]}
