@@ -79,20 +79,38 @@ def video_frames() -> np.ndarray:
     return np.load(saved)[:6] if saved else standin_video_frames(96, 128, 6)
 
 
-@pytest.fixture(scope="module")
-def real_footage() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def real_pairs() -> tuple[np.ndarray, np.ndarray]:
     """One 340×256 pair from each real clip that tests/real_clips.sh fetches (people walking, a tree in the wind,
-    objects moved by hand), with OpenCV's flow: ``(I0s, I1s, flows)``. ``I3D_TEST_REAL_PAIRS`` names an .npy of the
-    pairs (2×N×H×W, saved by benchmarks/gpu_files.sh) for a machine without ffmpeg or the clips."""
+    objects moved by hand): ``(I0s, I1s)``. ``I3D_TEST_REAL_PAIRS`` names an .npy of the pairs (2×N×H×W, saved by
+    benchmarks/gpu_files.sh) for a machine without ffmpeg or the clips. Without either the test skips, except in
+    CI (``CI=true``), which fetches the clips: there their absence fails it rather than pass as a skip."""
     saved = os.environ.get("I3D_TEST_REAL_PAIRS")
     folder = Path(os.environ.get("I3D_REAL_CLIPS", Path(__file__).parents[1] / "resources" / "real_clips"))
     if saved:
-        i0, i1 = np.load(saved)
-    elif folder.is_dir() and any(folder.iterdir()):
-        i0, i1 = real_footage_pairs(folder, 256, 340)
-    else:
-        pytest.skip(f"no real clips in {folder}: tests/real_clips.sh fetches them")
+        return tuple(np.load(saved))
+    if folder.is_dir() and any(folder.iterdir()):
+        return real_footage_pairs(folder, 256, 340)
+    reason = f"no real clips in {folder}: tests/real_clips.sh fetches them"
+    if os.environ.get("CI", "").lower() in ("1", "true"):
+        pytest.fail(f"{reason}; .ci/run does, so in CI this is an error")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def real_footage() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`real_pairs` with OpenCV's flow: ``(I0s, I1s, flows)``."""
+    i0, i1 = real_pairs()
     return i0, i1, np.stack([opencv_flow(a, b) for a, b in zip(i0, i1)])
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_missing_real_clips_fail_in_ci_and_skip_elsewhere(monkeypatch, tmp_path, ci, outcome):
+    monkeypatch.delenv("I3D_TEST_REAL_PAIRS", raising=False)
+    monkeypatch.setenv("I3D_REAL_CLIPS", str(tmp_path / "absent"))
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises((pytest.fail.Exception, pytest.skip.Exception)) as raised:
+        real_pairs()
+    assert raised.type is outcome
 
 
 def test_real_footage_pairs_skip_the_frames_that_25_fps_repeats(tmp_path):
