@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from i3d.flow import tvl1
 from i3d.flow.opencv_backend import create_tvl1
-from i3d.flow.pairs import real_footage_pairs, standin_video_frames, validation_pairs
+from tests.flow_pairs import real_footage_pairs, standin_video_frames, validation_pairs
 from i3d.flow.params import TVL1Params
 from i3d.flow.tvl1_triton import ITERATION_BYTES
 

@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from i3d.data.shards import ShardReader, ShardWriter, encode_jpeg
 from i3d.flow import shard
-from i3d.flow.pairs import smooth_pair
+from tests.flow_pairs import smooth_pair
 
 
 class StandInBackend:

@@ -20,7 +20,7 @@ for size in 340x256 128x96; do
     mv ".gpu/frames_$size.npy.tmp.npy" ".gpu/frames_$size.npy"
 done
 tests/real_clips.sh
-python3 -c "import numpy as np; from i3d.flow.pairs import real_footage_pairs as pairs
+python3 -c "import numpy as np; from tests.flow_pairs import real_footage_pairs as pairs
 np.save('.gpu/real_pairs_340x256.npy.tmp.npy', np.stack(pairs('resources/real_clips', 256, 340)))"
 mv .gpu/real_pairs_340x256.npy.tmp.npy .gpu/real_pairs_340x256.npy
 python3 -c "import cv2, numpy as np

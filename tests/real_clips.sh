@@ -7,7 +7,7 @@
 #   box.mp4, cup.mp4   a box and a flask moved by hand, hand-held camera (640x480, ~30 fps)
 # Fetched from the Debian archive with `apt-get download` (a ~96 MB .deb; no root needed unless the package lists
 # are missing) into DEST, default resources/real_clips (git-ignored): never committed. Without them, the tests
-# that need them skip and say so. Usage: tests/real_clips.sh [DEST]
+# that need them skip and say so, except in CI (CI=true), where they fail. Usage: tests/real_clips.sh [DEST]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=${1:-resources/real_clips}

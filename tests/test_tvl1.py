@@ -18,7 +18,7 @@ import torch
 
 from i3d.flow import get_backend, tvl1
 from i3d.flow.opencv_backend import create_tvl1
-from i3d.flow.pairs import (
+from tests.flow_pairs import (
     real_footage_pairs,
     rectangle_pair,
     smooth_pair,
@@ -79,20 +79,38 @@ def video_frames() -> np.ndarray:
     return np.load(saved)[:6] if saved else standin_video_frames(96, 128, 6)
 
 
-@pytest.fixture(scope="module")
-def real_footage() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def real_pairs() -> tuple[np.ndarray, np.ndarray]:
     """One 340×256 pair from each real clip that tests/real_clips.sh fetches (people walking, a tree in the wind,
-    objects moved by hand), with OpenCV's flow: ``(I0s, I1s, flows)``. ``I3D_TEST_REAL_PAIRS`` names an .npy of the
-    pairs (2×N×H×W, saved by benchmarks/gpu_files.sh) for a machine without ffmpeg or the clips."""
+    objects moved by hand): ``(I0s, I1s)``. ``I3D_TEST_REAL_PAIRS`` names an .npy of the pairs (2×N×H×W, saved by
+    benchmarks/gpu_files.sh) for a machine without ffmpeg or the clips. Without either the test skips, except in
+    CI (``CI=true``), which fetches the clips: there their absence fails it rather than pass as a skip."""
     saved = os.environ.get("I3D_TEST_REAL_PAIRS")
     folder = Path(os.environ.get("I3D_REAL_CLIPS", Path(__file__).parents[1] / "resources" / "real_clips"))
     if saved:
-        i0, i1 = np.load(saved)
-    elif folder.is_dir() and any(folder.iterdir()):
-        i0, i1 = real_footage_pairs(folder, 256, 340)
-    else:
-        pytest.skip(f"no real clips in {folder}: tests/real_clips.sh fetches them")
+        return tuple(np.load(saved))
+    if folder.is_dir() and any(folder.iterdir()):
+        return real_footage_pairs(folder, 256, 340)
+    reason = f"no real clips in {folder}: tests/real_clips.sh fetches them"
+    if os.environ.get("CI", "").lower() in ("1", "true"):
+        pytest.fail(f"{reason}; .ci/run does, so in CI this is an error")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def real_footage() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`real_pairs` with OpenCV's flow: ``(I0s, I1s, flows)``."""
+    i0, i1 = real_pairs()
     return i0, i1, np.stack([opencv_flow(a, b) for a, b in zip(i0, i1)])
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)])
+def test_missing_real_clips_fail_in_ci_and_skip_elsewhere(monkeypatch, tmp_path, ci, outcome):
+    monkeypatch.delenv("I3D_TEST_REAL_PAIRS", raising=False)
+    monkeypatch.setenv("I3D_REAL_CLIPS", str(tmp_path / "absent"))
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises((pytest.fail.Exception, pytest.skip.Exception)) as raised:
+        real_pairs()
+    assert raised.type is outcome
 
 
 def test_real_footage_pairs_skip_the_frames_that_25_fps_repeats(tmp_path):
@@ -212,6 +230,14 @@ def test_torch_backend_in_the_flow_stage_matches_opencv_backend(video_frames):
     assert_matches_opencv(flow_t, flow_o)
 
 
+def test_every_module_of_the_flow_package_is_code_the_flow_stage_runs():
+    """Test fixtures inside i3d/flow would ship with the package and sit in the flow stage's code fingerprint,
+    rerunning the stage when only a fixture changed; they live in tests/flow_pairs.py."""
+    from i3d.fingerprint import PACKAGE_DIR, import_closure
+    modules = {f"i3d.flow.{path.stem}" for path in (PACKAGE_DIR / "flow").glob("*.py") if path.stem != "__init__"}
+    assert modules - set(import_closure(["i3d.flow.shard"])) == set()
+
+
 def test_auto_backend_prefers_cuda_torch_and_otherwise_the_faster_cpu_path():
     from i3d.flow.backends import auto_backend
     assert auto_backend("cuda") == "torch"
@@ -241,7 +267,7 @@ _INTERPRETED = """
 import numpy as np, torch, cv2
 from i3d.flow import solver as T
 from i3d.flow.tvl1_triton import MEDIAN_BLOCK, TritonStepper, _median_kernel, median_network
-from i3d.flow.pairs import validation_pairs
+from tests.flow_pairs import validation_pairs
 from i3d.flow.params import TVL1Params
 i0, i1, _ = validation_pairs(24, 30, 2, seed=4)
 a, b = torch.from_numpy(i0).float(), torch.from_numpy(i1).float()
@@ -298,6 +324,25 @@ def test_triton_kernels_equal_the_pytorch_iteration_in_the_interpreter():
     and OpenCV."""
     run = _in_the_interpreter(_INTERPRETED)
     assert run.returncode == 0 and "ok" in run.stdout, run.stderr[-3000:]
+
+
+def test_a_triton_warp_kernel_that_fails_stops_the_run(monkeypatch):
+    """No fallback to PyTorch ops: a broken kernel would pass every parity test and show only as a slow GPU."""
+    pytest.importorskip("triton")
+    from i3d.flow import solver, tvl1_triton
+
+    class BrokenKernel:
+        def __getitem__(self, grid):
+            def launch(*args, **kwargs):
+                raise RuntimeError("the warp kernel does not compile here")
+            return launch
+
+    monkeypatch.setattr(tvl1_triton, "_linearise_kernel", BrokenKernel())
+    n, h, w = 1, 8, 9
+    level = solver._Level(*torch.zeros(4, n, h, w).unbind(0), u=torch.zeros(n, 2, h, w), p=torch.zeros(n, 2, 2, h, w))
+    stepper = tvl1_triton.TritonStepper(TVL1Params(), torch.device("cpu"))
+    with pytest.raises(RuntimeError, match="does not compile"):
+        stepper.linearise(level, torch.zeros(n, 3, h, w), torch.zeros(n, h, w))
 
 
 _MEASURED = """

@@ -1,5 +1,8 @@
-"""Unit level of the TV-L1 port: each piece against the OpenCV routine it mirrors (float32, ~1e-5)."""
+"""Unit level of the TV-L1 port: each piece against the OpenCV routine it mirrors (float32, ~1e-5), the warp
+against the definition of bicubic sampling (cv2.remap *is* the CPU warp)."""
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
@@ -61,18 +64,47 @@ def test_threshold_step_covers_all_four_branches():
     np.testing.assert_allclose(coef[0, 0].numpy(), [l_t, -l_t, -0.1 / 5, 0.0], rtol=1e-6)
 
 
+def _keys(d: float) -> float:
+    """Keys' cubic convolution kernel at distance ``d``, in its textbook piecewise form."""
+    a = -0.75  # OpenCV's choice (cv::interpolateCubic); many libraries use -0.5
+    d = abs(d)
+    if d <= 1:
+        return ((a + 2) * d - (a + 3)) * d * d + 1
+    if d < 2:
+        return ((d - 5) * d + 8) * d * a - 4 * a
+    return 0.0
+
+
+def _bicubic_reference(img: np.ndarray, mx: np.ndarray, my: np.ndarray) -> np.ndarray:
+    """``img`` sampled at each ``(mx, my)``, point by point in float64: the 4×4 taps around the point weighted by
+    :func:`_keys` of their distance, taps outside the image reading 0 (remap's BORDER_CONSTANT, as the solver
+    calls it). Written from the definition, not from OpenCV's code or ours."""
+    h, w = img.shape
+    out = np.zeros((h, w))
+    for y, x in np.ndindex(h, w):
+        sx, sy = float(mx[y, x]), float(my[y, x])
+        for j in range(math.floor(sy) - 1, math.floor(sy) + 3):
+            for i in range(math.floor(sx) - 1, math.floor(sx) + 3):
+                if 0 <= j < h and 0 <= i < w:
+                    out[y, x] += img[j, i] * _keys(sx - i) * _keys(sy - j)
+    return out
+
+
 @pytest.mark.parametrize("warp", ["warp_cubic", "warp_cubic_gather"])
-def test_warp_cubic_matches_cv2_remap_inter_cubic_with_zero_border(warp):
-    """The PyTorch-ops warp (CUDA fallback, other devices) against cv2.remap, which the CPU path calls."""
-    img = _img(40, 50)
+def test_warp_cubic_matches_a_direct_bicubic_reference_with_zero_border(warp):
+    """Both warps (cv2.remap on the CPU, the PyTorch ops elsewhere; the Triton kernel is checked against the
+    former in test_tvl1.py's interpreter test) against the definition, on noise, where a wrong kernel (A = -0.5:
+    20 gray levels off) or a coordinate off by 1/32 px (10 levels) is far outside the 1e-3 tolerance."""
+    h, w = 12, 15
     rng = np.random.default_rng(2)
-    u1 = rng.uniform(-3, 3, img.shape).astype(np.float32)  # reaches past every border
-    u2 = rng.uniform(-3, 3, img.shape).astype(np.float32)
-    ys, xs = np.mgrid[0:40, 0:50].astype(np.float32)
-    expected = cv2.remap(img, xs + u1, ys + u2, cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    img = rng.uniform(0, 255, (h, w)).astype(np.float32)
+    u1 = rng.uniform(-4, 4, (h, w)).astype(np.float32)  # reaches past every border
+    u2 = rng.uniform(-4, 4, (h, w)).astype(np.float32)
+    u1[0, 0], u2[1, 1], u1[2, 2], u2[2, 2] = 50.0, -3.0, 0.0, 1.0  # far outside; integer coordinates
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    expected = _bicubic_reference(img, xs + u1, ys + u2)  # float32 coordinates, as the solver forms them
     got = getattr(ops, warp)(_t(img)[:, None], _t(u1), _t(u2))[0, 0].numpy()
-    np.testing.assert_allclose(got, expected, atol=2e-3)  # 255-scale intensities: ~1e-5 relative
-    assert np.abs(got - expected).mean() < 1e-4
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-3)  # 255-scale: float32 rounding is ~1e-4
 
 
 @pytest.mark.parametrize("shape", [(256, 340), (205, 272), (37, 53)])

@@ -1,6 +1,6 @@
 """TV-L1 optical flow stage: the project's batched PyTorch TV-L1 (:func:`tvl1`), pluggable backends, bound-20
 uint8 quantization, RGB shard -> flow shard."""
-from .backends import FlowBackend, available_backends, get_backend
+from .backends import FlowBackend, get_backend
 from .params import TVL1Params
 from .quantize import dequantize, quantize, to_unit_range
 from .shard import compute_flow_shard
@@ -9,7 +9,6 @@ from .solver import tvl1
 __all__ = [
            "FlowBackend",
            "TVL1Params",
-           "available_backends",
            "compute_flow_shard",
            "dequantize",
            "get_backend",

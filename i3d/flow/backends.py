@@ -72,11 +72,6 @@ def auto_backend(device: str = "auto") -> str:
     return "opencv"
 
 
-def available_backends() -> list[str]:
-    """Names of the backends usable in this environment."""
-    return [e.name for e in _BACKENDS if e.available()]
-
-
 def get_backend(name: str = "auto", **options) -> FlowBackend:
     """Instantiate a backend by name; ``options`` go to its constructor: ``threads``, ``device`` ("auto", "cpu",
     "cuda", ...), and ``tvl1``, a dict of TV-L1 parameters that differ from OpenCV's defaults (names as in

@@ -10,15 +10,9 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
+from ..device import resolve_device
 from .params import TVL1Params
 from .solver import tvl1
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when PyTorch sees a GPU, else the CPU."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)
 
 
 class TorchTVL1:

@@ -26,12 +26,10 @@ from __future__ import annotations
 import functools
 import math
 import os
-import warnings
 
 import torch
 
 from .params import TVL1Params
-from .tvl1_ops import linearise_torch
 
 try:
     import triton
@@ -338,7 +336,6 @@ class TritonStepper:
         if fused_iteration is None:
             fused_iteration = os.environ.get("I3D_TVL1_FUSED_ITERATION", "0") == "1"
         self.fused_iteration = fused_iteration
-        self._fused_linearise = True
         self._count = torch.zeros((), dtype=torch.int64, device=device) if count else None
 
     @property
@@ -347,19 +344,14 @@ class TritonStepper:
         return int(self._count) if self._count is not None else 0
 
     def linearise(self, level, images: torch.Tensor, i0: torch.Tensor) -> None:
-        """Fill ``level``'s ix, iy, rho_c around its current flow with one fused kernel (PyTorch ops if the
-        kernel cannot be built here, with a warning); the iteration kernels recompute grad themselves."""
-        if self._fused_linearise:
-            n, _, h, w = images.shape
-            try:
-                _linearise_kernel[(triton.cdiv(h * w, BLOCK), n)](
-                    images, i0, level.u, level.ix, level.iy, level.rho_c, h, w, BLOCK=BLOCK,
-                    num_warps=NUM_WARPS["_linearise_kernel"])
-                return
-            except Exception as err:  # a Triton/driver combination that cannot compile it: stay correct
-                warnings.warn(f"fused TV-L1 warp kernel unavailable ({err!r}); using PyTorch ops", stacklevel=2)
-                self._fused_linearise = False
-        linearise_torch(level, images, i0)
+        """Fill ``level``'s ix, iy, rho_c around its current flow with one fused kernel; the iteration kernels
+        recompute grad themselves. A kernel that fails raises: there is no fallback to PyTorch ops, since the
+        iteration kernels, built by the same Triton for the same GPU, have none either, and a silent fallback
+        would pass every parity test and show only as a slow GPU."""
+        n, _, h, w = images.shape
+        _linearise_kernel[(triton.cdiv(h * w, BLOCK), n)](
+            images, i0, level.u, level.ix, level.iy, level.rho_c, h, w, BLOCK=BLOCK,
+            num_warps=NUM_WARPS["_linearise_kernel"])
 
     def run_warp(self, level, scaled_eps: float) -> None:
         """Iterate until every pair's update is small enough (or ``outer × inner`` iterations)."""

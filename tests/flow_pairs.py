@@ -1,4 +1,5 @@
-"""Frame pairs with exactly known flow, for validating TV-L1 implementations and benchmarking them.
+"""Frame pairs with exactly known flow, for validating TV-L1 implementations and benchmarking them (fixtures for
+tests/ and benchmarks/, kept out of the package and out of the flow stage's code fingerprint).
 
 Construction (exact for TV-L1's convention, flow from ``I0`` to ``I1`` with ``I1(x + u(x)) = I0(x)``): take a
 texture ``B``, set ``I1 = B`` and ``I0(x) = B(x + u(x))`` by bicubic resampling. Displacements stay within the
@@ -65,18 +66,19 @@ def standin_video_frames(h: int, w: int, count: int, seed: int = 3) -> np.ndarra
     resized to ``w``×``h``: real encoded video (edges, flat regions, compression noise) for flow validation."""
     import tempfile
 
-    from ..data.synthetic import render_standin
-    from ..data.video import decode
+    from i3d.data.synthetic import render_standin
+    from i3d.data.video import decode
 
     with tempfile.TemporaryDirectory() as tmp:
         render_standin("ucf101", Path(tmp), classes=1, clips_per_class=3, seed=seed, short_side=(h, h),
                        seconds=(max(1.0, count / 24), max(1.0, count / 24)), progress=False)
         video = min(Path(tmp, "UCF-101").rglob("*.avi"))
         rgb = decode(video, fps=25.0, short_side=min(h, w))[:count]
-    return np.stack([_gray(f, h, w) for f in rgb])
+    return np.stack([_gray_resized(f, h, w) for f in rgb])
 
 
-def _gray(rgb: np.ndarray, h: int, w: int) -> np.ndarray:
+def _gray_resized(rgb: np.ndarray, h: int, w: int) -> np.ndarray:
+    """An RGB frame as the tests' gray ``w``×``h`` input (area-averaged: no aliasing from the downscale)."""
     return cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (w, h), interpolation=cv2.INTER_AREA)
 
 
@@ -86,13 +88,13 @@ def real_footage_pairs(folder: str | Path, h: int, w: int, per_clip: int = 1,
     pipeline does (25 fps) and resized to ``w``×``h`` gray: ``(I0s, I1s)`` as N×H×W uint8. Resampling to 25 fps
     repeats frames of slower sources, so a frame that differs from the last one kept by less than
     ``min_change`` gray levels on average is dropped first: a pair always holds motion to measure."""
-    from ..data.video import decode
+    from i3d.data.video import decode
 
     firsts, seconds = [], []
     for video in sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in (".avi", ".mp4", ".mkv", ".webm")):
         kept: list[np.ndarray] = []
         for rgb in decode(video, fps=25.0, short_side=min(h, w)):
-            gray = _gray(rgb, h, w)
+            gray = _gray_resized(rgb, h, w)
             if not kept or np.abs(gray.astype(np.int16) - kept[-1]).mean() >= min_change:
                 kept.append(gray)
         if len(kept) < 2:
