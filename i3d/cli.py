@@ -76,10 +76,12 @@ def _train(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     from .data.shards import shards_by_kind
     from .evaluate.predict import predict
+    from .evaluate.whole_clip import CHUNK_FRAMES
 
     top1 = predict(args.model, args.manifest, shards_by_kind(args.shards), args.split, args.out, crop_size=args.crop_size,
                    device=args.device, threads=args.threads, progress=not args.quiet,
-                   attrs=dict(dataset=args.dataset, init=args.init, data=args.data))
+                   attrs=dict(dataset=args.dataset, init=args.init, data=args.data),
+                   chunk_frames=args.chunk_frames or CHUNK_FRAMES)
     print(f"top-1 {top1:.1f}% -> {args.out}")
 
 
@@ -247,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="recorded in the predictions file")
     p.add_argument("--init", default="scratch", help="recorded in the predictions file")
     p.add_argument("--data", default="stand-in", choices=["stand-in", "real"], help="recorded in the predictions file")
+    p.add_argument("--chunk-frames", type=int, default=None,
+                   help="I3D: longer clips go through in overlapping chunks of this many frames (same logits, "
+                        "bounded memory; at least 144). Default: i3d.evaluate.whole_clip.CHUNK_FRAMES (512)")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=1)
     _add_common(p)
