@@ -237,3 +237,33 @@ def test_deterministic_and_resumable(tmp_path):
     assert videos[0].read_bytes() == (tmp_path / "b" / "videos" / videos[0].name).read_bytes()
     assert all(p.stat().st_mtime_ns == stamps[p] for p in videos[1:])
     assert not list(tmp_path.rglob("*.tmp*"))
+
+
+def test_a_render_with_other_parameters_replaces_the_old_files_and_the_same_parameters_resume(tmp_path, monkeypatch):
+    from i3d.data import synthetic
+    small = dict(TINY, classes=2, clips_per_class=3)
+    root = tmp_path / "k"
+    render_standin("kinetics400", root, seed=0, **small)
+    rows, videos = kinetics_rows(root), sorted((root / "videos").iterdir())
+    stamps = {p: p.stat().st_mtime_ns for p in videos}
+
+    rendered = []
+    real = synthetic._render_to_file
+    monkeypatch.setattr(synthetic, "_render_to_file", lambda job, **kw: rendered.append(job.path) or real(job, **kw))
+    render_standin("kinetics400", root, seed=0, **small)  # the same parameters: nothing to do
+    assert rendered == [] and all(p.stat().st_mtime_ns == stamps[p] for p in videos)
+
+    render_standin("kinetics400", root, seed=1, **small)  # another seed: other ids, and the old videos go
+    assert len(rendered) == len(videos) and kinetics_rows(root) != rows
+    assert sorted((root / "videos").iterdir()) == sorted(rendered)
+    assert not set(videos) & set(rendered)
+
+    rendered.clear()
+    by_id = {r["youtube_id"]: r for r in kinetics_rows(root)}
+    before = {p: p.read_bytes() for p in (root / "videos").iterdir()}
+    render_standin("kinetics400", root, seed=1, **dict(small, seconds=(2.0, 2.5)))  # same ids, other durations
+    assert sorted(rendered) == sorted(before)
+    after = {r["youtube_id"]: r for r in kinetics_rows(root)}
+    assert any(after[i]["time_end"] != by_id[i]["time_end"] for i in by_id)
+    assert all(p.read_bytes() != data for p, data in before.items())
+    assert not list(tmp_path.rglob("*.tmp*"))
