@@ -50,7 +50,7 @@ def _flow(args: argparse.Namespace) -> None:
     from .flow.shard import compute_flow_shard
 
     summary = compute_flow_shard(Path(args.rgb), Path(args.out), backend=args.backend, bound=args.bound,
-                                 threads=args.threads, progress=not args.quiet, tvl1=dict(args.tvl1),
+                                 workers=args.workers, progress=not args.quiet, tvl1=dict(args.tvl1),
                                  device=args.device)
     print(json.dumps(summary))
 
@@ -199,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: torch on CUDA, else opencv (the faster CPU path); torch: the project's batched TV-L1")
     p.add_argument("--device", default="auto", help="for --backend torch: auto (CUDA if present), cpu, cuda, cuda:N")
     p.add_argument("--bound", type=float, default=20.0, help="truncate flow to [-bound, bound] before quantizing")
-    p.add_argument("--threads", type=int, default=1, help="worker processes (clips are shared among them)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="CPU: worker processes (clips are shared among them); GPU: threads decoding and encoding "
+                        "JPEGs beside the solver")
     p.add_argument("--tvl1", nargs="*", type=_tvl1_setting, default=[], metavar="NAME=VALUE",
                    help="TV-L1 parameters that differ from OpenCV's defaults, e.g. epsilon=0.05 "
                         "(names: tau lambda_ theta nscales warps epsilon inner_iterations outer_iterations "

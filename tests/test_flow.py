@@ -171,9 +171,9 @@ def test_flow_shard_round_trip(rgb_shard, tmp_path):
         assert interior[..., 1].mean() == pytest.approx(SHIFT[1], abs=0.1)
 
 
-def test_flow_shard_is_independent_of_threads(rgb_shard, tmp_path):
-    compute_flow_shard(rgb_shard, tmp_path / "a.h5", threads=1, progress=False)
-    compute_flow_shard(rgb_shard, tmp_path / "b.h5", threads=2, progress=False)
+def test_flow_shard_is_independent_of_workers(rgb_shard, tmp_path):
+    compute_flow_shard(rgb_shard, tmp_path / "a.h5", workers=1, progress=False)
+    compute_flow_shard(rgb_shard, tmp_path / "b.h5", workers=2, progress=False)
     a, b = ShardReader(tmp_path / "a.h5"), ShardReader(tmp_path / "b.h5")
     for clip in a.clips:
         np.testing.assert_array_equal(a.read(clip.clip_id), b.read(clip.clip_id))
@@ -190,7 +190,7 @@ def test_flow_shard_of_only_short_clips_is_empty(tmp_path):
     writer = ShardWriter(rgb, "rgb")
     writer.add_clip("single", 0, [encode_jpeg(np.zeros((8, 8, 3), np.uint8))], 25.0, 8, 8)
     writer.close()
-    summary = compute_flow_shard(rgb, tmp_path / "flow.h5", threads=2, progress=False)
+    summary = compute_flow_shard(rgb, tmp_path / "flow.h5", workers=2, progress=False)
     assert summary["clips"] == 0 and summary["pairs"] == 0 and summary["skipped"] == ["single"]
     assert ShardReader(tmp_path / "flow.h5").clips == []
 
@@ -265,8 +265,8 @@ def test_a_ten_minute_clip_goes_through_the_flow_stage_in_bounded_memory(tmp_pat
     assert peak_mb < 2000, f"peak RSS {peak_mb} MB"
 
 
-@pytest.mark.parametrize("threads", [1, 2])  # one process with JPEG threads (the GPU path), worker processes
-def test_a_clip_with_a_corrupt_jpeg_is_recorded_and_the_other_clips_get_flow(rgb_shard, tmp_path, threads,
+@pytest.mark.parametrize("workers", [1, 2])  # one process with JPEG threads (the GPU path), worker processes
+def test_a_clip_with_a_corrupt_jpeg_is_recorded_and_the_other_clips_get_flow(rgb_shard, tmp_path, workers,
                                                                              monkeypatch):
     import pandas as pd
 
@@ -282,7 +282,7 @@ def test_a_clip_with_a_corrupt_jpeg_is_recorded_and_the_other_clips_get_flow(rgb
         writer.add_clip(clip.clip_id, clip.label, frames, clip.fps, clip.height, clip.width)
     writer.close()
     out = tmp_path / "flow.h5"
-    summary = compute_flow_shard(rgb, out, threads=threads, progress=False)
+    summary = compute_flow_shard(rgb, out, workers=workers, progress=False)
     assert summary["failed"] == {"bad": "ValueError: corrupt JPEG frame"} and summary["skipped"] == ["single"]
     assert [c.clip_id for c in ShardReader(out).clips] == ["clip0", "clip1"]
     compute_flow_shard(rgb_shard, tmp_path / "clean.h5", progress=False)
@@ -300,7 +300,7 @@ from i3d.flow import compute_flow_shard
 from i3d.flow.opencv_backend import OpenCVTVL1
 OpenCVTVL1.compute = lambda self, frames: os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer does
 try:
-    compute_flow_shard(sys.argv[1], sys.argv[2], backend="opencv", threads=2, progress=False)
+    compute_flow_shard(sys.argv[1], sys.argv[2], backend="opencv", workers=2, progress=False)
 except RuntimeError as err:
     print(err)
     sys.exit(3)
@@ -313,3 +313,17 @@ def test_a_killed_worker_process_fails_the_job_with_a_message_instead_of_hanging
     assert run.returncode == 3, run.stderr[-3000:]
     assert "a flow worker process died" in run.stdout
     assert not (tmp_path / "flow.h5").exists()
+
+
+def test_the_flow_parallelism_is_called_workers_in_the_config_and_the_cli():
+    """One name for what it is (CPU: worker processes; GPU: JPEG threads beside the solver), not ``threads``."""
+    from i3d.cli import build_parser
+    from i3d.config import ConfigError, validate
+
+    datasets = {"ucf101": {"source": "local"}}
+    assert validate({"datasets": datasets})["flow"]["workers"] == 1
+    assert validate({"datasets": datasets, "flow": {"workers": 4}})["flow"]["workers"] == 4
+    with pytest.raises(ConfigError, match="threads"):
+        validate({"datasets": datasets, "flow": {"threads": 4}})
+    args = build_parser().parse_args(["flow", "--rgb", "r.h5", "--out", "f.h5", "--workers", "3"])
+    assert args.workers == 3

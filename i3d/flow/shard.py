@@ -1,13 +1,13 @@
 """RGB shard -> flow shard: gray frames, TV-L1 between consecutive frames, bound-20 uint8, one JPEG per pair.
 
-Parallelism (``threads``): one forked worker process per thread, each running single-threaded OpenCV on whole
-clips, rather than one process with ``cv2.setNumThreads(threads)``. Measured on the idle 2-core dev machine
+Parallelism (``workers``): on the CPU, that many forked worker processes, each running single-threaded OpenCV
+on whole clips, rather than one process with ``cv2.setNumThreads(workers)``. Measured on the idle 2-core dev machine
 (OpenCV 5.0, smooth moving texture), pairs/s serial / 2 processes / 1 process with 2 OpenCV threads:
 85×64 6.2 / 11.6 / 9.7, 149×112 3.0 / 5.4 / 5.1; at 340×256 the two are closer (~1.5 vs ~1.3, machine not idle).
 Processes share nothing, so they scale with cores at any frame size; OpenCV's parallel loops synchronise many
 times per iteration, which costs most on small frames. A shard with a single clip falls back to OpenCV threads.
-A GPU is fed from one process, with ``threads`` threads decoding frames and encoding flow beside the solver.
-Clips come back in shard order, so the output does not depend on ``threads``.
+A GPU is fed from one process, with ``workers`` threads decoding frames and encoding flow beside the solver.
+Clips come back in shard order, so the output does not depend on ``workers``.
 
 One bad clip never fails the shard: a clip whose flow cannot be computed (a corrupt JPEG frame, an error in the
 backend) is left out, and its reason goes to the status table ``<flow shard>.csv`` written beside the shard
@@ -136,15 +136,15 @@ def _worker_clip(clip: ClipRecord) -> list[bytes] | ClipFailure:
 
 
 def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", bound: float = 20.0,
-                       threads: int = 1, progress: bool = True, tvl1: dict | None = None,
+                       workers: int = 1, progress: bool = True, tvl1: dict | None = None,
                        device: str = "auto") -> dict:
     """Write the flow shard of every clip in ``rgb_shard`` (T frames -> T-1 flow frames) and summarise the run.
 
     Clips with fewer than 2 frames have no flow; they are left out of the flow shard and listed in ``skipped``;
     clips whose flow failed are left out too, with their reasons in ``failed`` (clip id -> reason). Both are
     in the status table ``<out_path>.csv`` as well (see the module docstring).
-    ``threads`` worker processes share the clips (see the module docstring); where one process does the work
-    (on a GPU, or for a single clip), ``threads`` threads decode and encode the JPEGs beside it. The OpenCV
+    ``workers`` worker processes share the clips (see the module docstring); where one process does the work
+    (on a GPU, or for a single clip), ``workers`` threads decode and encode the JPEGs beside it. The OpenCV
     backend sets ``cv2.setNumThreads`` in the calling process. ``tvl1`` overrides TV-L1 parameters (OpenCV's defaults
     otherwise); the parameters used are recorded in the shard. Raises RuntimeError if a worker process dies.
     """
@@ -152,14 +152,14 @@ def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", b
     reader = ShardReader(rgb_shard)
     if reader.kind != "rgb":
         raise ValueError(f"{rgb_shard}: expected an rgb shard, got {reader.kind!r}")
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     clips = [c for c in reader.clips if c.num_frames >= 2]
     skipped = [c.clip_id for c in reader.clips if c.num_frames < 2]
-    algo = get_backend(backend, threads=threads, tvl1=tvl1, device=device)  # also resolves "auto" for the params
+    algo = get_backend(backend, threads=workers, tvl1=tvl1, device=device)  # also resolves "auto" for the params
     on_gpu = getattr(algo, "device", None) is not None and algo.device.type != "cpu"
-    workers = 1 if on_gpu else min(threads, max(len(clips), 1))  # one process feeds a GPU (no fork after CUDA)
-    if workers > 1:
+    pool_size = 1 if on_gpu else min(workers, max(len(clips), 1))  # one process feeds a GPU (no fork after CUDA)
+    if pool_size > 1:
         algo = get_backend(algo.name, threads=1, tvl1=tvl1, device="cpu")
     params = {"backend": algo.name, **algo.params(), "bound": bound, "jpeg_quality": JPEG_QUALITY,
               "gray": "cv2.COLOR_RGB2GRAY", "source": rgb_shard.name}
@@ -174,12 +174,12 @@ def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", b
     # A process pool from concurrent.futures, not multiprocessing.Pool: it notices a dead worker
     # (BrokenProcessPool) where Pool.imap waits forever for the dead worker's clip.
     processes = jpeg_threads = None
-    if workers > 1:
-        processes = ProcessPoolExecutor(workers, mp.get_context("fork"), initializer=_init_worker,
+    if pool_size > 1:
+        processes = ProcessPoolExecutor(pool_size, mp.get_context("fork"), initializer=_init_worker,
                                         initargs=(rgb_shard, algo.name, tvl1, bound))
         encoded = processes.map(_worker_clip, clips)
-    else:  # one process (a GPU, or a single clip): ``threads`` threads decode and encode JPEGs beside the backend
-        jpeg_threads = ThreadPoolExecutor(threads, thread_name_prefix="jpeg")
+    else:  # one process (a GPU, or a single clip): ``workers`` threads decode and encode JPEGs beside the backend
+        jpeg_threads = ThreadPoolExecutor(workers, thread_name_prefix="jpeg")
         encoded = _clip_jpegs(reader, algo, clips, bound, jpeg_threads)
     try:
         with tqdm(total=pairs, unit="pair", disable=not progress, desc=out_path.name) as bar:
@@ -193,8 +193,8 @@ def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", b
                 bar.update(clip.num_frames - 1)
     except BrokenProcessPool as exc:
         raise RuntimeError(f"a flow worker process died (killed by a signal, e.g. by the out-of-memory killer) while "
-                           f"computing {out_path.name}, which is not written; rerun it, with fewer worker processes "
-                           f"if memory is short") from exc
+                           f"computing {out_path.name}, which is not written; rerun it, with fewer workers "
+                           f"(flow.workers, i3d flow --workers) if memory is short") from exc
     finally:
         reader.close()
         if processes is not None:
