@@ -7,7 +7,8 @@ source size is read from ffmpeg's own banner (``ffmpeg -i``).
 Every ffmpeg call has a timeout (a hung ffmpeg would otherwise stall its shard until the scheduler kills the
 job, and the shard's status table would never be written): ``PROBE_TIMEOUT_S`` for reading the banner, and for
 decoding ``DECODE_TIMEOUT_S`` plus ``DECODE_TIMEOUT_PER_VIDEO_SECOND`` per second of video, so long clips get
-proportionally longer. A timed-out ffmpeg is killed and the clip fails with "timed out after N s".
+proportionally longer (encoding a stand-in video gets the same). A timed-out ffmpeg is killed and the clip
+fails with "ffmpeg timed out after N s".
 """
 from __future__ import annotations
 
@@ -81,8 +82,8 @@ def probe(path: str | Path) -> VideoInfo:
     return VideoInfo(int(stream.group(1)), int(stream.group(2)), duration)
 
 
-def decode_timeout(seconds: float) -> float:
-    """Seconds an ffmpeg call may take on ``seconds`` of video."""
+def ffmpeg_timeout(seconds: float) -> float:
+    """Seconds an ffmpeg call may take to decode (or encode) ``seconds`` of video."""
     return DECODE_TIMEOUT_S + DECODE_TIMEOUT_PER_VIDEO_SECOND * max(seconds, 0.0)
 
 
@@ -103,7 +104,7 @@ def decode(path: str | Path, *, fps: float = 25.0, short_side: int = 256, start:
 
     ``start``/``end`` (seconds) trim the clip (frame-accurate: decoding, not stream copy).
     Raises :class:`VideoError` for missing, empty or undecodable files, when no frame comes out, or when
-    ffmpeg runs past :func:`decode_timeout` of the decoded span. The decoded frames are held in memory
+    ffmpeg runs past :func:`ffmpeg_timeout` of the decoded span. The decoded frames are held in memory
     (T×H×W×3 bytes: 1.6 GB for 10 minutes at 25 fps and 256×340).
     """
     info = probe(path)
@@ -119,7 +120,7 @@ def decode(path: str | Path, *, fps: float = 25.0, short_side: int = 256, start:
               .filter("fps", fps=fps)
               .filter("scale", width, height, flags="bilinear")
               .output("pipe:", format="rawvideo", pix_fmt="rgb24", an=None))
-    proc = _run(stream.compile(cmd=ffmpeg_exe()), decode_timeout(span), Path(path).name)
+    proc = _run(stream.compile(cmd=ffmpeg_exe()), ffmpeg_timeout(span), Path(path).name)
     if proc.returncode != 0:
         raise VideoError(f"ffmpeg failed on {Path(path).name}: {_last_line(proc.stderr)}")
     out = proc.stdout
@@ -145,7 +146,7 @@ def encode(path: str | Path, frames: np.ndarray, fps: float, *, codec: str = "li
             .output(str(tmp), pix_fmt="yuv420p", r=fps, **out_args)
             .overwrite_output()
             .compile(cmd=ffmpeg_exe()))
-    proc = _run(args, decode_timeout(t / fps), path.name, stdin=np.ascontiguousarray(frames).tobytes())
+    proc = _run(args, ffmpeg_timeout(t / fps), path.name, stdin=np.ascontiguousarray(frames).tobytes())
     if proc.returncode != 0:
         raise VideoError(f"ffmpeg could not encode {path.name}: {_last_line(proc.stderr)}")
     tmp.replace(path)
