@@ -194,7 +194,7 @@ def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", b
     except BrokenProcessPool as exc:
         raise RuntimeError(f"a flow worker process died (killed by a signal, e.g. by the out-of-memory killer) while "
                            f"computing {out_path.name}, which is not written; rerun it, with fewer workers "
-                           f"(flow.workers, i3d flow --workers) if memory is short") from exc
+                           f"(flow.workers, i3d flow --workers) if memory is short ({exc})") from exc
     finally:
         reader.close()
         if processes is not None:
