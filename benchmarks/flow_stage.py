@@ -2,7 +2,7 @@
 
 A GPU computes a 340×256 pair in about a millisecond, and decoding its frame and encoding its flow take about two
 on one core. This runs ``compute_flow_shard`` on a shard of rendered 340×256 clips and prints the stage's pairs/s
-for each ``--threads`` beside two baselines measured in the same run: the backend's own rate, and the serial
+for each ``--workers`` beside two baselines measured in the same run: the backend's own rate, and the serial
 estimate (the JPEG work per pair, timed here, plus the backend's time per pair), which is what the stage managed
 before its JPEG threads.
 
@@ -10,8 +10,8 @@ Without a GPU the backend is a stand-in that takes ``1/--rate`` seconds per pair
 GIL as waiting for CUDA does) and returns a fixed, realistic flow field; on a GPU machine ``--backend torch`` times
 the real one.
 
-    python benchmarks/flow_stage.py --rate 1000 --threads 1 2
-    python benchmarks/flow_stage.py --backend torch --threads 1 4 8     # on a GPU machine
+    python benchmarks/flow_stage.py --rate 1000 --workers 1 2
+    python benchmarks/flow_stage.py --backend torch --workers 1 4 8     # on a GPU machine
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backend", default="stand-in", choices=["stand-in", "torch"])
     p.add_argument("--rate", type=float, default=1000.0, help="the stand-in backend's pairs/s")
-    p.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="the stage's --threads to time")
+    p.add_argument("--workers", nargs="+", type=int, default=[1, 2], help="the stage's --workers to time")
     p.add_argument("--clips", type=int, default=8)
     p.add_argument("--frames", type=int, default=251, help="frames per clip (a 10 s Kinetics clip: 251)")
     p.add_argument("--size", default="340x256", help="WxH")
@@ -108,13 +108,13 @@ def main() -> None:
         print(f"# {args.clips} clips × {args.frames - 1} pairs of {args.size}; backend {args.backend} "
               f"{backend_rate:.0f} pairs/s alone; JPEG work {jpeg * 1e3:.2f} ms per pair on one thread; "
               f"serial estimate {serial:.0f} pairs/s")
-        print("| --threads | stage pairs/s | × backend alone | × serial estimate |")
+        print("| --workers | stage pairs/s | × backend alone | × serial estimate |")
         print("|---|---|---|---|")
-        for threads in args.threads:
-            out = Path(tmp) / f"flow{threads}.h5"
-            summary = shard.compute_flow_shard(rgb, out, backend=args.backend, threads=threads, progress=False)
+        for workers in args.workers:
+            out = Path(tmp) / f"flow{workers}.h5"
+            summary = shard.compute_flow_shard(rgb, out, backend=args.backend, workers=workers, progress=False)
             rate = summary["pairs_per_second"]
-            print(f"| {threads} | {rate:.0f} | {rate / backend_rate:.2f} | {rate / serial:.2f} |", flush=True)
+            print(f"| {workers} | {rate:.0f} | {rate / backend_rate:.2f} | {rate / serial:.2f} |", flush=True)
             out.unlink()
 
 

@@ -66,8 +66,8 @@ stage "TV-L1 benchmark, 224x224"
 benchmark 224x224 60 --batches 256 1024
 stage "Each kernel alone: GB/s per (BLOCK, warps), against a device-to-device copy"
 timeout 60 python3 benchmarks/kernels.py --measure 2>&1 | tee "$out/kernels.txt"
-stage "The flow stage around the CUDA solver, by --threads"
-timeout 45 python3 benchmarks/flow_stage.py --backend torch --threads 1 4 8 2>&1 | tee "$out/flow_stage.txt"
+stage "The flow stage around the CUDA solver, by --workers"
+timeout 45 python3 benchmarks/flow_stage.py --backend torch --workers 1 4 8 2>&1 | tee "$out/flow_stage.txt"
 stage "done"
 echo
 saved=()

@@ -50,7 +50,7 @@ def _flow(args: argparse.Namespace) -> None:
     from .flow.shard import compute_flow_shard
 
     summary = compute_flow_shard(Path(args.rgb), Path(args.out), backend=args.backend, bound=args.bound,
-                                 threads=args.threads, progress=not args.quiet, tvl1=dict(args.tvl1),
+                                 workers=args.workers, progress=not args.quiet, tvl1=dict(args.tvl1),
                                  device=args.device)
     print(json.dumps(summary))
 
@@ -76,10 +76,12 @@ def _train(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     from .data.shards import shards_by_kind
     from .evaluate.predict import predict
+    from .evaluate.whole_clip import CHUNK_FRAMES
 
     top1 = predict(args.model, args.manifest, shards_by_kind(args.shards), args.split, args.out, crop_size=args.crop_size,
                    device=args.device, threads=args.threads, progress=not args.quiet,
-                   attrs=dict(dataset=args.dataset, init=args.init, data=args.data))
+                   attrs=dict(dataset=args.dataset, init=args.init, data=args.data),
+                   chunk_frames=args.chunk_frames or CHUNK_FRAMES)
     print(f"top-1 {top1:.1f}% -> {args.out}")
 
 
@@ -197,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: torch on CUDA, else opencv (the faster CPU path); torch: the project's batched TV-L1")
     p.add_argument("--device", default="auto", help="for --backend torch: auto (CUDA if present), cpu, cuda, cuda:N")
     p.add_argument("--bound", type=float, default=20.0, help="truncate flow to [-bound, bound] before quantizing")
-    p.add_argument("--threads", type=int, default=1, help="worker processes (clips are shared among them)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="CPU: worker processes (clips are shared among them); GPU: threads decoding and encoding "
+                        "JPEGs beside the solver")
     p.add_argument("--tvl1", nargs="*", type=_tvl1_setting, default=[], metavar="NAME=VALUE",
                    help="TV-L1 parameters that differ from OpenCV's defaults, e.g. epsilon=0.05 "
                         "(names: tau lambda_ theta nscales warps epsilon inner_iterations outer_iterations "
@@ -247,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="recorded in the predictions file")
     p.add_argument("--init", default="scratch", help="recorded in the predictions file")
     p.add_argument("--data", default="stand-in", choices=["stand-in", "real"], help="recorded in the predictions file")
+    p.add_argument("--chunk-frames", type=int, default=None,
+                   help="I3D: longer clips go through in overlapping chunks of this many frames (same logits, "
+                        "bounded memory; at least 144). Default: i3d.evaluate.whole_clip.CHUNK_FRAMES (512)")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=1)
     _add_common(p)

@@ -152,7 +152,7 @@ def test_flow_shard_round_trip(rgb_shard, tmp_path):
     summary = compute_flow_shard(rgb_shard, out, progress=False)
     assert summary["clips"] == 2 and summary["pairs"] == 8 and summary["skipped"] == ["single"]
     assert summary["seconds"] > 0 and summary["pairs_per_second"] > 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["rgb.h5", out.name])  # no .tmp left
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["rgb.h5", out.name, "flow.csv"])  # no .tmp left
 
     reader = ShardReader(out)
     assert reader.kind == "flow"
@@ -169,9 +169,9 @@ def test_flow_shard_round_trip(rgb_shard, tmp_path):
         assert interior[..., 1].mean() == pytest.approx(SHIFT[1], abs=0.1)
 
 
-def test_flow_shard_is_independent_of_threads(rgb_shard, tmp_path):
-    compute_flow_shard(rgb_shard, tmp_path / "a.h5", threads=1, progress=False)
-    compute_flow_shard(rgb_shard, tmp_path / "b.h5", threads=2, progress=False)
+def test_flow_shard_is_independent_of_workers(rgb_shard, tmp_path):
+    compute_flow_shard(rgb_shard, tmp_path / "a.h5", workers=1, progress=False)
+    compute_flow_shard(rgb_shard, tmp_path / "b.h5", workers=2, progress=False)
     a, b = ShardReader(tmp_path / "a.h5"), ShardReader(tmp_path / "b.h5")
     for clip in a.clips:
         np.testing.assert_array_equal(a.read(clip.clip_id), b.read(clip.clip_id))
@@ -188,7 +188,7 @@ def test_flow_shard_of_only_short_clips_is_empty(tmp_path):
     writer = ShardWriter(rgb, "rgb")
     writer.add_clip("single", 0, [encode_jpeg(np.zeros((8, 8, 3), np.uint8))], 25.0, 8, 8)
     writer.close()
-    summary = compute_flow_shard(rgb, tmp_path / "flow.h5", threads=2, progress=False)
+    summary = compute_flow_shard(rgb, tmp_path / "flow.h5", workers=2, progress=False)
     assert summary["clips"] == 0 and summary["pairs"] == 0 and summary["skipped"] == ["single"]
     assert ShardReader(tmp_path / "flow.h5").clips == []
 
@@ -261,3 +261,67 @@ def test_a_ten_minute_clip_goes_through_the_flow_stage_in_bounded_memory(tmp_pat
     assert pairs == 15_000 and ShardReader(tmp_path / "flow.h5").record("ten_minutes").num_frames == 15_000
     # two windows of frames and flow, our solver's chunk (256 MiB), the clip's JPEGs (~0.5 GB), the libraries
     assert peak_mb < 2000, f"peak RSS {peak_mb} MB"
+
+
+@pytest.mark.parametrize("workers", [1, 2])  # one process with JPEG threads (the GPU path), worker processes
+def test_a_clip_with_a_corrupt_jpeg_is_recorded_and_the_other_clips_get_flow(rgb_shard, tmp_path, workers,
+                                                                             monkeypatch):
+    import pandas as pd
+
+    from i3d.flow import shard
+    monkeypatch.setattr(shard, "FLOW_WINDOW", 3)  # the bad frame sits in the clip's second window
+    rgb = tmp_path / "with_bad.h5"
+    source = ShardReader(rgb_shard)
+    writer = ShardWriter(rgb, "rgb")
+    for clip in source.clips:
+        frames = [f.tobytes() for f in source.encoded(clip.clip_id, range(clip.num_frames))]
+        if clip.clip_id == "clip0":
+            writer.add_clip("bad", 9, frames[:4] + [b"\xff\xd8 not a JPEG"], 25.0, 32, 40)
+        writer.add_clip(clip.clip_id, clip.label, frames, clip.fps, clip.height, clip.width)
+    writer.close()
+    out = tmp_path / "flow.h5"
+    summary = compute_flow_shard(rgb, out, workers=workers, progress=False)
+    assert summary["failed"] == {"bad": "ValueError: corrupt JPEG frame"} and summary["skipped"] == ["single"]
+    assert [c.clip_id for c in ShardReader(out).clips] == ["clip0", "clip1"]
+    compute_flow_shard(rgb_shard, tmp_path / "clean.h5", progress=False)
+    clean = ShardReader(tmp_path / "clean.h5")
+    for clip in clean.clips:
+        np.testing.assert_array_equal(ShardReader(out).read(clip.clip_id), clean.read(clip.clip_id))
+    status = pd.read_csv(out.with_suffix(".csv")).set_index("clip_id")
+    assert status.status.to_dict() == {"bad": "failed", "clip0": "ok", "clip1": "ok", "single": "skipped"}
+    assert status.loc["bad", "reason"] == "ValueError: corrupt JPEG frame" and status.loc["clip0", "num_frames"] == 4
+
+
+_KILLED_WORKER = """
+import os, signal, sys
+from i3d.flow import compute_flow_shard
+from i3d.flow.opencv_backend import OpenCVTVL1
+OpenCVTVL1.compute = lambda self, frames: os.kill(os.getpid(), signal.SIGKILL)  # as the out-of-memory killer does
+try:
+    compute_flow_shard(sys.argv[1], sys.argv[2], backend="opencv", workers=2, progress=False)
+except RuntimeError as err:
+    print(err)
+    sys.exit(3)
+"""
+
+
+def test_a_killed_worker_process_fails_the_job_with_a_message_instead_of_hanging(rgb_shard, tmp_path):
+    run = subprocess.run([sys.executable, "-c", _KILLED_WORKER, str(rgb_shard), str(tmp_path / "flow.h5")],
+                         capture_output=True, text=True, timeout=120, check=False)  # a hang fails here
+    assert run.returncode == 3, run.stderr[-3000:]
+    assert "a flow worker process died" in run.stdout
+    assert not (tmp_path / "flow.h5").exists()
+
+
+def test_the_flow_parallelism_is_called_workers_in_the_config_and_the_cli():
+    """One name for what it is (CPU: worker processes; GPU: JPEG threads beside the solver), not ``threads``."""
+    from i3d.cli import build_parser
+    from i3d.config import ConfigError, validate
+
+    datasets = {"ucf101": {"source": "local"}}
+    assert validate({"datasets": datasets})["flow"]["workers"] == 1
+    assert validate({"datasets": datasets, "flow": {"workers": 4}})["flow"]["workers"] == 4
+    with pytest.raises(ConfigError, match="threads"):
+        validate({"datasets": datasets, "flow": {"threads": 4}})
+    args = build_parser().parse_args(["flow", "--rgb", "r.h5", "--out", "f.h5", "--workers", "3"])
+    assert args.workers == 3

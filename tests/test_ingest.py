@@ -1,6 +1,8 @@
 """Annotations -> manifest -> RGB shards, including broken inputs."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -84,3 +86,73 @@ def test_shard_writer_streams_clips_to_a_temporary_file_and_renames_it_on_close(
     for clip_id, frames in clips.items():
         got = reader.encoded(clip_id, range(len(frames)))
         assert [g.tobytes() for g in got] == frames
+
+
+def _fake_ffmpeg(tmp_path, real: str):
+    """An ffmpeg that answers the probe (``-hide_banner -i path``) but hangs on any other call."""
+    script = tmp_path / "hanging_ffmpeg"
+    script.write_text(f'#!/bin/sh\nif [ "$#" -le 3 ]; then exec "{real}" "$@"; fi\nexec sleep 60\n')
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_hanging_ffmpeg_is_killed_and_recorded_and_the_status_table_is_written(tiny_ucf, tmp_path, monkeypatch):
+    from i3d.data import video
+    m = read_annotations("ucf101", tiny_ucf)
+    fake = _fake_ffmpeg(tmp_path, video.ffmpeg_exe())
+    monkeypatch.setattr(video, "ffmpeg_exe", lambda: fake)
+    monkeypatch.setattr(video, "DECODE_TIMEOUT_S", 1.0, raising=False)
+    monkeypatch.setattr(video, "DECODE_TIMEOUT_PER_VIDEO_SECOND", 0.0, raising=False)
+    out = tmp_path / "rgb" / "shard000.h5"
+    status = ingest_shard(m, 0, 1, out, fps=25.0, short_side=32, progress=False).set_index("clip_id")
+    decodable = status.loc["v_MoveLeft_g01_c01"]
+    assert decodable.status == "failed" and decodable.reason == "ffmpeg timed out after 1 s on v_MoveLeft_g01_c01.avi"
+    assert (status.status == "ok").sum() == 0
+    assert pd.read_csv(out.with_suffix(".csv")).set_index("clip_id").loc["v_MoveLeft_g01_c01", "reason"].startswith(
+        "ffmpeg timed out")
+    assert ShardReader(out).clips == []
+
+
+def test_a_probe_that_hangs_times_out_too(tiny_ucf, monkeypatch, tmp_path):
+    from i3d.data import video
+    script = tmp_path / "sleeping_ffmpeg"
+    script.write_text("#!/bin/sh\nexec sleep 60\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(video, "ffmpeg_exe", lambda: str(script))
+    monkeypatch.setattr(video, "PROBE_TIMEOUT_S", 1.0, raising=False)
+    with pytest.raises(VideoError, match="timed out after 1 s"):
+        probe(tiny_ucf / "UCF-101/MoveLeft/v_MoveLeft_g01_c01.avi")
+
+
+def test_an_exception_of_any_type_in_one_clip_is_recorded_and_the_other_clips_are_stored(tiny_ucf, tmp_path,
+                                                                                          monkeypatch):
+    from i3d.data import ingest, video
+    real_decode, real_encode = video.decode, ingest.encode_jpeg
+
+    def decode(path, **kwargs):
+        name = Path(path).stem
+        if name == "v_MoveLeft_g02_c01":
+            raise OSError(5, "Input/output error")
+        if name == "v_MoveRight_g03_c01":
+            raise MemoryError()
+        frames = real_decode(path, **kwargs)
+        return frames[:, :, :41] if name == "v_MoveRight_g01_c01" else frames  # marked for the JPEG failure
+
+    def encode_jpeg(frame):
+        if frame.shape[1] == 41:
+            raise ValueError("JPEG encoding failed")
+        return real_encode(frame)
+
+    monkeypatch.setattr(video, "decode", decode)
+    monkeypatch.setattr(ingest, "encode_jpeg", encode_jpeg)
+    out = tmp_path / "rgb" / "shard000.h5"
+    status = ingest_shard(read_annotations("ucf101", tiny_ucf), 0, 1, out, fps=25.0, short_side=32,
+                          progress=False).set_index("clip_id")
+    reasons = status.reason.to_dict()
+    assert reasons["v_MoveLeft_g02_c01"] == "OSError: [Errno 5] Input/output error"
+    assert reasons["v_MoveRight_g03_c01"] == "MemoryError"
+    assert reasons["v_MoveRight_g01_c01"] == "ValueError: JPEG encoding failed"
+    ok = {"v_MoveLeft_g01_c01", "v_MoveLeft_g03_c01", "v_MoveRight_g02_c01"}
+    assert set(status.index[status.status == "ok"]) == ok
+    assert {c.clip_id for c in ShardReader(out).clips} == ok
+    assert pd.read_csv(out.with_suffix(".csv")).shape[0] == len(status)

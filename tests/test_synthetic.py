@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import re
+import subprocess
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from i3d.data.synthetic import (
     has_scene,
     render_standin,
 )
-from i3d.data.video import decode, probe
+from i3d.data.video import decode, ffmpeg_exe, probe
 
 TINY = dict(classes=3, clips_per_class=4, short_side=(48, 64), seconds=(1.0, 1.5), progress=False)
 
@@ -144,10 +145,16 @@ def test_hmdb_layout_and_split_flags(roots):
         assert len(set(flag_sets)) > 1
 
 
+def native_fps(path: Path) -> float:
+    """The frame rate ffmpeg reports for a video (the pipeline itself never needs it: it resamples to 25 fps)."""
+    banner = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    return float(re.search(r"([\d.]+) fps", banner).group(1))
+
+
 def test_videos_decode_at_25_fps_with_expected_length(roots):
     videos = [p for root in roots.values() for p in sorted(root.rglob("*.mp4")) + sorted(root.rglob("*.avi"))]
     infos = [probe(p) for p in videos]
-    assert len({round(i.fps, 2) for i in infos}) >= 2 and len({(i.width, i.height) for i in infos}) >= 2
+    assert len({native_fps(p) for p in videos}) >= 2 and len({(i.width, i.height) for i in infos}) >= 2
     for path, info in list(zip(videos, infos))[::3]:
         frames = decode(path, fps=25, short_side=48)
         assert min(frames.shape[1:3]) == 48
@@ -229,4 +236,34 @@ def test_deterministic_and_resumable(tmp_path):
     assert notes(tmp_path / "a") == notes(tmp_path / "b")
     assert videos[0].read_bytes() == (tmp_path / "b" / "videos" / videos[0].name).read_bytes()
     assert all(p.stat().st_mtime_ns == stamps[p] for p in videos[1:])
+    assert not list(tmp_path.rglob("*.tmp*"))
+
+
+def test_a_render_with_other_parameters_replaces_the_old_files_and_the_same_parameters_resume(tmp_path, monkeypatch):
+    from i3d.data import synthetic
+    small = dict(TINY, classes=2, clips_per_class=3)
+    root = tmp_path / "k"
+    render_standin("kinetics400", root, seed=0, **small)
+    rows, videos = kinetics_rows(root), sorted((root / "videos").iterdir())
+    stamps = {p: p.stat().st_mtime_ns for p in videos}
+
+    rendered = []
+    real = synthetic._render_to_file
+    monkeypatch.setattr(synthetic, "_render_to_file", lambda job, **kw: rendered.append(job.path) or real(job, **kw))
+    render_standin("kinetics400", root, seed=0, **small)  # the same parameters: nothing to do
+    assert rendered == [] and all(p.stat().st_mtime_ns == stamps[p] for p in videos)
+
+    render_standin("kinetics400", root, seed=1, **small)  # another seed: other ids, and the old videos go
+    assert len(rendered) == len(videos) and kinetics_rows(root) != rows
+    assert sorted((root / "videos").iterdir()) == sorted(rendered)
+    assert not set(videos) & set(rendered)
+
+    rendered.clear()
+    by_id = {r["youtube_id"]: r for r in kinetics_rows(root)}
+    before = {p: p.read_bytes() for p in (root / "videos").iterdir()}
+    render_standin("kinetics400", root, seed=1, **dict(small, seconds=(2.0, 2.5)))  # same ids, other durations
+    assert sorted(rendered) == sorted(before)
+    after = {r["youtube_id"]: r for r in kinetics_rows(root)}
+    assert any(after[i]["time_end"] != by_id[i]["time_end"] for i in by_id)
+    assert all(p.read_bytes() != data for p, data in before.items())
     assert not list(tmp_path.rglob("*.tmp*"))

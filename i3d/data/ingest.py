@@ -1,11 +1,12 @@
 """Clips -> RGB shard: trim, resample to a fixed frame rate, resize the short side, store JPEG frames.
 
-A clip that is missing, empty or undecodable is recorded in the shard's status table with its reason and
-skipped; it never fails the shard.
+A clip that is missing, empty or undecodable, whose ffmpeg hangs (see ``video``'s timeouts), or whose decoding
+or JPEG encoding raises anything else (a ``ValueError``, an ``OSError``, a ``MemoryError`` on a huge clip) is
+recorded in the shard's status table with its reason and skipped; it never fails the shard. Writing the shard
+itself is not isolated: a failed write means the shard is broken, and the job fails (and can be rerun).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ from tqdm import tqdm
 from . import video
 from .annotations import shard_rows
 from .shards import ShardWriter, encode_jpeg
+from .status import failure_reason, write_status
 
 MIN_FRAMES = 2  # flow needs a pair
 
@@ -45,17 +47,13 @@ def ingest_shard(manifest: pd.DataFrame, shard: int, num_shards: int, out_path: 
                 frames = video.decode(row.path, fps=fps, short_side=short_side, start=start, end=end)
                 if len(frames) < MIN_FRAMES:
                     raise video.VideoError(f"only {len(frames)} frame(s) decoded; need {MIN_FRAMES}")
-            except video.VideoError as exc:
-                record.update(status="failed", reason=str(exc))
+                jpegs = [encode_jpeg(f) for f in frames]
+            except Exception as exc:  # one bad clip never fails the shard (see the module docstring)
+                record.update(status="failed", reason=failure_reason(exc))
             else:
-                writer.add_clip(row.clip_id, row.label_index, [encode_jpeg(f) for f in frames], fps,
-                                frames.shape[1], frames.shape[2])
+                writer.add_clip(row.clip_id, row.label_index, jpegs, fps, frames.shape[1], frames.shape[2])
                 record["num_frames"] = len(frames)
+            frames = jpegs = None  # a failed clip's frames are not held while the next one decodes
         status.append(record)
     writer.close()
-    table = pd.DataFrame(status, columns=["clip_id", "label", "status", "reason", "num_frames"])
-    csv_path = Path(out_path).with_suffix(".csv")
-    tmp = csv_path.with_name(csv_path.name + ".tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, csv_path)
-    return table
+    return write_status(status, out_path)

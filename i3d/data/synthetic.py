@@ -15,12 +15,14 @@ frame rates, sizes and durations; Kinetics sources are untrimmed (distractor sec
 segment) and the HMDB stand-in adds camera shake, clutter, occlusion and noise.
 
 Everything is deterministic in ``seed``: each clip draws from its own generator keyed by (seed, dataset,
-purpose, class, clip), so clips can be rendered in any order, in parallel, and resumed.
+purpose, class, clip), so clips can be rendered in any order, in parallel, and resumed. A resumed render keeps
+only videos rendered with the same parameters and code: ``standin.json`` in the root records them (`STAMP`).
 """
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import os
 from collections import Counter
@@ -35,9 +37,11 @@ import numpy as np
 from tqdm import tqdm
 
 from i3d.data.video import encode
+from i3d.fingerprint import code_fingerprint
 
 DATASETS = ("kinetics400", "ucf101", "hmdb51")
 KINETICS_HEADER = ("label", "youtube_id", "time_start", "time_end", "split")
+STAMP = "standin.json"  # in a rendered root: the parameters and code its files were rendered with, and the files
 
 Pose = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 Sprite = tuple[np.ndarray, np.ndarray]  # premultiplied RGB and 1 - alpha (both h×w×3 float32): fastest to composite
@@ -200,7 +204,8 @@ def render_standin(dataset: str, root: Path, *, classes: int, clips_per_class: i
                    progress: bool = True) -> None:
     """Render a motion-defined stand-in for ``dataset`` under ``root`` in that dataset's native layout.
 
-    Deterministic in ``seed`` (a non-negative int) and resumable: videos that already exist are skipped.
+    Deterministic in ``seed`` (a non-negative int) and resumable: videos that already exist are skipped, if
+    they were rendered with the same parameters and code (see :func:`_keep_only_same_render`).
     Annotation files are written last, so their presence means the render finished.
     """
     if dataset not in DATASETS:
@@ -213,6 +218,9 @@ def render_standin(dataset: str, root: Path, *, classes: int, clips_per_class: i
     root = Path(root)
     chosen = [(name, _MOTION[motion]) for name, motion in available[:classes]]
     jobs, texts = _PLANNERS[dataset](root, chosen, clips_per_class, seed, seconds)
+    render = dict(dataset=dataset, classes=classes, clips_per_class=clips_per_class, seed=seed,
+                  short_side=list(short_side), seconds=list(seconds), code=code_fingerprint(__name__))
+    _keep_only_same_render(root, render, sorted(str(job.path.relative_to(root)) for job in jobs) + sorted(texts))
     todo = [job for job in jobs if not job.path.exists()]
     longest = max(2, math.ceil(seconds[1])) + 4.0  # a Kinetics source: action plus up to 4 s of distractors
     render = partial(_render_to_file, short_side=short_side, max_seconds=longest)
@@ -222,6 +230,25 @@ def render_standin(dataset: str, root: Path, *, classes: int, clips_per_class: i
             pass
     for rel, text in texts.items():
         _write_text(root / rel, text)
+
+
+def _keep_only_same_render(root: Path, render: dict, files: list[str]) -> None:
+    """Remove what an earlier render with other parameters or code left under ``root``, and stamp ``root`` with
+    ``render`` and its ``files`` (relative paths), before anything is rendered.
+
+    Why: the render resumes by file existence, so a file from another seed, duration or size would otherwise be
+    kept while every stage downstream reruns (and Kinetics annotation windows would not match their videos).
+    Without a stamp (a render from before stamps, or killed before stamping) nothing on disk can be trusted
+    either. Deleting comes first and the stamp after: a render killed in between deletes again when rerun, and
+    once the stamp is written every file present was rendered with ``render``.
+    """
+    stamp = root / STAMP
+    previous = json.loads(stamp.read_text()) if stamp.exists() else {"render": None, "files": []}
+    if previous["render"] == render:
+        return
+    for rel in sorted(set(files) | set(previous["files"])):
+        (root / rel).unlink(missing_ok=True)
+    _write_text(stamp, json.dumps({"render": render, "files": files}, indent=1) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------- layouts

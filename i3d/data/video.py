@@ -3,6 +3,12 @@
 One ffmpeg call per clip does trim + resample to a fixed frame rate + resize of the short side, and pipes
 raw RGB frames back, so no temporary frame files are written. imageio-ffmpeg ships no ffprobe, so the
 source size is read from ffmpeg's own banner (``ffmpeg -i``).
+
+Every ffmpeg call has a timeout (a hung ffmpeg would otherwise stall its shard until the scheduler kills the
+job, and the shard's status table would never be written): ``PROBE_TIMEOUT_S`` for reading the banner, and for
+decoding ``DECODE_TIMEOUT_S`` plus ``DECODE_TIMEOUT_PER_VIDEO_SECOND`` per second of video, so long clips get
+proportionally longer (encoding a stand-in video gets the same). A timed-out ffmpeg is killed and the clip
+fails with "ffmpeg timed out after N s".
 """
 from __future__ import annotations
 
@@ -14,6 +20,11 @@ from pathlib import Path
 
 import ffmpeg
 import numpy as np
+
+PROBE_TIMEOUT_S = 30.0
+DECODE_TIMEOUT_S = 60.0
+#: 2 s per second of video: ffmpeg decodes and scales many times faster than real time, even at 1080p
+DECODE_TIMEOUT_PER_VIDEO_SECOND = 2.0
 
 
 class VideoError(RuntimeError):
@@ -29,34 +40,51 @@ def ffmpeg_exe() -> str:
 
 @dataclass(frozen=True)
 class VideoInfo:
+    """What decoding needs to know first: the source size (for the output size) and the duration (for the
+    timeout; 0 when ffmpeg reports none)."""
+
     width: int
     height: int
-    fps: float
     duration: float
 
 
 _STREAM_RE = re.compile(r"Stream #.*?Video:.*?(\d{2,5})x(\d{2,5})")
-_FPS_RE = re.compile(r"([\d.]+) (?:fps|tbr)")
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
 
 
+def _run(args: list[str], timeout: float, name: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """Run ffmpeg, killing it after ``timeout`` seconds (:class:`VideoError` naming ``name``)."""
+    try:
+        return subprocess.run(args, input=stdin, capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise VideoError(f"ffmpeg timed out after {timeout:.0f} s on {name}") from None
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "no output"
+
+
 def probe(path: str | Path) -> VideoInfo:
-    """Size, frame rate and duration of a video, parsed from ``ffmpeg -i`` (no ffprobe needed)."""
+    """Size and duration of a video, parsed from ``ffmpeg -i`` (no ffprobe needed)."""
     path = Path(path)
     if not path.is_file():
         raise VideoError(f"missing file: {path}")
     if path.stat().st_size == 0:
         raise VideoError(f"empty file: {path}")
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True)
-    text = proc.stderr
+    proc = _run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], PROBE_TIMEOUT_S, path.name)
+    text = proc.stderr.decode(errors="replace")
     stream = _STREAM_RE.search(text)
     if stream is None:
-        last = text.strip().splitlines()[-1] if text.strip() else "no output"
-        raise VideoError(f"no video stream in {path.name}: {last}")
-    fps = _FPS_RE.search(text[stream.start():])
+        raise VideoError(f"no video stream in {path.name}: {_last_line(proc.stderr)}")
     dur = _DURATION_RE.search(text)
     duration = int(dur.group(1)) * 3600 + int(dur.group(2)) * 60 + float(dur.group(3)) if dur else 0.0
-    return VideoInfo(int(stream.group(1)), int(stream.group(2)), float(fps.group(1)) if fps else 0.0, duration)
+    return VideoInfo(int(stream.group(1)), int(stream.group(2)), duration)
+
+
+def ffmpeg_timeout(seconds: float) -> float:
+    """Seconds an ffmpeg call may take to decode (or encode) ``seconds`` of video."""
+    return DECODE_TIMEOUT_S + DECODE_TIMEOUT_PER_VIDEO_SECOND * max(seconds, 0.0)
 
 
 def output_size(width: int, height: int, short_side: int) -> tuple[int, int]:
@@ -75,24 +103,27 @@ def decode(path: str | Path, *, fps: float = 25.0, short_side: int = 256, start:
     """Decode a video to T×H×W×3 uint8 RGB frames at ``fps``, short side resized to ``short_side``.
 
     ``start``/``end`` (seconds) trim the clip (frame-accurate: decoding, not stream copy).
-    Raises :class:`VideoError` for missing, empty or undecodable files, or when no frame comes out.
+    Raises :class:`VideoError` for missing, empty or undecodable files, when no frame comes out, or when
+    ffmpeg runs past :func:`ffmpeg_timeout` of the decoded span. The decoded frames are held in memory
+    (T×H×W×3 bytes: 1.6 GB for 10 minutes at 25 fps and 256×340).
     """
     info = probe(path)
     width, height = output_size(info.width, info.height, short_side)
     input_args = {}
+    span = info.duration
     if start is not None:
         input_args["ss"] = float(start)
+        span = info.duration - float(start)
         if end is not None:
-            input_args["t"] = float(end) - float(start)
+            input_args["t"] = span = float(end) - float(start)
     stream = (ffmpeg.input(str(path), **input_args)
               .filter("fps", fps=fps)
               .filter("scale", width, height, flags="bilinear")
               .output("pipe:", format="rawvideo", pix_fmt="rgb24", an=None))
-    try:
-        out, _ = stream.run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True)
-    except ffmpeg.Error as exc:
-        lines = exc.stderr.decode(errors="replace").strip().splitlines()
-        raise VideoError(f"ffmpeg failed on {Path(path).name}: {lines[-1] if lines else 'no message'}") from exc
+    proc = _run(stream.compile(cmd=ffmpeg_exe()), ffmpeg_timeout(span), Path(path).name)
+    if proc.returncode != 0:
+        raise VideoError(f"ffmpeg failed on {Path(path).name}: {_last_line(proc.stderr)}")
+    out = proc.stdout
     frame_bytes = width * height * 3
     if len(out) < frame_bytes:
         raise VideoError(f"no frames decoded from {Path(path).name}")
@@ -111,9 +142,11 @@ def encode(path: str | Path, frames: np.ndarray, fps: float, *, codec: str = "li
     else:
         out_args = dict(vcodec=codec, crf=crf, preset="veryfast", threads=1)
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    (ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", r=fps)
-     .output(str(tmp), pix_fmt="yuv420p", r=fps, **out_args)
-     .overwrite_output()
-     .run(cmd=ffmpeg_exe(), input=np.ascontiguousarray(frames).tobytes(), capture_stdout=True,
-          capture_stderr=True))
+    args = (ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", r=fps)
+            .output(str(tmp), pix_fmt="yuv420p", r=fps, **out_args)
+            .overwrite_output()
+            .compile(cmd=ffmpeg_exe()))
+    proc = _run(args, ffmpeg_timeout(t / fps), path.name, stdin=np.ascontiguousarray(frames).tobytes())
+    if proc.returncode != 0:
+        raise VideoError(f"ffmpeg could not encode {path.name}: {_last_line(proc.stderr)}")
     tmp.replace(path)

@@ -1,22 +1,31 @@
 """RGB shard -> flow shard: gray frames, TV-L1 between consecutive frames, bound-20 uint8, one JPEG per pair.
 
-Parallelism (``threads``): one forked worker process per thread, each running single-threaded OpenCV on whole
-clips, rather than one process with ``cv2.setNumThreads(threads)``. Measured on the idle 2-core dev machine
+Parallelism (``workers``): on the CPU, that many forked worker processes, each running single-threaded OpenCV
+on whole clips, rather than one process with ``cv2.setNumThreads(workers)``. Measured on the idle 2-core dev machine
 (OpenCV 5.0, smooth moving texture), pairs/s serial / 2 processes / 1 process with 2 OpenCV threads:
 85×64 6.2 / 11.6 / 9.7, 149×112 3.0 / 5.4 / 5.1; at 340×256 the two are closer (~1.5 vs ~1.3, machine not idle).
 Processes share nothing, so they scale with cores at any frame size; OpenCV's parallel loops synchronise many
 times per iteration, which costs most on small frames. A shard with a single clip falls back to OpenCV threads.
-A GPU is fed from one process, with ``threads`` threads decoding frames and encoding flow beside the solver.
-Clips come back in shard order, so the output does not depend on ``threads``.
+A GPU is fed from one process, with ``workers`` threads decoding frames and encoding flow beside the solver.
+Clips come back in shard order, so the output does not depend on ``workers``.
+
+One bad clip never fails the shard: a clip whose flow cannot be computed (a corrupt JPEG frame, an error in the
+backend) is left out, and its reason goes to the status table ``<flow shard>.csv`` written beside the shard
+(the frames stage's columns: clip_id, label (its index), status ok/skipped/failed, reason, num_frames) and to
+the summary. A worker process that dies (e.g. killed by the out-of-memory killer) fails the job with a message
+saying so, instead of leaving it waiting forever for the dead worker's clip.
 """
 from __future__ import annotations
 
 import itertools
 import multiprocessing as mp
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -31,10 +40,31 @@ from ..data.shards import (
     encode_jpeg,
     stack_flow_image,
 )
+from ..data.status import failure_reason, write_status
 from .backends import FlowBackend, get_backend
 from .quantize import quantize
 
 _worker: tuple[ShardReader, FlowBackend, float] | None = None
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+@dataclass(frozen=True)
+class ClipFailure:
+    """Why a clip's flow could not be computed; it stands in for the clip's flow frames, so the clip is skipped
+    and the shard goes on (picklable: worker processes return it)."""
+
+    reason: str
+
+
+def _then(value: T | ClipFailure, step: Callable[[T], U]) -> U | ClipFailure:
+    """``step(value)``, or the failure: a failed window's later steps are skipped, and a step that raises fails."""
+    if isinstance(value, ClipFailure):
+        return value
+    try:
+        return step(value)
+    except Exception as exc:  # one clip's failure, whatever its type, never fails the shard
+        return ClipFailure(failure_reason(exc))
 
 
 #: Frame pairs handed to a backend at once: bounds the float flow held in memory for long clips (a 10-minute
@@ -53,38 +83,46 @@ def _flow_jpeg(flow: np.ndarray, bound: float) -> bytes:
 
 
 def _window_jpegs(reader: ShardReader, backend: FlowBackend, windows: list[tuple[str, range]], bound: float,
-                  pool: ThreadPoolExecutor | None) -> Iterator[list[bytes]]:
-    """The encoded flow frames of each (clip, frames) window, in order.
+                  pool: ThreadPoolExecutor | None) -> Iterator[list[bytes] | ClipFailure]:
+    """The encoded flow frames of each (clip, frames) window, in order, or why the window failed.
 
     With a thread pool, the next window's frames decode and the previous window's flow encodes while the backend
     computes this one: on a GPU the JPEG work (~2 ms per 340×256 pair on one core, more than the GPU's time per
     pair) would otherwise leave it idle most of the time. At most two windows of float flow are held.
-    Without a pool the same steps run one after another."""
+    Without a pool the same steps run one after another. Each step's error is caught where its window is known
+    (a pool's error surfaces when its results are read), so it fails that window only."""
     run = pool.map if pool is not None else map
-    decoding = run(_gray, reader.encoded(*windows[0])) if windows else None
+
+    def start_decoding(k: int) -> Iterator[np.ndarray] | ClipFailure:
+        return _then(windows[k], lambda window: run(_gray, reader.encoded(*window)))
+
+    decoding = start_decoding(0) if windows else None
     encoding = None
     for k in range(len(windows)):
-        gray = np.stack(list(decoding))
+        gray = _then(decoding, lambda frames: np.stack(list(frames)))
         if k + 1 < len(windows):
-            decoding = run(_gray, reader.encoded(*windows[k + 1]))
-        flow = backend.compute(gray)
+            decoding = start_decoding(k + 1)
+        flow = _then(gray, backend.compute)
         if encoding is not None:
-            yield list(encoding)
-        encoding = run(_flow_jpeg, flow, itertools.repeat(bound))
+            yield _then(encoding, list)
+        encoding = _then(flow, lambda f: run(_flow_jpeg, f, itertools.repeat(bound)))
     if encoding is not None:
-        yield list(encoding)
+        yield _then(encoding, list)
 
 
 def _clip_jpegs(reader: ShardReader, backend: FlowBackend, clips: list[ClipRecord], bound: float,
-                pool: ThreadPoolExecutor | None) -> Iterator[list[bytes]]:
-    """Each clip's encoded flow frames, in ``clips`` order, computed ``FLOW_WINDOW`` pairs at a time: only a
-    window's frames are decoded at once (a whole 10-minute 340×256 clip would be 3.9 GB of RGB)."""
+                pool: ThreadPoolExecutor | None) -> Iterator[list[bytes] | ClipFailure]:
+    """Each clip's encoded flow frames (or its first window's failure), in ``clips`` order, computed
+    ``FLOW_WINDOW`` pairs at a time: only a window's frames are decoded at once (a whole 10-minute 340×256 clip
+    would be 3.9 GB of RGB)."""
     starts = [range(0, c.num_frames - 1, FLOW_WINDOW) for c in clips]
     windows = [(c.clip_id, range(s, min(s + FLOW_WINDOW + 1, c.num_frames))) for c, st in zip(clips, starts)
                for s in st]
     produced = _window_jpegs(reader, backend, windows, bound, pool)
     for st in starts:
-        yield [jpeg for _ in st for jpeg in next(produced)]
+        parts = [next(produced) for _ in st]
+        failures = [part for part in parts if isinstance(part, ClipFailure)]
+        yield failures[0] if failures else [jpeg for part in parts for jpeg in part]
 
 
 def _init_worker(rgb_shard: Path, backend: str, tvl1: dict | None, bound: float) -> None:
@@ -92,63 +130,79 @@ def _init_worker(rgb_shard: Path, backend: str, tvl1: dict | None, bound: float)
     _worker = (ShardReader(rgb_shard), get_backend(backend, threads=1, tvl1=tvl1, device="cpu"), bound)
 
 
-def _worker_clip(clip: ClipRecord) -> list[bytes]:
+def _worker_clip(clip: ClipRecord) -> list[bytes] | ClipFailure:
     reader, backend, bound = _worker
     return next(_clip_jpegs(reader, backend, [clip], bound, None))
 
 
 def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", bound: float = 20.0,
-                       threads: int = 1, progress: bool = True, tvl1: dict | None = None,
+                       workers: int = 1, progress: bool = True, tvl1: dict | None = None,
                        device: str = "auto") -> dict:
     """Write the flow shard of every clip in ``rgb_shard`` (T frames -> T-1 flow frames) and summarise the run.
 
-    Clips with fewer than 2 frames have no flow; they are left out of the flow shard and listed in ``skipped``.
-    ``threads`` worker processes share the clips (see the module docstring); where one process does the work
-    (on a GPU, or for a single clip), ``threads`` threads decode and encode the JPEGs beside it. The OpenCV
+    Clips with fewer than 2 frames have no flow; they are left out of the flow shard and listed in ``skipped``;
+    clips whose flow failed are left out too, with their reasons in ``failed`` (clip id -> reason). Both are
+    in the status table ``<out_path>.csv`` as well (see the module docstring).
+    ``workers`` worker processes share the clips (see the module docstring); where one process does the work
+    (on a GPU, or for a single clip), ``workers`` threads decode and encode the JPEGs beside it. The OpenCV
     backend sets ``cv2.setNumThreads`` in the calling process. ``tvl1`` overrides TV-L1 parameters (OpenCV's defaults
-    otherwise); the parameters used are recorded in the shard.
+    otherwise); the parameters used are recorded in the shard. Raises RuntimeError if a worker process dies.
     """
     rgb_shard, out_path = Path(rgb_shard), Path(out_path)
     reader = ShardReader(rgb_shard)
     if reader.kind != "rgb":
         raise ValueError(f"{rgb_shard}: expected an rgb shard, got {reader.kind!r}")
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
     clips = [c for c in reader.clips if c.num_frames >= 2]
     skipped = [c.clip_id for c in reader.clips if c.num_frames < 2]
-    algo = get_backend(backend, threads=threads, tvl1=tvl1, device=device)  # also resolves "auto" for the params
+    algo = get_backend(backend, threads=workers, tvl1=tvl1, device=device)  # also resolves "auto" for the params
     on_gpu = getattr(algo, "device", None) is not None and algo.device.type != "cpu"
-    workers = 1 if on_gpu else min(threads, max(len(clips), 1))  # one process feeds a GPU (no fork after CUDA)
-    if workers > 1:
+    pool_size = 1 if on_gpu else min(workers, max(len(clips), 1))  # one process feeds a GPU (no fork after CUDA)
+    if pool_size > 1:
         algo = get_backend(algo.name, threads=1, tvl1=tvl1, device="cpu")
     params = {"backend": algo.name, **algo.params(), "bound": bound, "jpeg_quality": JPEG_QUALITY,
               "gray": "cv2.COLOR_RGB2GRAY", "source": rgb_shard.name}
     writer = ShardWriter(out_path, "flow", params)
     pairs = sum(c.num_frames - 1 for c in clips)
+    status = {c.clip_id: dict(clip_id=c.clip_id, label=c.label, status="skipped", num_frames=0,
+                              reason=f"{c.num_frames} frame(s): no frame pair for flow") for c in reader.clips}
+    failed: dict[str, str] = {}
     start = time.perf_counter()
     # fork, not spawn: spawn re-imports the caller's __main__, which breaks scripts without a __main__ guard.
-    # The pool starts before tqdm's monitor thread exists, and each worker builds its own backend.
-    processes = None
-    if workers > 1:
-        processes = mp.get_context("fork").Pool(workers, _init_worker, (rgb_shard, algo.name, tvl1, bound))
-    # One process (a GPU, or a single clip): ``threads`` threads decode and encode JPEGs beside the backend.
-    jpeg_threads = ThreadPoolExecutor(threads, thread_name_prefix="jpeg") if processes is None else None
+    # The workers start (at the first submit) before tqdm's monitor thread exists; each builds its own backend.
+    # A process pool from concurrent.futures, not multiprocessing.Pool: it notices a dead worker
+    # (BrokenProcessPool) where Pool.imap waits forever for the dead worker's clip.
+    processes = jpeg_threads = None
+    if pool_size > 1:
+        processes = ProcessPoolExecutor(pool_size, mp.get_context("fork"), initializer=_init_worker,
+                                        initargs=(rgb_shard, algo.name, tvl1, bound))
+        encoded = processes.map(_worker_clip, clips)
+    else:  # one process (a GPU, or a single clip): ``workers`` threads decode and encode JPEGs beside the backend
+        jpeg_threads = ThreadPoolExecutor(workers, thread_name_prefix="jpeg")
+        encoded = _clip_jpegs(reader, algo, clips, bound, jpeg_threads)
     try:
         with tqdm(total=pairs, unit="pair", disable=not progress, desc=out_path.name) as bar:
-            if processes is not None:
-                encoded = processes.imap(_worker_clip, clips)
-            else:
-                encoded = _clip_jpegs(reader, algo, clips, bound, jpeg_threads)
             for clip, jpegs in zip(clips, encoded):
-                writer.add_clip(clip.clip_id, clip.label, jpegs, clip.fps, clip.height, clip.width)
-                bar.update(len(jpegs))
+                if isinstance(jpegs, ClipFailure):
+                    failed[clip.clip_id] = jpegs.reason
+                    status[clip.clip_id].update(status="failed", reason=jpegs.reason)
+                else:
+                    writer.add_clip(clip.clip_id, clip.label, jpegs, clip.fps, clip.height, clip.width)
+                    status[clip.clip_id].update(status="ok", reason="", num_frames=len(jpegs))
+                bar.update(clip.num_frames - 1)
+    except BrokenProcessPool as exc:
+        raise RuntimeError(f"a flow worker process died (killed by a signal, e.g. by the out-of-memory killer) while "
+                           f"computing {out_path.name}, which is not written; rerun it, with fewer workers "
+                           f"(flow.workers, i3d flow --workers) if memory is short ({exc})") from exc
     finally:
         reader.close()
         if processes is not None:
-            processes.terminate()
+            processes.shutdown(wait=False, cancel_futures=True)
         if jpeg_threads is not None:
             jpeg_threads.shutdown(cancel_futures=True)
     writer.close()
+    write_status(list(status.values()), out_path)
     seconds = time.perf_counter() - start
-    return {"clips": len(clips), "pairs": pairs, "skipped": skipped, "seconds": seconds,
+    return {"clips": len(clips), "pairs": pairs, "skipped": skipped, "failed": failed, "seconds": seconds,
             "pairs_per_second": pairs / seconds if seconds > 0 else float("inf")}

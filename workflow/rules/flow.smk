@@ -16,11 +16,11 @@ rule flow:
         tvl1=" ".join(f"{k}={v}" for k, v in sorted(config["flow"]["tvl1"].items())),
         device=config["device"],
         code=code_version("i3d/flow", "i3d/data/shards.py"),
-    threads: config["flow"]["threads"]
+    threads: config["flow"]["workers"]
     resources:
         mem_mb=4000,
         runtime=240,
         gpu=0 if config["flow"]["backend"] == "opencv" else GPU_JOBS,  # torch (or auto) runs on CUDA when present
     shell:
         "i3d flow --rgb {input} --out {output} --backend {params.backend} --bound {params.bound}"
-        " --threads {threads} --device {params.device} --tvl1 {params.tvl1} > {log} 2>&1"
+        " --workers {threads} --device {params.device} --tvl1 {params.tvl1} > {log} 2>&1"
