@@ -5,12 +5,12 @@ failure is recorded there and the clip skipped, it never fails the shard.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from ..atomic import atomic_path
 from .video import VideoError
 
 STATUS_COLUMNS = ("clip_id", "label", "status", "reason", "num_frames")
@@ -28,7 +28,6 @@ def write_status(records: Sequence[dict], shard_path: str | Path) -> pd.DataFram
     """Write ``records`` (dicts with :data:`STATUS_COLUMNS`) as ``<shard>.csv`` (temporary name, then rename)."""
     table = pd.DataFrame(list(records), columns=list(STATUS_COLUMNS))
     csv_path = Path(shard_path).with_suffix(".csv")
-    tmp = csv_path.with_name(csv_path.name + ".tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, csv_path)
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False)
     return table

@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from i3d.atomic import write_text_atomic
 from i3d.data.video import encode
 from i3d.fingerprint import code_fingerprint
 
@@ -229,7 +230,7 @@ def render_standin(dataset: str, root: Path, *, classes: int, clips_per_class: i
                       disable=not progress):
             pass
     for rel, text in texts.items():
-        _write_text(root / rel, text)
+        write_text_atomic(root / rel, text)
 
 
 def _keep_only_same_render(root: Path, render: dict, files: list[str]) -> None:
@@ -248,7 +249,7 @@ def _keep_only_same_render(root: Path, render: dict, files: list[str]) -> None:
         return
     for rel in sorted(set(files) | set(previous["files"])):
         (root / rel).unlink(missing_ok=True)
-    _write_text(stamp, json.dumps({"render": render, "files": files}, indent=1) + "\n")
+    write_text_atomic(stamp, json.dumps({"render": render, "files": files}, indent=1) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------- layouts
@@ -369,13 +370,6 @@ def _scene(seed: int, dataset: str, classes: int, c: int, a: int, b: int = 0) ->
 
 
 _PLANNERS = {"kinetics400": _plan_kinetics, "ucf101": _plan_ucf, "hmdb51": _plan_hmdb}
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 # ---------------------------------------------------------------------------------------------- appearance

@@ -21,6 +21,8 @@ from pathlib import Path
 import ffmpeg
 import numpy as np
 
+from ..atomic import atomic_path
+
 PROBE_TIMEOUT_S = 30.0
 DECODE_TIMEOUT_S = 60.0
 #: 2 s per second of video: ffmpeg decodes and scales many times faster than real time, even at 1080p
@@ -141,12 +143,11 @@ def encode(path: str | Path, frames: np.ndarray, fps: float, *, codec: str = "li
         out_args = dict(vcodec="mpeg4", q="3", threads=1)
     else:
         out_args = dict(vcodec=codec, crf=crf, preset="veryfast", threads=1)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    args = (ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", r=fps)
-            .output(str(tmp), pix_fmt="yuv420p", r=fps, **out_args)
-            .overwrite_output()
-            .compile(cmd=ffmpeg_exe()))
-    proc = _run(args, ffmpeg_timeout(t / fps), path.name, stdin=np.ascontiguousarray(frames).tobytes())
-    if proc.returncode != 0:
-        raise VideoError(f"ffmpeg could not encode {path.name}: {_last_line(proc.stderr)}")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        args = (ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{w}x{h}", r=fps)
+                .output(str(tmp), pix_fmt="yuv420p", r=fps, **out_args)
+                .overwrite_output()
+                .compile(cmd=ffmpeg_exe()))
+        proc = _run(args, ffmpeg_timeout(t / fps), path.name, stdin=np.ascontiguousarray(frames).tobytes())
+        if proc.returncode != 0:
+            raise VideoError(f"ffmpeg could not encode {path.name}: {_last_line(proc.stderr)}")

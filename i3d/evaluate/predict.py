@@ -13,7 +13,6 @@ tables can fuse streams (RGB+Flow) per clip without rerunning any network.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -23,11 +22,13 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from ..atomic import atomic_path
 from ..data.loader import ClipDataset, split_samples
 from ..data.sampling import model_sampling
 from ..models import build, get_spec
 from ..models.inception import InceptionV1
-from ..train.checkpoints import load, resolve_device
+from ..device import resolve_device
+from ..train.checkpoints import load
 from .whole_clip import CHUNK_FRAMES, whole_clip_logits
 
 
@@ -85,17 +86,13 @@ def clip_logits(model: torch.nn.Module, inputs: Sequence[torch.Tensor],
 def write_predictions(path: str | Path, clip_ids: Sequence[str], labels: np.ndarray, logits: np.ndarray,
                       attrs: dict) -> None:
     """Atomic write of a predictions file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         width = max([len(c) for c in clip_ids] + [1])
         f.create_dataset("clip_id", data=np.array([c.encode() for c in clip_ids], dtype=f"S{width}"))
         f.create_dataset("label", data=labels)
         f.create_dataset("logits", data=logits)
         for k, v in attrs.items():
             f.attrs[k] = v
-    os.replace(tmp, path)
 
 
 def read_predictions(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray]:

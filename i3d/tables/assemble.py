@@ -6,7 +6,6 @@ name their source.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,6 +15,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from ..atomic import write_text_atomic
 from ..evaluate.predict import read_predictions
 from ..models.registry import JOINT_STREAM, get_spec, list_architectures
 
@@ -42,13 +42,8 @@ def paper_source(name: str) -> str:
 
 def write_tables(df: pd.DataFrame, markdown: str, prefix: str | Path) -> None:
     """Write ``prefix.csv`` and ``prefix.md`` atomically."""
-    prefix = Path(prefix)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
     for suffix, text in ((".csv", df.to_csv(index=False)), (".md", markdown)):
-        path = prefix.with_suffix(suffix)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        write_text_atomic(Path(prefix).with_suffix(suffix), text)
 
 
 def markdown_table(df: pd.DataFrame) -> str:
