@@ -30,8 +30,9 @@ class InceptionI3d(InceptionV1):
     larger than 224 leave several spatial positions, which are averaged (spatially convolutional test).
 
     ``dropout`` is the *drop* probability (the paper's keep_prob 0.5 is drop 0.5). ``bn_momentum`` is
-    PyTorch's (1 - TF decay); 0.01 as in piergiaj/pytorch-i3d, faster than Sonnet's 0.001 because runs
-    here are far shorter than the paper's 110k steps.
+    PyTorch's (1 - TF decay). The workflow's runs pass ``train.bn_momentum`` (0.1 by default, for the short
+    stand-in runs; the config sets it); the constructor's 0.01 (as in piergiaj/pytorch-i3d, faster than
+    Sonnet's 0.001) is for models built by hand, e.g. imported released weights.
     """
 
     def __init__(
