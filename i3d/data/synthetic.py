@@ -37,10 +37,10 @@ import numpy as np
 from tqdm import tqdm
 
 from i3d.atomic import write_text_atomic
+from i3d.data.annotations import DATASETS
 from i3d.data.video import encode
 from i3d.fingerprint import code_fingerprint
 
-DATASETS = ("kinetics400", "ucf101", "hmdb51")
 KINETICS_HEADER = ("label", "youtube_id", "time_start", "time_end", "split")
 STAMP = "standin.json"  # in a rendered root: the parameters and code its files were rendered with, and the files
 

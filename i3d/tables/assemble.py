@@ -213,7 +213,7 @@ def table2_markdown(df: pd.DataFrame) -> str:
     view = df.assign(cell=[_cell(*cells) for cells in df[["top1", "paper_top1", "test_set", "paper_test_set"]]
                            .itertuples(index=False)])
     view["column"] = [f"{DATASET_NAMES.get(d, d)} {s}" for d, s in zip(view.dataset, view.stream)]
-    order = [f"{DATASET_NAMES[d]} {s}" for d in ("ucf101", "hmdb51", "kinetics400") for s in STREAM_ORDER]
+    order = [f"{DATASET_NAMES[d]} {s}" for d in DATASET_NAMES for s in STREAM_ORDER]
     pivot = view.pivot_table(index=["architecture", "split", "init", "data"], columns="column", values="cell",
                              aggfunc="first", observed=True)
     pivot = pivot[[c for c in order if c in pivot.columns]].reset_index()
