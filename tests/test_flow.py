@@ -9,13 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
+from i3d.data.loader import to_tensor
 from i3d.data.shards import ShardReader, ShardWriter, encode_jpeg
 from i3d.flow import (
     compute_flow_shard,
     dequantize,
     get_backend,
     quantize,
-    to_unit_range,
 )
 from i3d.flow.opencv_backend import OPENCV_VERSION, OpenCVTVL1, TVL1Params, create_tvl1
 
@@ -57,11 +57,11 @@ def test_dequantize_inverts_quantize_on_every_level():
     assert dequantize(q).dtype == np.float32
 
 
-def test_unit_range_is_what_the_network_sees():
-    q = np.arange(256, dtype=np.uint8)
-    u = to_unit_range(q)
+def test_the_network_sees_the_dequantized_flow_over_the_bound():
+    q = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
+    u = to_tensor(q).numpy().ravel()
     assert u.dtype == np.float32 and u[0] == -1.0 and u[-1] == 1.0
-    np.testing.assert_allclose(u, dequantize(q) / 20.0, atol=1e-6)
+    np.testing.assert_allclose(u, dequantize(q).ravel() / 20.0, atol=1e-6)
 
 
 def test_round_trip_error_is_half_a_step_and_quarter_step_on_average():

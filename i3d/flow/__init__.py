@@ -2,7 +2,7 @@
 uint8 quantization, RGB shard -> flow shard."""
 from .backends import FlowBackend, get_backend
 from .params import TVL1Params
-from .quantize import dequantize, quantize, to_unit_range
+from .quantize import dequantize, quantize
 from .shard import compute_flow_shard
 from .solver import tvl1
 
@@ -13,6 +13,5 @@ __all__ = [
            "dequantize",
            "get_backend",
            "quantize",
-           "to_unit_range",
            "tvl1",
 ]

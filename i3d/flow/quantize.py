@@ -8,7 +8,8 @@ values to 256 buckets using a linear map from [-20, 20] to [0, 255]". Exactly, w
 
 One step is 2b/255 = 0.157 px at b = 20, so in-range values come back within half a step (0.078 px). Zero motion
 is not representable: it lands on q = 128, i.e. +0.078 px. The network sees ``f' / b`` in [-1, 1]
-("Pixel values are truncated to the range [-20, 20], then rescaled between -1 and 1", I3D README).
+("Pixel values are truncated to the range [-20, 20], then rescaled between -1 and 1", I3D README): the loader's
+``to_tensor`` maps every stored uint8 (pixels and flow alike) linearly onto [-1, 1], which is exactly that.
 """
 from __future__ import annotations
 
@@ -29,7 +30,3 @@ def dequantize(q: np.ndarray, bound: float = BOUND) -> np.ndarray:
     """uint8 -> float32 flow in px (bucket centres of :func:`quantize`)."""
     return (q.astype(np.float32) * np.float32(2.0 * bound / (LEVELS - 1)) - np.float32(bound)).astype(np.float32)
 
-
-def to_unit_range(q: np.ndarray) -> np.ndarray:
-    """uint8 -> float32 in [-1, 1], 0 -> -1 and 255 -> +1: the flow network's input (= dequantize / bound)."""
-    return q.astype(np.float32) * np.float32(2.0 / (LEVELS - 1)) - np.float32(1.0)
