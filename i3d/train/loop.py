@@ -24,10 +24,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..data.loader import ClipDataset, split_samples
+from ..data.loader import ClipDataset, split_samples, training_loader
 from ..data.sampling import model_sampling
 from ..models import build, get_spec, load_imagenet
 from .checkpoints import load, resolve_device, save_atomic
@@ -112,9 +111,8 @@ def train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[
                           input_size=spec.crop_for(cfg.crop_size), seed=cfg.seed)
     print(f"{cfg.arch}-{cfg.stream}: {len(samples)} clips, input {sampling}, "
           f"{spec.crop_for(cfg.crop_size)} px, loss {spec.loss}", flush=True)
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=len(samples) > cfg.batch_size,
-                        num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
-                        generator=torch.Generator().manual_seed(cfg.seed), pin_memory=device.type == "cuda")
+    loader = training_loader(dataset, batch_size=cfg.batch_size, workers=cfg.workers, seed=cfg.seed,
+                             pin_memory=device.type == "cuda")
     # channels-last 3D layout: 10-25% faster training steps on the CPU (oneDNN), the same on CUDA
     model = build(cfg.arch, num_classes=cfg.num_classes, stream=cfg.stream, dropout=cfg.dropout,
                   bn_momentum=cfg.bn_momentum)
@@ -140,7 +138,7 @@ def train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[
 
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
-        dataset.set_epoch(epoch)
+        loader.sampler.set_epoch(epoch)
         tic, seen, correct, loss_sum = time.time(), 0, 0, 0.0
         bar = tqdm(loader, desc=f"{cfg.arch}-{cfg.stream} epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                    disable=not progress)
