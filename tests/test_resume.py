@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-import i3d.train.loop as loop
 from i3d.data.shards import ShardWriter, encode_jpeg
+from i3d.train import loop
 from i3d.train.checkpoints import load
 from i3d.train.loop import TrainConfig, train
 

@@ -39,7 +39,15 @@ from ..data.validation import carve_validation
 from ..evaluate.predict import clip_logits
 from ..fingerprint import code_fingerprint
 from ..models import build, get_spec, load_imagenet
-from .checkpoints import input_fingerprint, load, resolve_device, restore_rng, rng_state, save_atomic, stale_reason
+from .checkpoints import (
+    input_fingerprint,
+    load,
+    resolve_device,
+    restore_rng,
+    rng_state,
+    save_atomic,
+    stale_reason,
+)
 
 INITS = ("scratch", "imagenet")
 
