@@ -1,5 +1,6 @@
-"""A killed training job resumes to the weights an uninterrupted one ends with, and never from a checkpoint
-made by other code or from other inputs; the saved model is the epoch that validates best."""
+"""Training is reproducible: a killed job resumes to the weights an uninterrupted one ends with (never from a
+checkpoint made by other code or from other inputs), and DataLoader workers change nothing; the saved model
+is the epoch that validates best."""
 from __future__ import annotations
 
 import os
@@ -83,6 +84,13 @@ def test_killed_run_resumes_to_the_uninterrupted_weights(data, tmp_path, monkeyp
     assert resumed["selected_epoch"] == whole["selected_epoch"]
     metrics = [pd.read_csv(tmp_path / run / "metrics.csv").drop(columns="seconds") for run in ("whole", "resumed")]
     pd.testing.assert_frame_equal(*metrics)
+
+
+def test_workers_do_not_change_the_weights(data, tmp_path):
+    """Each epoch's augmentation must reach persistent workers (it once froze at epoch 1's)."""
+    weights = [load(train(config(workers=workers), *data, 1, tmp_path / str(workers), progress=False))["model"]
+               for workers in (0, 2)]
+    assert max_abs_difference(*weights) == 0
 
 
 def scripted_val_top1(monkeypatch, scores: list[float]) -> None:
