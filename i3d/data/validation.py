@@ -9,7 +9,8 @@ the model trained on:
 
 - UCF-101 ``v_<Class>_g<XX>_c<YY>``: the group ``gXX`` (clips cut from one long video; the official
   splits are group-disjoint too);
-- HMDB-51 ``<title>_<class>_<tags>_<k>``: the source movie's title (its clips differ in ``k``);
+- HMDB-51 ``<title>_<class>_<tags>_<k>``: the source movie's title (its clips differ in ``k``); per class,
+  as the carve is stratified: a movie's clips of another action may train (they show another label);
 - Kinetics ``<youtube id>_<start>_<end>`` and anything else: the clip itself (one clip per video).
 
 A manifest without the ``label`` (class name) column groups HMDB-style names per clip.
