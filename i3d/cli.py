@@ -66,7 +66,8 @@ def _train(args: argparse.Namespace) -> None:
                       epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
                       weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
                       frames_scale=args.frames_scale, crop_size=args.crop_size, init=args.init, dropout=args.dropout,
-                      bn_momentum=args.bn_momentum, workers=args.workers, seed=args.seed, device=args.device)
+                      bn_momentum=args.bn_momentum, workers=args.workers, seed=args.seed,
+                      val_fraction=args.val_fraction, device=args.device)
     tic = time.time()
     path = train(cfg, args.manifest, shards_by_kind(args.shards), args.split, args.out, imagenet=args.imagenet,
                  threads=args.threads, progress=not args.quiet)
@@ -235,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="BatchNorm running-statistics momentum (PyTorch's convention: 1 - TF decay)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of each class's training clips (whole groups) held out to pick the saved epoch; 0: none")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     _add_common(p)

@@ -12,6 +12,7 @@ from i3d.data.loader import (
     flip_horizontal,
     resize,
     to_tensor,
+    training_loader,
 )
 from i3d.data.sampling import eval_indices, frame_indices, model_sampling, train_start
 from i3d.data.shards import ShardWriter, encode_jpeg, shards_by_kind, stack_flow_image
@@ -133,3 +134,44 @@ def test_joint_items_have_both_streams_in_time(tmp_path):
     assert rgb.shape == (5, 3, 2, 16, 16) and flow.shape == (5, 2, 20, 16, 16)
     level = ((rgb[:, 0, :, 0, 0] + 1) * 255 / 2 / 8).round()  # frame t has value 8 t
     assert level[0].tolist() == [0, 10] and level[-1].tolist() == [9, 19]  # starts 0 .. 30 - 20 - 1
+
+
+def _coded_shard(path, clips: int, frames: int = 30, height: int = 40, width: int = 48):
+    """Clip ``c<k>`` (label k) whose pixels code (8 x frame, 4 x column, 4 x row): a sample shows its augmentation."""
+    writer = ShardWriter(path, "rgb")
+    rows, cols = np.mgrid[0:height, 0:width]
+    for k in range(clips):
+        frames_k = [np.stack([np.full((height, width), 8 * t), 4 * cols, 4 * rows], -1).astype(np.uint8)
+                    for t in range(frames)]
+        writer.add_clip(f"c{k}", k, [encode_jpeg(f) for f in frames_k], 25.0, height, width)
+    writer.close()
+
+
+def _augmentation(x: torch.Tensor) -> tuple[int, int, int, bool]:
+    """(start frame, crop top, crop left, flipped) of a C x T x H x W sample of a coded clip."""
+    levels = (x + 1) * 255 / 2
+    columns = levels[1, 0, 0]
+    return (round(float(levels[0, 0].mean()) / 8), round(float(levels[2, 0, :, 0].min()) / 4),
+            round(float(columns.min()) / 4), bool(columns[-1] < columns[0]))
+
+
+def _augmentations_of_clip0(shards, workers: int, epochs: int = 3) -> list[tuple[int, int, int, bool]]:
+    dataset = ClipDataset(shards, [ClipSample(f"c{k}", k) for k in range(4)], {"rgb": Sampling(8)}, train=True,
+                          crop_size=32)
+    loader = training_loader(dataset, batch_size=2, workers=workers, seed=0)
+    seen = []
+    for epoch in range(epochs):
+        loader.sampler.set_epoch(epoch)
+        for (x,), y in loader:
+            seen += [_augmentation(x[j]) for j in np.flatnonzero(y.numpy() == 0)]
+    return seen
+
+
+def test_each_epoch_augments_anew_in_workers_as_in_the_main_process(tmp_path):
+    """Persistent workers keep their own dataset copy: the epoch must reach them with each item."""
+    _coded_shard(tmp_path / "r.h5", clips=4)
+    shards = {"rgb": [tmp_path / "r.h5"]}
+    in_process, in_workers = _augmentations_of_clip0(shards, 0), _augmentations_of_clip0(shards, 2)
+    print("clip c0 (start, top, left, flip) per epoch, workers=2:", in_workers, "workers=0:", in_process)
+    assert len(in_workers) == 3 and len(set(in_workers)) == 3
+    assert in_workers == in_process

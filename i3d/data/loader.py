@@ -14,7 +14,7 @@ share of the frame as a 224 crop of 256). Pixels and quantized flow are rescaled
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..models.registry import Sampling
 from .sampling import eval_indices, frame_indices, train_start
@@ -80,7 +80,9 @@ class ClipDataset(Dataset):
     sampling's test samples, center crop, S×C×T×H×W per stream (use batch size 1: clip lengths differ).
     Items are ``(inputs, label)`` with ``inputs`` a tuple with one tensor per stream, so that a training
     or test step is ``model(*inputs)``. ``crop_size`` is the crop taken from the frames; ``input_size``
-    (default: the crop) is the side the model gets.
+    (default: the crop) is the side the model gets. A training item's key is ``(epoch, index)`` (a plain
+    index is epoch 0): its augmentation is a function of (seed, epoch, index) alone, so it is the same in
+    any DataLoader worker and for any number of workers (see :class:`EpochShuffle`).
     """
 
     def __init__(self, shards: Mapping[str, Sequence[str | Path]], samples: Sequence[ClipSample],
@@ -99,21 +101,17 @@ class ClipDataset(Dataset):
         self.sampling = dict(sampling)
         self.train = train
         self.crop_size, self.input_size, self.seed = crop_size, input_size or crop_size, seed
-        self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Different (but reproducible) augmentation each epoch."""
-        self.epoch = epoch
-
-    def __getitem__(self, i: int) -> tuple[tuple[torch.Tensor, ...], int]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[tuple[torch.Tensor, ...], int]:
+        epoch, i = key if isinstance(key, tuple) else (0, key)
         sample = self.samples[i]
         clips = {s: self.readers[s][sample.clip_id].record(sample.clip_id) for s in self.streams}
         lengths = {s: c.num_frames for s, c in clips.items()}
         first = clips[self.streams[0]]
-        rng = np.random.default_rng((self.seed, self.epoch, i)) if self.train else None
+        rng = np.random.default_rng((self.seed, epoch, i)) if self.train else None
         if self.train:
             start = train_start(lengths, self.sampling, rng)
             indices = {s: frame_indices(start, self.sampling[s], lengths[s])[None] for s in self.streams}
@@ -133,6 +131,38 @@ class ClipDataset(Dataset):
             x = torch.stack([to_tensor(frames[row]) for row in inverse.reshape(idx.shape)])
             inputs.append(x[0] if self.train else x)
         return tuple(inputs), sample.label
+
+
+class EpochShuffle(Sampler[tuple[int, int]]):
+    """Shuffled ``(epoch, index)`` keys of one epoch, the order a pure function of (seed, epoch).
+
+    The sampler runs in the main process and DataLoader workers (persistent ones above all) keep their
+    own copy of the dataset, so the epoch must travel with each key: state set on the dataset never
+    reaches the workers. Being a function of the epoch, the order also needs no saved state to resume.
+    """
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = np.random.default_rng((self.seed, self.epoch)).permutation(self.size)
+        return iter([(self.epoch, int(i)) for i in order])
+
+
+def training_loader(dataset: ClipDataset, *, batch_size: int, workers: int, seed: int,
+                    pin_memory: bool = False) -> DataLoader:
+    """Shuffled training batches (``loader.sampler.set_epoch(epoch)`` before each epoch); the last partial
+    batch is dropped when there is more than one batch. The seeded generator only feeds the workers'
+    torch seeds, so iterating leaves the global torch RNG (dropout) alone."""
+    return DataLoader(dataset, batch_size=batch_size, sampler=EpochShuffle(len(dataset), seed),
+                      drop_last=len(dataset) > batch_size, num_workers=workers, persistent_workers=workers > 0,
+                      generator=torch.Generator().manual_seed(seed), pin_memory=pin_memory)
 
 
 def split_samples(manifest_path: str | Path, shards: Mapping[str, Sequence[str | Path]], split: int,

@@ -9,7 +9,14 @@ where 3D; ``inflate.load_imagenet``).
 
 SGD with momentum 0.9 as in the paper, a short linear warm-up then cosine decay (the stand-in runs are
 far shorter than the paper's schedule, so a fixed step schedule would need retuning per preset).
-Resumable: a checkpoint is written atomically after every epoch and picked up when the job is rerun.
+
+The test split is never touched: a validation set carved out of the training clips
+(``i3d.data.validation``) is scored after every epoch, and the saved model is the best epoch on it.
+
+Resumable: a checkpoint is written atomically after every epoch and picked up when the job is rerun, only
+if it was made with the same settings, code and inputs (fingerprints); it carries the RNG state and the
+best epoch so far, and the shuffle is a function of the epoch, so a resumed run ends with the weights of an
+uninterrupted one.
 """
 from __future__ import annotations
 
@@ -24,13 +31,23 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..data.loader import ClipDataset, split_samples
+from ..data.loader import ClipDataset, split_samples, training_loader
 from ..data.sampling import model_sampling
+from ..data.validation import carve_validation
+from ..evaluate.predict import clip_logits
+from ..fingerprint import code_fingerprint
 from ..models import build, get_spec, load_imagenet
-from .checkpoints import load, resolve_device, save_atomic
+from .checkpoints import (
+    input_fingerprint,
+    load,
+    resolve_device,
+    restore_rng,
+    rng_state,
+    save_atomic,
+    stale_reason,
+)
 
 INITS = ("scratch", "imagenet")
 
@@ -55,6 +72,9 @@ class TrainConfig:
     bn_momentum: float = 0.1
     workers: int = 0
     seed: int = 0
+    val_fraction: float = 0.1
+    """Share of each class's training clips (whole groups, ``i3d.data.validation``) that validates instead:
+    its top-1 after each epoch picks the saved epoch. 0: no validation, the last epoch is saved."""
     device: str = "auto"
 
 
@@ -89,13 +109,26 @@ def initialise(model: nn.Module, init: str, imagenet: str | Path | None) -> None
         print(f"ImageNet weights from {imagenet} in {', '.join(p or 'the network' for p in parts)}", flush=True)
 
 
+def val_top1(model: nn.Module, dataset: ClipDataset, device: torch.device) -> float:
+    """Top-1 (%) over ``dataset``'s test items (the architecture's test sampling, center crop), each clip
+    scored as ``predict`` scores a test clip (:func:`~i3d.evaluate.predict.clip_logits`)."""
+    model.eval()
+    correct = 0
+    with torch.inference_mode():
+        for i in range(len(dataset)):
+            inputs, label = dataset[i]
+            correct += int(clip_logits(model, [x.to(device) for x in inputs]).argmax().item() == label)
+    return 100.0 * correct / len(dataset)
+
+
 def train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[str | Path]], split: int,
           out_dir: str | Path, *, imagenet: str | Path | None = None, threads: int = 1,
           progress: bool = True) -> Path:
     """Train and write ``model.pt`` + ``metrics.csv`` into ``out_dir``; returns the model path.
 
     ``shards`` maps each input stream of the model to its shard files; ``imagenet`` is the GoogLeNet
-    checkpoint that ``cfg.init == "imagenet"`` needs.
+    checkpoint that ``cfg.init == "imagenet"`` needs. ``model.pt`` holds the epoch of best validation
+    top-1 (ties and no validation set: the later epoch), named by its ``selected_epoch``.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -105,16 +138,21 @@ def train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[
 
     spec = get_spec(cfg.arch)
     sampling = model_sampling(cfg.arch, cfg.stream, "train", cfg.frames_scale)
-    samples = split_samples(manifest, {s: shards[s] for s in sampling}, split, "train")
+    held_out = carve_validation(pd.read_csv(manifest), split, cfg.val_fraction)
+    clips = split_samples(manifest, {s: shards[s] for s in sampling}, split, "train")
+    samples = [c for c in clips if c.clip_id not in held_out]
+    val_samples = [c for c in clips if c.clip_id in held_out]
     if not samples:
         raise RuntimeError(f"no training clips for split {split} in the {'+'.join(sampling)} shards")
-    dataset = ClipDataset(shards, samples, sampling, train=True, crop_size=cfg.crop_size,
-                          input_size=spec.crop_for(cfg.crop_size), seed=cfg.seed)
-    print(f"{cfg.arch}-{cfg.stream}: {len(samples)} clips, input {sampling}, "
-          f"{spec.crop_for(cfg.crop_size)} px, loss {spec.loss}", flush=True)
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=len(samples) > cfg.batch_size,
-                        num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
-                        generator=torch.Generator().manual_seed(cfg.seed), pin_memory=device.type == "cuda")
+    input_size = spec.crop_for(cfg.crop_size)
+    dataset = ClipDataset(shards, samples, sampling, train=True, crop_size=cfg.crop_size, input_size=input_size,
+                          seed=cfg.seed)
+    val_set = ClipDataset(shards, val_samples, model_sampling(cfg.arch, cfg.stream, "test", cfg.frames_scale),
+                          train=False, crop_size=cfg.crop_size, input_size=input_size) if val_samples else None
+    print(f"{cfg.arch}-{cfg.stream}: {len(samples)} training clips, {len(val_samples)} validation clips, "
+          f"input {sampling}, {input_size} px, loss {spec.loss}", flush=True)
+    loader = training_loader(dataset, batch_size=cfg.batch_size, workers=cfg.workers, seed=cfg.seed,
+                             pin_memory=device.type == "cuda")
     # channels-last 3D layout: 10-25% faster training steps on the CPU (oneDNN), the same on CUDA
     model = build(cfg.arch, num_classes=cfg.num_classes, stream=cfg.stream, dropout=cfg.dropout,
                   bn_momentum=cfg.bn_momentum)
@@ -127,20 +165,24 @@ def train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[
     warmup_steps = int(cfg.warmup_epochs * steps_per_epoch)
 
     ckpt_path, metrics_path = out_dir / "checkpoint.pt", out_dir / "metrics.csv"
-    start_epoch, history = 0, []
+    provenance = dict(code=code_fingerprint(__name__),
+                      inputs=input_fingerprint(manifest, [p for s in sampling for p in shards[s]]))
+    start_epoch, history, best = 0, [], None
     if ckpt_path.is_file():
         state = load(ckpt_path, device)
-        if state["config"] == asdict(cfg):
+        stale = stale_reason(state, asdict(cfg), provenance)
+        if stale:
+            print(f"ignoring {ckpt_path}: {stale}; training from the start", flush=True)
+        else:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
-            start_epoch, history = state["epoch"], state["history"]
+            start_epoch, history, best = state["epoch"], state["history"], state["best"]
+            restore_rng(state["rng"])
             print(f"resuming from epoch {start_epoch} ({ckpt_path})", flush=True)
-        else:
-            print(f"ignoring {ckpt_path}: written with a different configuration", flush=True)
 
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
-        dataset.set_epoch(epoch)
+        loader.sampler.set_epoch(epoch)
         tic, seen, correct, loss_sum = time.time(), 0, 0, 0.0
         bar = tqdm(loader, desc=f"{cfg.arch}-{cfg.stream} epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                    disable=not progress)
@@ -158,18 +200,25 @@ def train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[
             loss_sum += loss.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.2f}")
+        seconds = time.time() - tic
+        top1 = val_top1(model, val_set, device) if val_set else math.nan
         history.append(dict(epoch=epoch + 1, train_loss=loss_sum / seen, train_top1=100.0 * correct / seen,
-                            lr=optimizer.param_groups[0]["lr"], seconds=time.time() - tic, clips=seen))
+                            val_top1=top1, lr=optimizer.param_groups[0]["lr"], seconds=seconds, clips=seen))
         print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in history[-1].items()),
               flush=True)
+        if best is None or not top1 < best["val_top1"]:  # ties, and NaN without validation: the later epoch
+            best = dict(epoch=epoch + 1, val_top1=top1,
+                        model={k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
         if epoch + 1 < cfg.epochs:  # after the last epoch model.pt follows at once (C3D: a 1 GB write saved)
-            save_atomic(dict(config=asdict(cfg), epoch=epoch + 1, history=history, model=model.state_dict(),
-                             optimizer=optimizer.state_dict()), ckpt_path)
+            save_atomic(dict(config=asdict(cfg), provenance=provenance, epoch=epoch + 1, history=history,
+                             model=model.state_dict(), optimizer=optimizer.state_dict(), rng=rng_state(),
+                             best=best), ckpt_path)
 
     tmp = metrics_path.with_name(metrics_path.name + ".tmp")
-    pd.DataFrame(history).to_csv(tmp, index=False)
+    pd.DataFrame(history).assign(selected=lambda d: d.epoch == best["epoch"]).to_csv(tmp, index=False)
     os.replace(tmp, metrics_path)
     model_path = out_dir / "model.pt"
-    save_atomic(dict(config=asdict(cfg), model=model.state_dict()), model_path)
+    save_atomic(dict(config=asdict(cfg), model=best["model"], selected_epoch=best["epoch"],
+                     val_top1=best["val_top1"]), model_path)
     ckpt_path.unlink(missing_ok=True)
     return model_path

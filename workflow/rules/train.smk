@@ -34,7 +34,7 @@ def train_args(wc):
         f" --warmup-epochs {arch_warmup_epochs(config, wc.dataset, wc.arch):g}"
         f" --frames-scale {arch_settings(wc.arch)['frames_scale']}"
         f" --crop-size {t['crop_size']} --dropout {t['dropout']} --bn-momentum {t['bn_momentum']}"
-        f" --workers {t['workers']} --seed {t['seed']}"
+        f" --workers {t['workers']} --seed {t['seed']} --val-fraction {t['val_fraction']}"
     )
 
 
