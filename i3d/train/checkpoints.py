@@ -3,7 +3,6 @@ one), and with what they were made from, so a resume never mixes old code or inp
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,26 +10,18 @@ from typing import Any
 import h5py
 import torch
 
+from ..atomic import atomic_path
+
 
 def save_atomic(obj: Any, path: str | Path) -> None:
     """``torch.save`` to a temporary name in the same folder, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> dict:
     """Load a checkpoint written by this project (plain tensors and Python values only)."""
     return torch.load(path, map_location=device, weights_only=True)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` means CUDA when present, else CPU; anything else is passed to torch as is."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def input_fingerprint(manifest: str | Path, shard_paths: Sequence[str | Path]) -> str:

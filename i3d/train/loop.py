@@ -21,7 +21,6 @@ uninterrupted one.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -33,16 +32,17 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from ..atomic import atomic_path
 from ..data.loader import ClipDataset, split_samples, training_loader
 from ..data.sampling import model_sampling
 from ..data.validation import carve_validation
+from ..device import resolve_device
 from ..evaluate.predict import clip_logits
 from ..fingerprint import code_fingerprint
 from ..models import build, get_spec, load_imagenet
 from .checkpoints import (
     input_fingerprint,
     load,
-    resolve_device,
     restore_rng,
     rng_state,
     save_atomic,
@@ -214,9 +214,8 @@ def train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[
                              model=model.state_dict(), optimizer=optimizer.state_dict(), rng=rng_state(),
                              best=best), ckpt_path)
 
-    tmp = metrics_path.with_name(metrics_path.name + ".tmp")
-    pd.DataFrame(history).assign(selected=lambda d: d.epoch == best["epoch"]).to_csv(tmp, index=False)
-    os.replace(tmp, metrics_path)
+    with atomic_path(metrics_path) as tmp:
+        pd.DataFrame(history).assign(selected=lambda d: d.epoch == best["epoch"]).to_csv(tmp, index=False)
     model_path = out_dir / "model.pt"
     save_atomic(dict(config=asdict(cfg), model=best["model"], selected_epoch=best["epoch"],
                      val_top1=best["val_top1"]), model_path)
