@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (model.pt, metrics.csv)")
     p.add_argument("--arch", default="i3d", help="registry name (lstm, c3d, two_stream, fused, i3d)")
     p.add_argument("--stream", default="rgb", choices=["rgb", "flow", "rgb+flow"],
-                   help="rgb+flow: one network on both streams, for architectures that fuse them jointly (fused)")
+                   help="rgb+flow: one network on both streams, for architectures that train them jointly (two_stream, fused)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lr", type=float, default=0.05)
