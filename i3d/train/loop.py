@@ -1,8 +1,8 @@
 """Train one model of one architecture on one dataset split (one Snakemake job).
 
 The model is one stream (``rgb``, ``flow``) or, for an architecture whose RGB+Flow is one network
-(Two-Stream, trained through the averaging of its streams, and the 3D-Fused model), ``rgb+flow``. What it is fed and how its loss is taken follow the registry: the
-architecture's training sampling (frames per sample scaled by ``frames_scale``), its input size, and
+(Two-Stream, trained through the averaging of its streams, and the 3D-Fused model), ``rgb+flow``. What it
+is fed and how its loss is taken follow the registry: the architecture's training sampling (frames per sample scaled by ``frames_scale``), its input size, and
 its loss (``per_step``: cross-entropy at every time step, the paper's LSTM; ``clip``: on the clip's
 logits). ``init="imagenet"`` starts every Inception-V1 part from torchvision's GoogLeNet (inflated
 where 3D; ``inflate.load_imagenet``).
