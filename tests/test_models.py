@@ -245,7 +245,6 @@ def test_forward_shapes_small_input(stream: str, channels: int) -> None:
     x = torch.randn(2, channels, 16, 56, 56)
     with torch.no_grad():
         assert model(x).shape == (2, 11)
-        assert model.features(x).shape == (2, 1024)
 
 
 def test_rejects_wrong_channel_count() -> None:
@@ -271,15 +270,6 @@ def test_forward_is_time_average_of_per_time_logits(small_model: InceptionI3d) -
         assert per_time.shape == (2, 5, 2)
         assert not torch.allclose(per_time[..., 0], per_time[..., 1])
         torch.testing.assert_close(per_time.mean(dim=2), small_model(x))
-
-
-def test_features_feed_the_logits(small_model: InceptionI3d) -> None:
-    x = torch.randn(2, 3, 16, 48, 48)
-    with torch.no_grad():
-        feats = small_model.features(x)
-        conv = small_model.logits.conv3d
-        expected = feats @ conv.weight.flatten(1).T + conv.bias
-        torch.testing.assert_close(small_model(x), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_eval_is_deterministic(small_model: InceptionI3d) -> None:

@@ -154,10 +154,6 @@ class InceptionV1(nn.Module):
         """Logits averaged over time, B x num_classes (softmax comes after the averaging)."""
         return self.forward_per_time(x).mean(dim=2)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled 1024-d feature averaged over time (B x 1024), the logits layer's input, for linear probes."""
-        return self._pooled(x).mean(dim=(2, 3, 4))
-
 
 def frame_features(net: InceptionV1, x: torch.Tensor) -> torch.Tensor:
     """Per-frame 1024-d features after GoogLeNet's last (7x7, clipped) average pool: B x 1024 x T'."""

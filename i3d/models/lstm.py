@@ -85,10 +85,6 @@ class ConvLSTM(nn.Module):
         """Logits at every time step, B x num_classes x T (the training loss uses them all)."""
         return self.fc(self.dropout(self._hidden(x))).transpose(1, 2)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The last step's 512-d LSTM output (B x 512), the classifier's input, for linear probes."""
-        return self._hidden(x)[:, -1]
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The last time step's logits, B x num_classes: the paper's test-time output."""
         return self.forward_per_time(x)[:, :, -1]
