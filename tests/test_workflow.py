@@ -58,13 +58,24 @@ def planned_rules(project: Path, *args: str) -> set[str]:
     return {rule for _, rule in planned(project, *args)}
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A copy of the workflow and package sources (so tests may edit them) with the tiny config, run once."""
-    root = tmp_path_factory.mktemp("project")
+def copy_project(root: Path) -> Path:
+    """A copy of the workflow and package sources (so tests may edit them) with the tiny config."""
     for part in ("workflow", "i3d", "config"):
         shutil.copytree(REPO / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
     (root / "config" / "config.yaml").write_text(yaml.safe_dump(TINY))
+    return root
+
+
+@pytest.fixture(scope="module")
+def unrun(tmp_path_factory) -> Path:
+    """The project before any run: for dry runs of the whole DAG."""
+    return copy_project(tmp_path_factory.mktemp("unrun"))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """The project with the tiny config, run once."""
+    root = copy_project(tmp_path_factory.mktemp("project"))
     out = snakemake(root, "results/table2.md", "results/table1.md")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return root
@@ -160,3 +171,11 @@ def test_bad_config_fails_at_start_naming_the_key(project, tmp_path):
     out = snakemake(project, "-n", "results/table2.md", *changed(tmp_path, flow={"backend": "farneback"}))
     assert out.returncode != 0
     assert "flow.backend" in out.stdout + out.stderr and "auto, torch, opencv" in out.stdout + out.stderr
+
+
+def test_prediction_uses_the_datasets_test_crop(unrun, tmp_path):
+    out = snakemake(unrun, "-n", "-p", *changed(tmp_path, datasets={**TINY["datasets"], "ucf101": {
+        **TINY["datasets"]["ucf101"], "test": {"crop_size": 24}}}))
+    assert out.returncode == 0, out.stderr
+    crops = set(re.findall(r"--crop-size (\d+) --dataset (\w+)", out.stdout))
+    assert crops == {("24", "ucf101"), ("32", "kinetics400"), ("32", "hmdb51")}

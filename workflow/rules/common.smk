@@ -104,7 +104,7 @@ def print_tables_location():
 
 
 wildcard_constraints:
-    dataset="|".join(["kinetics400", "ucf101", "hmdb51"]),
+    dataset="|".join(config["datasets"]),  # the validated config's (the schema lists the package's datasets)
     shard=r"shard\d{3}",
     split=r"[123]",
     stream=r"rgb|flow|rgb\+flow",

@@ -14,7 +14,7 @@ rule predict:
     benchmark:
         "results/benchmarks/{dataset}/split{split}/{arch}-{stream}-{init}/predict.tsv"
     params:
-        crop=config["test"]["crop_size"],
+        crop=lambda wc: config["datasets"][wc.dataset]["test"]["crop_size"],
         data=lambda wc: data_kind(wc.dataset),
         device=config["device"],
         code=code_version("i3d/evaluate", "i3d/models", "i3d/data/loader.py", "i3d/data/sampling.py",
