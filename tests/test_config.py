@@ -40,6 +40,7 @@ def test_defaults_and_per_dataset_overrides():
     ({"datasets": {"ucf101": {"source": "local"}}, "device": "tpu"},
      "device': 'tpu' does not match '^(auto|cpu|cuda(:[0-9]+)?)$'. Allowed values: auto (CUDA when present), cpu, cuda, cuda:N"),
     ({"datasets": {"ucf101": {"source": "local"}}, "device": "cuda:x"}, "config key 'device'"),
+    ({"datasets": {"ucf101": {"source": "local"}}, "gpus": 2}, "gpus': 2 is not one of ['auto', 0, 1]"),
     ({"datasets": {"ucf101": {"source": "local"}}, "frames": {"fps": 30}}, "frames.fps': 30 is not one of [25]"),
     ({"datasets": {"ucf101": {"source": "local", "test": {"crop": 1}}}}, "datasets.ucf101.test': Additional"),
 ])

@@ -6,6 +6,7 @@ path, and every Table 2 stream, goes through the workflow.
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -39,8 +40,9 @@ TRAINED_STREAMS = {"lstm": {"rgb"}, "c3d": {"rgb"}, "two_stream": {"rgb", "flow"
                    "i3d": {"rgb", "flow"}}
 
 
-def snakemake(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["snakemake", "--cores", "2", *args], cwd=project, capture_output=True, text=True)
+def snakemake(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["snakemake", "--cores", "2", *args], cwd=project, capture_output=True, text=True, env=env,
+                          timeout=1800)  # a guard against a hang, not a timing assertion
 
 
 def planned(project: Path, *args: str) -> list[tuple[str, str]]:
@@ -179,3 +181,57 @@ def test_prediction_uses_the_datasets_test_crop(unrun, tmp_path):
     assert out.returncode == 0, out.stderr
     crops = set(re.findall(r"--crop-size (\d+) --dataset (\w+)", out.stdout))
     assert crops == {("24", "ucf101"), ("32", "kinetics400"), ("32", "hmdb51")}
+
+
+def fake_nvidia_smi(tmp_path: Path, script: str) -> dict[str, str]:
+    """An environment whose PATH finds an ``nvidia-smi`` that runs ``script`` (bash) instead of the real one."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "nvidia-smi").write_text(f"#!/bin/bash\n{script}\n")
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+NO_GPU = "echo 'No devices were found'; exit 6"
+ONE_GPU = "echo 'GPU 0: NVIDIA H200 (UUID: GPU-0)'"
+
+
+def declared_gpus(out: subprocess.CompletedProcess) -> dict[str, set[int]]:
+    """Per rule, the ``gpu`` resource values its jobs declare in a dry run (0 where they declare none)."""
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    gpus: dict[str, set[int]] = {}
+    for rule, resources in re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out.stdout, re.M):
+        found = re.search(r"\bgpu=(\d+)", resources)
+        gpus.setdefault(rule, set()).add(int(found.group(1)) if found else 0)
+    return {rule: gpus[rule] for rule in ("flow", "train", "predict")}
+
+
+@pytest.mark.parametrize("host, settings, expected", [
+    (NO_GPU, {}, (0, 0, 0)),                                        # a CPU laptop: nothing limits its jobs
+    (ONE_GPU, {}, (1, 1, 1)),                                       # a GPU box: the default profile limits them
+    (NO_GPU, {"gpus": 1}, (1, 1, 1)),                               # a cluster's login node, profile gpus: 1
+    (ONE_GPU, {"gpus": 0}, (0, 0, 0)),
+    (NO_GPU, {"device": "cuda"}, (1, 1, 1)),
+    (ONE_GPU, {"device": "cpu", "gpus": 1}, (0, 0, 0)),
+    (NO_GPU, {"gpus": 1, "flow": {"backend": "opencv", "tvl1": {"epsilon": 0.05}}}, (0, 1, 1)),
+], ids=["cpu-laptop", "gpu-box", "login-node-gpus-1", "gpus-0", "device-cuda", "device-cpu", "opencv-flow"])
+def test_gpu_jobs_follow_the_config(unrun, tmp_path, host, settings, expected):
+    """flow, train and predict declare gpu=1 as the config says, whatever GPU the parsing host has."""
+    out = snakemake(unrun, "-n", *changed(tmp_path, **settings), env=fake_nvidia_smi(tmp_path, host))
+    assert declared_gpus(out) == dict(zip(("flow", "train", "predict"), ({n} for n in expected)))
+
+
+def test_a_hanging_nvidia_smi_does_not_hang_the_start(unrun, tmp_path):
+    out = snakemake(unrun, "-n", env=fake_nvidia_smi(tmp_path, "exec sleep 3600"))
+    assert declared_gpus(out) == {"flow": {0}, "train": {0}, "predict": {0}}
+    assert "nvidia-smi did not answer" in out.stderr
+
+
+def test_the_slurm_profile_asks_for_gpus_on_a_host_without_one(unrun, tmp_path):
+    """The SLURM profile (its executor left out: the plugin need not be installed for a dry run) sets gpus: 1."""
+    profile = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "profile.yaml").read_text())
+    del profile["executor"]
+    (tmp_path / "slurm").mkdir()
+    (tmp_path / "slurm" / "profile.yaml").write_text(yaml.safe_dump(profile))
+    out = snakemake(unrun, "-n", "--workflow-profile", str(tmp_path / "slurm"), env=fake_nvidia_smi(tmp_path, NO_GPU))
+    assert declared_gpus(out) == {"flow": {1}, "train": {1}, "predict": {1}}

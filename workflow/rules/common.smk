@@ -1,10 +1,9 @@
 # Shared helpers: config validation, the package's code fingerprints, and the static shard lists.
 import hashlib
-import shutil
-import subprocess
 from pathlib import Path
 
 from i3d.config import ConfigError, arch_epochs, arch_warmup_epochs, validate
+from i3d.gpus import gpus_per_job, local_gpu_present
 from i3d.models.registry import get_spec, list_architectures
 
 try:
@@ -15,20 +14,9 @@ except ConfigError as err:
 REPO = Path(workflow.basedir).parent
 
 
-def _gpu_jobs():
-    """1 when training will use CUDA, so that `--resources gpu=N` (default profile) limits GPU jobs.
-
-    Decided without importing torch: device 'cpu' -> 0, 'cuda*' -> 1, 'auto' -> whether nvidia-smi lists a GPU."""
-    device = config["device"]
-    if device == "cpu":
-        return 0
-    if device.startswith("cuda") or shutil.which("nvidia-smi") is None:
-        return int(device.startswith("cuda"))
-    probe = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
-    return int(probe.returncode == 0 and "GPU" in probe.stdout)
-
-
-GPU_JOBS = _gpu_jobs()
+GPU_JOBS = gpus_per_job(config, detect=local_gpu_present if workflow.is_main_process else lambda: False)
+"""The gpu resource of CUDA-capable jobs (i3d/gpus.py). nvidia-smi runs at most once, in the main process; a
+job's re-parse counts `gpus: auto` as no GPU, so a cluster run sets `gpus` (the SLURM profile: 1)."""
 
 
 def code_version(*parts):

@@ -23,6 +23,7 @@ rule predict:
     resources:
         mem_mb=8000,
         runtime=240,
+        gpu=GPU_JOBS,
     shell:
         "i3d predict --model {input.model} --manifest {input.manifest} --shards {input.shards}"
         " --split {wildcards.split} --out {output} --crop-size {params.crop} --dataset {wildcards.dataset}"
