@@ -10,6 +10,8 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -127,16 +129,70 @@ def test_flow_setting_reruns_flow_and_everything_after_it(project, tmp_path):
     assert planned_rules(project, *changed(tmp_path, flow={"bound": 10})) == {"flow", "train", "predict", "table2"}
 
 
+@contextmanager
+def edited(project: Path, rel: str, old: str, new: str) -> Iterator[None]:
+    """The project's ``rel`` with ``old`` replaced by ``new``, restored afterwards."""
+    path = project / rel
+    original = path.read_text()
+    assert old in original
+    path.write_text(original.replace(old, new, 1))
+    try:
+        yield
+    finally:
+        path.write_text(original)
+
+
+STATEMENT = "\nEDITED = True\n"
+
+
 def test_editing_package_code_reruns_only_its_stages(project):
     for rel, expected in (("i3d/tables/assemble.py", {"table1", "table2"}),
                           ("i3d/flow/quantize.py", {"flow", "train", "predict", "table2"})):
-        path = project / rel
-        original = path.read_text()
-        path.write_text(original + "\n# an edit\n")
-        try:
+        text = (project / rel).read_text()
+        with edited(project, rel, text, text + STATEMENT):
             assert planned_rules(project) == expected
-        finally:
-            path.write_text(original)
+
+
+def test_comments_and_docstrings_rerun_nothing(project):
+    text = (project / "i3d/data/video.py").read_text()
+    with edited(project, "i3d/data/video.py", text, text.replace('"""', '"""Reworded. ', 1) + "\n# a comment\n"):
+        assert planned_rules(project) == set()
+
+
+def test_a_c3d_edit_reruns_c3d_models_only(project):
+    text = (project / "i3d/models/c3d.py").read_text()
+    with edited(project, "i3d/models/c3d.py", text, text + STATEMENT):
+        plan = planned(project)
+    assert {rule for _, rule in plan} == {"train", "predict", "table1", "table2"}
+    assert all("/c3d-rgb-scratch/" in path for path, rule in plan if rule in ("train", "predict"))
+
+
+def test_reacquiring_the_same_manifest_leaves_later_runs_nothing_to_do(project):
+    """Snakemake plans (and, in one run, reruns) every job downstream of a rerun job, and touches its output;
+    once acquire alone has rerun (`--until acquire`), the manifest's checksum, the same as when the later jobs
+    ran, keeps them up to date, as far as files are checksummed (the profile's max-checksum-file-size)."""
+    read = "    manifest = read_annotations(args.dataset, args.root)\n"
+    with edited(project, "i3d/cli.py", read, read.replace("args.root)", "str(args.root))")):
+        assert {"acquire", "frames", "train", "predict"} <= planned_rules(project)
+        out = snakemake(project, "--until", "acquire")
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert planned_rules(project) == set()
+        assert {"frames", "train", "predict"} <= planned_rules(project, "--max-checksum-file-size", "1KB")
+    assert snakemake(project, "--until", "acquire").returncode == 0  # record the original code, for the other tests
+    assert planned_rules(project) == set()
+
+
+@pytest.mark.parametrize("profile", ["default", "slurm"])
+def test_profiles_checksum_a_manifest_of_kinetics_size(project, profile):
+    """Kinetics-400 has ~306,000 clips; its manifest, at the stand-in's bytes per clip (with twice as long
+    paths), must be under the size up to which Snakemake checksums inputs."""
+    from humanfriendly import parse_size
+
+    manifest = pd.read_csv(project / "results" / "ucf101" / "manifest.csv")
+    bytes_per_clip = (project / "results" / "ucf101" / "manifest.csv").stat().st_size / len(manifest)
+    kinetics = 306_000 * (bytes_per_clip + manifest.path.str.len().mean())
+    settings = yaml.safe_load((REPO / "workflow" / "profiles" / profile / "profile.yaml").read_text())
+    assert parse_size(settings["max-checksum-file-size"]) > kinetics
 
 
 def test_frames_scale_of_one_architecture_reruns_its_models_and_tables(project, tmp_path):

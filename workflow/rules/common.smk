@@ -1,34 +1,23 @@
-# Shared helpers: config validation, the package's code fingerprints, and the static shard lists.
-import hashlib
+# Shared helpers: config validation, GPU declarations, the static shard lists (code fingerprints: i3d/stage_fingerprint.py).
+import sys
 from pathlib import Path
+
+REPO = Path(workflow.basedir).parent
+sys.path.insert(0, str(REPO))  # this checkout's package: the one the rules' code fingerprints must read
 
 from i3d.config import ConfigError, arch_epochs, arch_warmup_epochs, validate
 from i3d.gpus import gpus_per_job, local_gpu_present
 from i3d.models.registry import get_spec, list_architectures
+from i3d.stage_fingerprint import stage_fingerprint
 
 try:
     validate(config)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
-REPO = Path(workflow.basedir).parent
-
-
 GPU_JOBS = gpus_per_job(config, detect=local_gpu_present if workflow.is_main_process else lambda: False)
 """The gpu resource of CUDA-capable jobs (i3d/gpus.py). nvidia-smi runs at most once, in the main process; a
 job's re-parse counts `gpus: auto` as no GPU, so a cluster run sets `gpus` (the SLURM profile: 1)."""
-
-
-def code_version(*parts):
-    """Fingerprint of package sources, passed as a param so that editing the code of a stage reruns it
-    (Snakemake does not track imported modules by itself)."""
-    digest = hashlib.sha256()
-    for part in parts:
-        base = REPO / part
-        for path in sorted(base.rglob("*.py")) if base.is_dir() else [base]:
-            digest.update(str(path.relative_to(REPO)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def acquire_cfg(wildcards):

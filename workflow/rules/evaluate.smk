@@ -17,8 +17,7 @@ rule predict:
         crop=lambda wc: config["datasets"][wc.dataset]["test"]["crop_size"],
         data=lambda wc: data_kind(wc.dataset),
         device=config["device"],
-        code=code_version("i3d/evaluate", "i3d/models", "i3d/data/loader.py", "i3d/data/sampling.py",
-                          "i3d/data/shards.py"),
+        code=lambda wc: stage_fingerprint("_predict", wc.arch),
     threads: config["threads"]
     resources:
         mem_mb=8000,
