@@ -33,7 +33,7 @@ def local_gpu_present(timeout: float = DETECT_TIMEOUT_S) -> bool:
     if exe is None:
         return False
     try:
-        probe = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=timeout)
+        probe = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         print(f"i3d: nvidia-smi did not answer in {timeout:g} s; jobs declare no GPU (set the config key "
               "'gpus' to decide)", file=sys.stderr)

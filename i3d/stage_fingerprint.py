@@ -15,7 +15,7 @@ import ast
 import hashlib
 import inspect
 import textwrap
-from functools import lru_cache
+from functools import cache
 
 from i3d.fingerprint import code_fingerprint, import_closure, module_path, package_imports, strip_docstrings
 from i3d.models.registry import get_spec, list_architectures
@@ -24,7 +24,7 @@ CLI = "i3d.cli"
 PARSER = "build_parser"
 
 
-@lru_cache(maxsize=None)
+@cache
 def stage_fingerprint(handler: str, arch: str | None = None) -> str:
     """16 hex digits over the code that ``i3d`` runs through the cli function ``handler`` (e.g. ``_train``),
     for a job of architecture ``arch`` (None: a stage that may build any)."""
@@ -112,7 +112,7 @@ def _called_functions(nodes: list[ast.AST], functions: dict[str, ast.FunctionDef
     return found
 
 
-@lru_cache(maxsize=None)
+@cache
 def architecture_modules(arch: str) -> frozenset[str]:
     """The package modules that ``arch``'s registry builder imports (its model modules)."""
     builder = get_spec(arch).builder

@@ -38,7 +38,8 @@ def test_defaults_and_per_dataset_overrides():
     ({"datasets": {"ucf101": {"source": "local"}}, "flow": {"tvl1": {"warps": 0}}}, "flow.tvl1.warps"),
     ({"datasets": {"ucf-101": {"source": "local"}}}, "Allowed keys: hmdb51, kinetics400, ucf101"),
     ({"datasets": {"ucf101": {"source": "local"}}, "device": "tpu"},
-     "device': 'tpu' does not match '^(auto|cpu|cuda(:[0-9]+)?)$'. Allowed values: auto (CUDA when present), cpu, cuda, cuda:N"),
+     ("device': 'tpu' does not match '^(auto|cpu|cuda(:[0-9]+)?)$'. "
+      "Allowed values: auto (CUDA when present), cpu, cuda, cuda:N")),
     ({"datasets": {"ucf101": {"source": "local"}}, "device": "cuda:x"}, "config key 'device'"),
     ({"datasets": {"ucf101": {"source": "local"}}, "gpus": 2}, "gpus': 2 is not one of ['auto', 0, 1]"),
     ({"datasets": {"ucf101": {"source": "local"}}, "frames": {"fps": 30}}, "frames.fps': 30 is not one of [25]"),

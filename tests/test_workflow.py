@@ -256,7 +256,7 @@ def declared_gpus(out: subprocess.CompletedProcess) -> dict[str, set[int]]:
     """Per rule, the ``gpu`` resource values its jobs declare in a dry run (0 where they declare none)."""
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     gpus: dict[str, set[int]] = {}
-    for rule, resources in re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out.stdout, re.M):
+    for rule, resources in re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out.stdout, re.MULTILINE):
         found = re.search(r"\bgpu=(\d+)", resources)
         gpus.setdefault(rule, set()).add(int(found.group(1)) if found else 0)
     return {rule: gpus[rule] for rule in ("flow", "train", "predict")}
