@@ -112,12 +112,16 @@ def _called_functions(nodes: list[ast.AST], functions: dict[str, ast.FunctionDef
     return found
 
 
-@cache
-def architecture_modules(arch: str) -> frozenset[str]:
-    """The package modules that ``arch``'s registry builder imports (its model modules)."""
+def architecture_modules(arch: str) -> frozenset[str] | None:
+    """The package modules that ``arch``'s registry builder (a function, or a partial of one) imports, its
+    model modules; None when the builder's source cannot be read (then no job may leave any model out)."""
     builder = get_spec(arch).builder
-    source = ast.parse(textwrap.dedent(inspect.getsource(builder)))
-    return frozenset(name for name in package_imports(source, builder.__module__) if _is_module(name))
+    function = getattr(builder, "func", builder)
+    try:
+        source = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError):
+        return None
+    return frozenset(name for name in package_imports(source, function.__module__) if _is_module(name))
 
 
 def _is_module(name: str) -> bool:
@@ -131,7 +135,10 @@ def _is_module(name: str) -> bool:
 def other_architectures_modules(arch: str, modules: list[str]) -> frozenset[str]:
     """Model modules that ``modules`` reach only through other architectures' builders: a job of ``arch``
     never runs them (those that ``arch``'s own model or a path avoiding the registry imports do count)."""
-    others = set().union(*(architecture_modules(a) for a in list_architectures() if a != arch))
-    own = import_closure(architecture_modules(arch))
+    per_arch = {a: architecture_modules(a) for a in list_architectures()}
+    if None in per_arch.values():
+        return frozenset()
+    others = set().union(*(modules for a, modules in per_arch.items() if a != arch))
+    own = import_closure(per_arch[arch])
     without_registry = import_closure(modules, exclude=[get_spec.__module__])
     return frozenset(others - set(own) - set(without_registry))

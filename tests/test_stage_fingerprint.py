@@ -88,3 +88,21 @@ def test_cli_edits_count_for_the_stages_that_run_them(original, tmp_path, old, n
     root = copy_package(tmp_path)
     edit(root, "cli.py", old, new)
     assert changed_stages(original, root) == expected
+
+
+def test_a_builder_without_readable_source_leaves_no_model_out(monkeypatch):
+    """A partial of a builder function is read through; a callable whose source is unknown makes every job count
+    every model module (never too few)."""
+    import functools
+    from dataclasses import replace
+
+    from i3d.models import registry
+    from i3d.stage_fingerprint import other_architectures_modules
+
+    before = other_architectures_modules("i3d", ["i3d.train.loop"])
+    c3d = registry.ARCHITECTURES["c3d"]
+    monkeypatch.setitem(registry.ARCHITECTURES, "c3d", replace(c3d, builder=functools.partial(c3d.builder)))
+    assert other_architectures_modules("i3d", ["i3d.train.loop"]) == before
+    assert "i3d.models.c3d" in before
+    monkeypatch.setitem(registry.ARCHITECTURES, "c3d", replace(c3d, builder=type("Builder", (), {"__call__": None})()))
+    assert other_architectures_modules("i3d", ["i3d.train.loop"]) == frozenset()
