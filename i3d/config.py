@@ -1,26 +1,32 @@
-"""Workflow configuration: validated against ``workflow/schemas/config.schema.yaml`` at start-up.
+"""Workflow configuration: validated against ``i3d/schemas/config.schema.yaml`` at start-up.
 
 Validation fills in the schema's defaults and fails with a message that names the offending key and the
 allowed values, before any job runs. Imported by the Snakefile, so it must stay light (no torch): the
 architecture names and what they support come from the registry, which imports no torch itself, so a
 new registry entry is accepted here without editing the schema.
 
-After validation every dataset has its resolved ``train`` settings and ``architectures``, and
+The schema ships inside the package (an installed, non-editable ``i3d`` validates too); the registry fills in
+what it defines: the architecture names and the frame rate its samplings refer to. Checks the schema cannot
+express (crops against the frame size) follow it.
+
+After validation every dataset has its resolved ``train`` and ``test`` settings and ``architectures``, and
 ``models.per_arch`` has an entry for every architecture in use with its resolved ``init``,
 ``frames_scale`` and ``epochs_scale`` (see ``arch_epochs`` and ``arch_warmup_epochs``).
 """
 from __future__ import annotations
 
 import copy
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-from i3d.models.registry import get_spec, list_architectures
+from i3d.models.registry import FPS, get_spec, list_architectures
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+OVERRIDABLE = ("train", "test")
+"""Sections a dataset may override key by key (``datasets.<name>.train``, ``datasets.<name>.test``)."""
 
 
 class ConfigError(ValueError):
@@ -45,31 +51,58 @@ def _describe(error: jsonschema.ValidationError) -> str:
     key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
     allowed = error.schema.get("enum") if isinstance(error.schema, dict) else None
     hint = f" Allowed values: {', '.join(map(str, allowed))}." if error.validator == "enum" and allowed else ""
+    if error.validator == "pattern":
+        hint = f" Allowed values: {error.schema.get('description', error.schema['pattern'])}."
     if error.validator == "additionalProperties" and isinstance(error.schema, dict):
         hint = f" Allowed keys: {', '.join(sorted(error.schema.get('properties', {})))}."
     return f"config key '{key}': {error.message}.{hint}"
 
 
-def validate(config: dict[str, Any], schema_path: Path = SCHEMA_PATH) -> dict[str, Any]:
-    """Validate ``config`` in place (filling defaults) and return it; raise :class:`ConfigError` if invalid."""
-    schema = yaml.safe_load(schema_path.read_text())
+def load_schema() -> dict[str, Any]:
+    """The config schema, with the registry's architecture names and frame rate as the allowed values."""
+    schema = yaml.safe_load(resources.files("i3d").joinpath("schemas", "config.schema.yaml").read_text())
     schema["definitions"]["architecture"]["enum"] = list_architectures()
+    schema["properties"]["frames"]["properties"]["fps"]["enum"] = [int(FPS) if FPS.is_integer() else FPS]
+    return schema
+
+
+def validate(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``config`` in place (filling defaults) and return it; raise :class:`ConfigError` if invalid."""
+    schema = load_schema()
     overrides = _split_overrides(config)
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    override_schema = {**schema["definitions"]["train"], "definitions": schema["definitions"]}
-    for name, override in overrides.items():
+    for (name, section), override in overrides.items():
+        override_schema = {**schema["definitions"][section], "definitions": schema["definitions"]}
         for e in jsonschema.Draft202012Validator(override_schema).iter_errors(override):
-            e.path.extendleft(["datasets", name, "train"][::-1])
+            e.path.extendleft(["datasets", name, section][::-1])
             errors.append(e)
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))
     for name, dataset in config["datasets"].items():
         dataset.setdefault("root", f"resources/{name}")
-        dataset["train"] = {**config["train"], **overrides.get(name, {})}
+        for section in OVERRIDABLE:
+            dataset[section] = {**config[section], **overrides.get((name, section), {})}
         dataset.setdefault("architectures", list(config["models"]["architectures"]))
+    _check_crops(config, overrides)
     _resolve_architectures(config["models"], {a for d in config["datasets"].values() for a in d["architectures"]})
     return config
+
+
+def _check_crops(config: dict[str, Any], overrides: dict[tuple[str, str], dict]) -> None:
+    """ConfigError for a train or test crop larger than the frames (``frames.short_side``), which would
+    otherwise fail in the first training or prediction job; names the key that set it."""
+    side = config["frames"]["short_side"]
+    keys = {
+        f"datasets.{name}.{section}.crop_size" if "crop_size" in overrides.get((name, section), {})
+        else f"{section}.crop_size": dataset[section]["crop_size"]
+        for name, dataset in config["datasets"].items()
+        for section in OVERRIDABLE
+    }
+    errors = [f"config key '{key}': crop {crop} exceeds frames.short_side {side}; allowed: at most {side} "
+              f"(or raise frames.short_side)" for key, crop in keys.items() if crop > side]
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
 
 
 def _resolve_architectures(models: dict[str, Any], used: set[str]) -> None:
@@ -100,12 +133,14 @@ def arch_warmup_epochs(config: dict[str, Any], dataset: str, arch: str) -> float
     return config["datasets"][dataset]["train"]["warmup_epochs"] * config["models"]["per_arch"][arch]["epochs_scale"]
 
 
-def _split_overrides(config: dict[str, Any]) -> dict[str, dict]:
-    """Take the per-dataset ``train`` overrides out, so that default-filling leaves them partial."""
+def _split_overrides(config: dict[str, Any]) -> dict[tuple[str, str], dict]:
+    """Take the per-dataset overrides (keyed by dataset and section) out, so that default-filling leaves them
+    partial."""
     datasets = config.get("datasets")
     if not isinstance(datasets, dict):
         return {}
-    return {name: ds.pop("train") for name, ds in datasets.items() if isinstance(ds, dict) and "train" in ds}
+    return {(name, section): ds.pop(section) for name, ds in datasets.items() if isinstance(ds, dict)
+            for section in OVERRIDABLE if section in ds}
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

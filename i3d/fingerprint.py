@@ -33,7 +33,8 @@ def module_path(name: str) -> Path:
     raise ModuleNotFoundError(f"no source for {name!r} under {PACKAGE_DIR}")
 
 
-def _strip_docstrings(tree: ast.AST) -> ast.AST:
+def strip_docstrings(tree: ast.AST) -> ast.AST:
+    """``tree`` without the docstrings of its module, classes and functions (changed in place)."""
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
@@ -47,19 +48,23 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
 def _parsed(path: Path) -> tuple[str, tuple[str, ...], dict[str, str]]:
     """(normalised digest, package modules (or names in them) imported, lazy exports) of one source file."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    name = _module_name(path)
+    ours = tuple(sorted(package_imports(tree, _module_name(path), path.name == "__init__.py")))
+    lazy = _lazy_exports(tree)
+    digest = hashlib.sha256(ast.dump(strip_docstrings(tree), annotate_fields=False).encode()).hexdigest()
+    return digest, ours, lazy
+
+
+def package_imports(tree: ast.AST, name: str, is_package: bool = False) -> set[str]:
+    """Package modules (or names in them) that the code in ``tree``, from module ``name``, imports anywhere."""
     imports = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             imports.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = _absolute(name, node.module, node.level, path.name == "__init__.py")
+            base = _absolute(name, node.module, node.level, is_package)
             imports.add(base)
             imports.update(f"{base}.{a.name}" for a in node.names)  # `from . import x` may name a module
-    ours = tuple(sorted(m for m in imports if m == PACKAGE or m.startswith(PACKAGE + ".")))
-    lazy = _lazy_exports(tree)
-    digest = hashlib.sha256(ast.dump(_strip_docstrings(tree), annotate_fields=False).encode()).hexdigest()
-    return digest, ours, lazy
+    return {m for m in imports if m == PACKAGE or m.startswith(PACKAGE + ".")}
 
 
 def _lazy_exports(tree: ast.Module) -> dict[str, str]:
@@ -87,15 +92,17 @@ def _absolute(name: str, module: str | None, level: int, is_package: bool) -> st
     return f"{base}.{module}" if module else base
 
 
-def import_closure(modules: Iterable[str]) -> list[str]:
+def import_closure(modules: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
     """``modules`` and every package module they import, transitively; parent packages' ``__init__`` run on
     import, so they count. ``from .x import name`` counts ``x``, and ``x.name`` where that is a module or one
-    of ``x``'s lazy exports."""
+    of ``x``'s lazy exports. Modules in ``exclude`` are neither counted nor followed (imports a stage never
+    runs, such as the model modules of the architectures a job does not build)."""
     seen: set[str] = set()
+    skip = set(exclude)
     todo = list(modules)
     while todo:
         name = todo.pop()
-        if name in seen:
+        if name in seen or name in skip:
             continue
         try:
             path = module_path(name)
@@ -112,10 +119,11 @@ def import_closure(modules: Iterable[str]) -> list[str]:
     return sorted(seen)
 
 
-def code_fingerprint(*modules: str) -> str:
-    """16 hex digits over the normalised source of ``modules`` and all package modules they import."""
+def code_fingerprint(*modules: str, exclude: Iterable[str] = ()) -> str:
+    """16 hex digits over the normalised source of ``modules`` and all package modules they import (but
+    those in ``exclude``, see :func:`import_closure`)."""
     digest = hashlib.sha256()
-    for name in import_closure(modules):
+    for name in import_closure(modules, exclude):
         digest.update(name.encode())
         digest.update(_parsed(module_path(name))[0].encode())
     return digest.hexdigest()[:16]

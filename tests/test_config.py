@@ -37,6 +37,13 @@ def test_defaults_and_per_dataset_overrides():
     ({"datasets": {"ucf101": {"source": "local", "train": {"lrr": 1}}}}, "datasets.ucf101.train': Additional"),
     ({"datasets": {"ucf101": {"source": "local"}}, "flow": {"tvl1": {"warps": 0}}}, "flow.tvl1.warps"),
     ({"datasets": {"ucf-101": {"source": "local"}}}, "Allowed keys: hmdb51, kinetics400, ucf101"),
+    ({"datasets": {"ucf101": {"source": "local"}}, "device": "tpu"},
+     ("device': 'tpu' does not match '^(auto|cpu|cuda(:[0-9]+)?)$'. "
+      "Allowed values: auto (CUDA when present), cpu, cuda, cuda:N")),
+    ({"datasets": {"ucf101": {"source": "local"}}, "device": "cuda:x"}, "config key 'device'"),
+    ({"datasets": {"ucf101": {"source": "local"}}, "gpus": 2}, "gpus': 2 is not one of ['auto', 0, 1]"),
+    ({"datasets": {"ucf101": {"source": "local"}}, "frames": {"fps": 30}}, "frames.fps': 30 is not one of [25]"),
+    ({"datasets": {"ucf101": {"source": "local", "test": {"crop": 1}}}}, "datasets.ucf101.test': Additional"),
 ])
 def test_bad_config_names_the_key(config, message):
     with pytest.raises(ConfigError, match=None) as err:
@@ -103,3 +110,40 @@ def test_a_registry_entry_is_all_a_new_architecture_needs(monkeypatch):
     assert registry.build("tiny", num_classes=7)(torch.zeros(2, 3, 4, 8, 8)).shape == (2, 7)
     row = table1_rows(["tiny"], frames_scale={"tiny": 0.5}).iloc[0]
     assert row.run_test_input == "6 rgb (3 x 2)" and np.isnan(row.paper_params_m)  # no paper figures: "–"
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1"])
+def test_devices_torch_accepts_pass(device):
+    assert validate({"datasets": {"ucf101": {"source": "synthetic"}}, "device": device})["device"] == device
+
+
+@pytest.mark.parametrize("sections, key", [
+    ({"train": {"crop_size": 64}}, "'train.crop_size': crop 64 exceeds frames.short_side 56"),
+    ({"test": {"crop_size": 64}}, "'test.crop_size': crop 64 exceeds frames.short_side 56"),
+    ({"datasets": {"ucf101": {"source": "synthetic", "train": {"crop_size": 60}}}},
+     "'datasets.ucf101.train.crop_size': crop 60 exceeds"),
+    ({"datasets": {"ucf101": {"source": "synthetic", "test": {"crop_size": 60}}}},
+     "'datasets.ucf101.test.crop_size': crop 60 exceeds"),
+])
+def test_a_crop_larger_than_the_frames_fails_at_validation(sections, key):
+    config = {"datasets": {"ucf101": {"source": "synthetic"}}, "frames": {"short_side": 56},
+              "train": {"crop_size": 48}, "test": {"crop_size": 48}, **sections}
+    with pytest.raises(ConfigError) as err:
+        validate(config)
+    assert key in str(err.value) and "allowed: at most 56" in str(err.value)
+
+
+def test_test_crop_can_be_overridden_per_dataset():
+    config = validate({"datasets": {"ucf101": {"source": "synthetic", "test": {"crop_size": 32}},
+                                    "hmdb51": {"source": "synthetic"}},
+                       "frames": {"short_side": 56}, "train": {"crop_size": 48}, "test": {"crop_size": 48}})
+    assert config["datasets"]["ucf101"]["test"] == {"crop_size": 32}
+    assert config["datasets"]["hmdb51"]["test"] == {"crop_size": 48}
+
+
+def test_the_schema_lists_the_packages_datasets():
+    """The schema's dataset names are the package's (the workflow's wildcards come from the validated config)."""
+    from i3d.config import load_schema
+    from i3d.data.annotations import DATASETS
+
+    assert set(load_schema()["properties"]["datasets"]["properties"]) == set(DATASETS)

@@ -6,9 +6,12 @@ path, and every Table 2 stream, goes through the workflow.
 """
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -39,8 +42,9 @@ TRAINED_STREAMS = {"lstm": {"rgb"}, "c3d": {"rgb"}, "two_stream": {"rgb", "flow"
                    "i3d": {"rgb", "flow"}}
 
 
-def snakemake(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["snakemake", "--cores", "2", *args], cwd=project, capture_output=True, text=True)
+def snakemake(project: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["snakemake", "--cores", "2", *args], cwd=project, capture_output=True, text=True, env=env,
+                          timeout=1800)  # a guard against a hang, not a timing assertion
 
 
 def planned(project: Path, *args: str) -> list[tuple[str, str]]:
@@ -58,13 +62,24 @@ def planned_rules(project: Path, *args: str) -> set[str]:
     return {rule for _, rule in planned(project, *args)}
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A copy of the workflow and package sources (so tests may edit them) with the tiny config, run once."""
-    root = tmp_path_factory.mktemp("project")
+def copy_project(root: Path) -> Path:
+    """A copy of the workflow and package sources (so tests may edit them) with the tiny config."""
     for part in ("workflow", "i3d", "config"):
         shutil.copytree(REPO / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
     (root / "config" / "config.yaml").write_text(yaml.safe_dump(TINY))
+    return root
+
+
+@pytest.fixture(scope="module")
+def unrun(tmp_path_factory) -> Path:
+    """The project before any run: for dry runs of the whole DAG."""
+    return copy_project(tmp_path_factory.mktemp("unrun"))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    """The project with the tiny config, run once."""
+    root = copy_project(tmp_path_factory.mktemp("project"))
     out = snakemake(root, "results/table2.md", "results/table1.md")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return root
@@ -114,16 +129,70 @@ def test_flow_setting_reruns_flow_and_everything_after_it(project, tmp_path):
     assert planned_rules(project, *changed(tmp_path, flow={"bound": 10})) == {"flow", "train", "predict", "table2"}
 
 
+@contextmanager
+def edited(project: Path, rel: str, old: str, new: str) -> Iterator[None]:
+    """The project's ``rel`` with ``old`` replaced by ``new``, restored afterwards."""
+    path = project / rel
+    original = path.read_text()
+    assert old in original
+    path.write_text(original.replace(old, new, 1))
+    try:
+        yield
+    finally:
+        path.write_text(original)
+
+
+STATEMENT = "\nEDITED = True\n"
+
+
 def test_editing_package_code_reruns_only_its_stages(project):
     for rel, expected in (("i3d/tables/assemble.py", {"table1", "table2"}),
                           ("i3d/flow/quantize.py", {"flow", "train", "predict", "table2"})):
-        path = project / rel
-        original = path.read_text()
-        path.write_text(original + "\n# an edit\n")
-        try:
+        text = (project / rel).read_text()
+        with edited(project, rel, text, text + STATEMENT):
             assert planned_rules(project) == expected
-        finally:
-            path.write_text(original)
+
+
+def test_comments_and_docstrings_rerun_nothing(project):
+    text = (project / "i3d/data/video.py").read_text()
+    with edited(project, "i3d/data/video.py", text, text.replace('"""', '"""Reworded. ', 1) + "\n# a comment\n"):
+        assert planned_rules(project) == set()
+
+
+def test_a_c3d_edit_reruns_c3d_models_only(project):
+    text = (project / "i3d/models/c3d.py").read_text()
+    with edited(project, "i3d/models/c3d.py", text, text + STATEMENT):
+        plan = planned(project)
+    assert {rule for _, rule in plan} == {"train", "predict", "table1", "table2"}
+    assert all("/c3d-rgb-scratch/" in path for path, rule in plan if rule in ("train", "predict"))
+
+
+def test_reacquiring_the_same_manifest_leaves_later_runs_nothing_to_do(project):
+    """Snakemake plans (and, in one run, reruns) every job downstream of a rerun job, and touches its output;
+    once acquire alone has rerun (`--until acquire`), the manifest's checksum, the same as when the later jobs
+    ran, keeps them up to date, as far as files are checksummed (the profile's max-checksum-file-size)."""
+    read = "    manifest = read_annotations(args.dataset, args.root)\n"
+    with edited(project, "i3d/cli.py", read, read.replace("args.root)", "str(args.root))")):
+        assert {"acquire", "frames", "train", "predict"} <= planned_rules(project)
+        out = snakemake(project, "--until", "acquire")
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert planned_rules(project) == set()
+        assert {"frames", "train", "predict"} <= planned_rules(project, "--max-checksum-file-size", "1KB")
+    assert snakemake(project, "--until", "acquire").returncode == 0  # record the original code, for the other tests
+    assert planned_rules(project) == set()
+
+
+@pytest.mark.parametrize("profile", ["default", "slurm"])
+def test_profiles_checksum_a_manifest_of_kinetics_size(project, profile):
+    """Kinetics-400 has ~306,000 clips; its manifest, at the stand-in's bytes per clip (with twice as long
+    paths), must be under the size up to which Snakemake checksums inputs."""
+    from humanfriendly import parse_size
+
+    manifest = pd.read_csv(project / "results" / "ucf101" / "manifest.csv")
+    bytes_per_clip = (project / "results" / "ucf101" / "manifest.csv").stat().st_size / len(manifest)
+    kinetics = 306_000 * (bytes_per_clip + manifest.path.str.len().mean())
+    settings = yaml.safe_load((REPO / "workflow" / "profiles" / profile / "profile.yaml").read_text())
+    assert parse_size(settings["max-checksum-file-size"]) > kinetics
 
 
 def test_frames_scale_of_one_architecture_reruns_its_models_and_tables(project, tmp_path):
@@ -160,3 +229,65 @@ def test_bad_config_fails_at_start_naming_the_key(project, tmp_path):
     out = snakemake(project, "-n", "results/table2.md", *changed(tmp_path, flow={"backend": "farneback"}))
     assert out.returncode != 0
     assert "flow.backend" in out.stdout + out.stderr and "auto, torch, opencv" in out.stdout + out.stderr
+
+
+def test_prediction_uses_the_datasets_test_crop(unrun, tmp_path):
+    out = snakemake(unrun, "-n", "-p", *changed(tmp_path, datasets={**TINY["datasets"], "ucf101": {
+        **TINY["datasets"]["ucf101"], "test": {"crop_size": 24}}}))
+    assert out.returncode == 0, out.stderr
+    crops = set(re.findall(r"--crop-size (\d+) --dataset (\w+)", out.stdout))
+    assert crops == {("24", "ucf101"), ("32", "kinetics400"), ("32", "hmdb51")}
+
+
+def fake_nvidia_smi(tmp_path: Path, script: str) -> dict[str, str]:
+    """An environment whose PATH finds an ``nvidia-smi`` that runs ``script`` (bash) instead of the real one."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "nvidia-smi").write_text(f"#!/bin/bash\n{script}\n")
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+NO_GPU = "echo 'No devices were found'; exit 6"
+ONE_GPU = "echo 'GPU 0: NVIDIA H200 (UUID: GPU-0)'"
+
+
+def declared_gpus(out: subprocess.CompletedProcess) -> dict[str, set[int]]:
+    """Per rule, the ``gpu`` resource values its jobs declare in a dry run (0 where they declare none)."""
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    gpus: dict[str, set[int]] = {}
+    for rule, resources in re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out.stdout, re.MULTILINE):
+        found = re.search(r"\bgpu=(\d+)", resources)
+        gpus.setdefault(rule, set()).add(int(found.group(1)) if found else 0)
+    return {rule: gpus[rule] for rule in ("flow", "train", "predict")}
+
+
+@pytest.mark.parametrize("host, settings, expected", [
+    (NO_GPU, {}, (0, 0, 0)),                                        # a CPU laptop: nothing limits its jobs
+    (ONE_GPU, {}, (1, 1, 1)),                                       # a GPU box: the default profile limits them
+    (NO_GPU, {"gpus": 1}, (1, 1, 1)),                               # a cluster's login node, profile gpus: 1
+    (ONE_GPU, {"gpus": 0}, (0, 0, 0)),
+    (NO_GPU, {"device": "cuda"}, (1, 1, 1)),
+    (ONE_GPU, {"device": "cpu", "gpus": 1}, (0, 0, 0)),
+    (NO_GPU, {"gpus": 1, "flow": {"backend": "opencv", "tvl1": {"epsilon": 0.05}}}, (0, 1, 1)),
+], ids=["cpu-laptop", "gpu-box", "login-node-gpus-1", "gpus-0", "device-cuda", "device-cpu", "opencv-flow"])
+def test_gpu_jobs_follow_the_config(unrun, tmp_path, host, settings, expected):
+    """flow, train and predict declare gpu=1 as the config says, whatever GPU the parsing host has."""
+    out = snakemake(unrun, "-n", *changed(tmp_path, **settings), env=fake_nvidia_smi(tmp_path, host))
+    assert declared_gpus(out) == dict(zip(("flow", "train", "predict"), ({n} for n in expected)))
+
+
+def test_a_hanging_nvidia_smi_does_not_hang_the_start(unrun, tmp_path):
+    out = snakemake(unrun, "-n", env=fake_nvidia_smi(tmp_path, "exec sleep 3600"))
+    assert declared_gpus(out) == {"flow": {0}, "train": {0}, "predict": {0}}
+    assert "nvidia-smi did not answer" in out.stderr
+
+
+def test_the_slurm_profile_asks_for_gpus_on_a_host_without_one(unrun, tmp_path):
+    """The SLURM profile (its executor left out: the plugin need not be installed for a dry run) sets gpus: 1."""
+    profile = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "profile.yaml").read_text())
+    del profile["executor"]
+    (tmp_path / "slurm").mkdir()
+    (tmp_path / "slurm" / "profile.yaml").write_text(yaml.safe_dump(profile))
+    out = snakemake(unrun, "-n", "--workflow-profile", str(tmp_path / "slurm"), env=fake_nvidia_smi(tmp_path, NO_GPU))
+    assert declared_gpus(out) == {"flow": {1}, "train": {1}, "predict": {1}}

@@ -1,46 +1,23 @@
-# Shared helpers: config validation, the package's code fingerprints, and the static shard lists.
-import hashlib
-import shutil
-import subprocess
+# Shared helpers: config validation, GPU declarations, the static shard lists (code fingerprints: i3d/stage_fingerprint.py).
+import sys
 from pathlib import Path
 
+REPO = Path(workflow.basedir).parent
+sys.path.insert(0, str(REPO))  # this checkout's package: the one the rules' code fingerprints must read
+
 from i3d.config import ConfigError, arch_epochs, arch_warmup_epochs, validate
+from i3d.gpus import gpus_per_job, local_gpu_present
 from i3d.models.registry import get_spec, list_architectures
+from i3d.stage_fingerprint import stage_fingerprint
 
 try:
     validate(config)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
-REPO = Path(workflow.basedir).parent
-
-
-def _gpu_jobs():
-    """1 when training will use CUDA, so that `--resources gpu=N` (default profile) limits GPU jobs.
-
-    Decided without importing torch: device 'cpu' -> 0, 'cuda*' -> 1, 'auto' -> whether nvidia-smi lists a GPU."""
-    device = config["device"]
-    if device == "cpu":
-        return 0
-    if device.startswith("cuda") or shutil.which("nvidia-smi") is None:
-        return int(device.startswith("cuda"))
-    probe = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
-    return int(probe.returncode == 0 and "GPU" in probe.stdout)
-
-
-GPU_JOBS = _gpu_jobs()
-
-
-def code_version(*parts):
-    """Fingerprint of package sources, passed as a param so that editing the code of a stage reruns it
-    (Snakemake does not track imported modules by itself)."""
-    digest = hashlib.sha256()
-    for part in parts:
-        base = REPO / part
-        for path in sorted(base.rglob("*.py")) if base.is_dir() else [base]:
-            digest.update(str(path.relative_to(REPO)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+GPU_JOBS = gpus_per_job(config, detect=local_gpu_present if workflow.is_main_process else lambda: False)
+"""The gpu resource of CUDA-capable jobs (i3d/gpus.py). nvidia-smi runs at most once, in the main process; a
+job's re-parse counts `gpus: auto` as no GPU, so a cluster run sets `gpus` (the SLURM profile: 1)."""
 
 
 def acquire_cfg(wildcards):
@@ -104,7 +81,7 @@ def print_tables_location():
 
 
 wildcard_constraints:
-    dataset="|".join(["kinetics400", "ucf101", "hmdb51"]),
+    dataset="|".join(config["datasets"]),  # the validated config's (the schema lists the package's datasets)
     shard=r"shard\d{3}",
     split=r"[123]",
     stream=r"rgb|flow|rgb\+flow",

@@ -10,7 +10,7 @@ rule acquire:
         "results/benchmarks/{dataset}/acquire.tsv"
     params:
         cfg=acquire_cfg,
-        code=code_version("i3d/data/synthetic.py", "i3d/data/annotations.py", "i3d/data/video.py"),
+        code=stage_fingerprint("_acquire"),
     threads: 1
     resources:
         mem_mb=2000,

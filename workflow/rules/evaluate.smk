@@ -14,15 +14,15 @@ rule predict:
     benchmark:
         "results/benchmarks/{dataset}/split{split}/{arch}-{stream}-{init}/predict.tsv"
     params:
-        crop=config["test"]["crop_size"],
+        crop=lambda wc: config["datasets"][wc.dataset]["test"]["crop_size"],
         data=lambda wc: data_kind(wc.dataset),
         device=config["device"],
-        code=code_version("i3d/evaluate", "i3d/models", "i3d/data/loader.py", "i3d/data/sampling.py",
-                          "i3d/data/shards.py"),
+        code=lambda wc: stage_fingerprint("_predict", wc.arch),
     threads: config["threads"]
     resources:
         mem_mb=8000,
         runtime=240,
+        gpu=GPU_JOBS,
     shell:
         "i3d predict --model {input.model} --manifest {input.manifest} --shards {input.shards}"
         " --split {wildcards.split} --out {output} --crop-size {params.crop} --dataset {wildcards.dataset}"

@@ -15,7 +15,7 @@ rule flow:
         bound=config["flow"]["bound"],
         tvl1=" ".join(f"{k}={v}" for k, v in sorted(config["flow"]["tvl1"].items())),
         device=config["device"],
-        code=code_version("i3d/flow", "i3d/data/shards.py"),
+        code=stage_fingerprint("_flow"),
     threads: config["flow"]["workers"]
     resources:
         mem_mb=4000,

@@ -16,7 +16,7 @@ rule frames:
         index=lambda wc: int(wc.shard[len("shard"):]),
         fps=config["frames"]["fps"],
         short_side=config["frames"]["short_side"],
-        code=code_version("i3d/data/ingest.py", "i3d/data/video.py", "i3d/data/shards.py", "i3d/data/annotations.py"),
+        code=stage_fingerprint("_frames"),
     threads: 1
     resources:
         mem_mb=4000,

@@ -11,7 +11,7 @@ rule table1:
         archs=used_architectures(),
         scales=[f"{arch}={arch_settings(arch)['frames_scale']}" for arch in used_architectures()],
         crop=config["train"]["crop_size"],
-        code=code_version("i3d/tables", "i3d/models"),
+        code=stage_fingerprint("_table1"),
     threads: 1
     shell:
         "i3d tables table1 --out results/table1 --architectures {params.archs} --frames-scale {params.scales}"
@@ -31,7 +31,7 @@ rule table2:
     log:
         "logs/table2.log",
     params:
-        code=code_version("i3d/tables", "i3d/models/registry.py"),
+        code=stage_fingerprint("_table2"),
     threads: 1
     shell:
         "i3d tables table2 --out results/table2 {input.predictions} > {log} 2>&1"

@@ -58,8 +58,7 @@ rule train:
         args=train_args,
         init=init_args,
         device=config["device"],
-        code=code_version("i3d/train", "i3d/models", "i3d/data/loader.py", "i3d/data/sampling.py",
-                          "i3d/data/shards.py"),
+        code=lambda wc: stage_fingerprint("_train", wc.arch),
     threads: config["threads"]
     resources:
         mem_mb=16000,
