@@ -11,15 +11,21 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import atomic_path
-from .video import VideoError
 
 STATUS_COLUMNS = ("clip_id", "label", "status", "reason", "num_frames")
 
 
+class ClipError(RuntimeError):
+    """A clip that cannot be processed, with a message that names the problem (e.g. ``video.VideoError``).
+
+    Defined here rather than in ``video`` so that the flow stage, which records failures too, does not run
+    (and is not fingerprinted with) the video-decoding code."""
+
+
 def failure_reason(exc: BaseException) -> str:
-    """The reason recorded for a clip that raised ``exc``: a video error's own message (it names the problem),
-    otherwise the exception type too, since ``ValueError: ...`` or ``MemoryError`` alone may say little."""
-    if isinstance(exc, VideoError):
+    """The reason recorded for a clip that raised ``exc``: a :class:`ClipError`'s own message (it names the
+    problem), otherwise the exception type too, since ``ValueError: ...`` or ``MemoryError`` alone may say little."""
+    if isinstance(exc, ClipError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 

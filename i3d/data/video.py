@@ -22,6 +22,7 @@ import ffmpeg
 import numpy as np
 
 from ..atomic import atomic_path
+from .status import ClipError
 
 PROBE_TIMEOUT_S = 30.0
 DECODE_TIMEOUT_S = 60.0
@@ -29,7 +30,7 @@ DECODE_TIMEOUT_S = 60.0
 DECODE_TIMEOUT_PER_VIDEO_SECOND = 2.0
 
 
-class VideoError(RuntimeError):
+class VideoError(ClipError):
     """A video that cannot be read: missing, empty, corrupt or without a video stream."""
 
 
