@@ -13,6 +13,7 @@ from pathlib import Path
 
 
 def _acquire(args: argparse.Namespace) -> None:
+    from .atomic import atomic_path
     from .data.annotations import read_annotations
 
     if args.source == "synthetic":
@@ -23,10 +24,8 @@ def _acquire(args: argparse.Namespace) -> None:
                        progress=not args.quiet)
     manifest = read_annotations(args.dataset, args.root)
     out = Path(args.manifest)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    manifest.to_csv(tmp, index=False)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        manifest.to_csv(tmp, index=False)
     bad = manifest[manifest.status != "ok"]
     print(f"{args.dataset}: {len(manifest)} clips in the manifest, {len(bad)} not available -> {out}")
     for row in bad.head(10).itertuples():
