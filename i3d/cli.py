@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from .data import DATASETS
+
 
 def _acquire(args: argparse.Namespace) -> None:
     from .atomic import atomic_path
@@ -166,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="acquire datasets and decode frames").add_subparsers(dest="step", required=True)
     p = data.add_parser("acquire", help="render a stand-in dataset (or read one placed on disk) and write its manifest")
-    p.add_argument("--dataset", required=True, choices=["kinetics400", "ucf101", "hmdb51"])
+    p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--source", default="synthetic", choices=["synthetic", "local"],
                    help="synthetic: render the built-in stand-in into --root; local: the real dataset is already "
                         "in its native layout under --root")

@@ -1,0 +1,6 @@
+"""Datasets: acquisition, annotations, video io, shards and the training/test loaders."""
+
+DATASETS = ("kinetics400", "ucf101", "hmdb51")
+"""The datasets the pipeline knows, by config name: the one list the CLI, the annotation readers and the stand-in
+renderer share (the stand-ins' random streams are keyed by position in it, so keep the order). Kept here, with no
+imports, so that ``i3d --help`` stays instant."""

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-DATASETS = ("kinetics400", "ucf101", "hmdb51")
+from . import DATASETS
+
 SPLIT_COLUMNS = ("split1", "split2", "split3")
 MANIFEST_COLUMNS = ("clip_id", "label", "label_index", "path", "time_start", "time_end", *SPLIT_COLUMNS,
                     "status", "reason")
