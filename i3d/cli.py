@@ -122,12 +122,13 @@ def _weights_import(args: argparse.Namespace) -> None:
 
 
 def _weights_fetch_imagenet(args: argparse.Namespace) -> None:
+    from .data.download import InsufficientSpace
     from .models import imagenet
 
     try:
         path = imagenet.fetch_imagenet(args.dst, url=args.url or imagenet.TORCHVISION_GOOGLENET_URL,
                                        sha256=args.sha256, source=args.source)
-    except imagenet.WeightsUnavailable as err:
+    except (imagenet.WeightsUnavailable, InsufficientSpace) as err:
         sys.exit(f"i3d weights fetch-imagenet: {err}")
     print(f"ImageNet GoogLeNet weights -> {path}")
 

@@ -238,3 +238,12 @@ def test_fetch_without_network_says_how_to_place_the_file(tmp_path: Path, capsys
     src = _named(tmp_path)
     assert main(["weights", "fetch-imagenet", "--source", str(src), str(dst)]) == 0
     assert dst.read_bytes() == PAYLOAD and "ImageNet" in capsys.readouterr().out
+
+
+def test_fetch_without_disk_space_says_so_in_one_line(tmp_path: Path, server: str, monkeypatch) -> None:
+    import shutil
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(10, 10, 0))
+    with pytest.raises(SystemExit, match="i3d weights fetch-imagenet: .*needs"):
+        main(["weights", "fetch-imagenet", "--url", f"{server}/{_named(tmp_path).name}",
+              str(tmp_path / "googlenet.pth")])
