@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import sys
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -128,7 +127,3 @@ def code_fingerprint(*modules: str, exclude: Iterable[str] = ()) -> str:
         digest.update(_parsed(module_path(name))[0].encode())
     return digest.hexdigest()[:16]
 
-
-def loaded_code_fingerprint() -> str:
-    """The fingerprint of every package module this process has imported so far (what it actually runs)."""
-    return code_fingerprint(*(m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")))

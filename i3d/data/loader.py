@@ -165,14 +165,14 @@ def training_loader(dataset: ClipDataset, *, batch_size: int, workers: int, seed
                       generator=torch.Generator().manual_seed(seed), pin_memory=pin_memory)
 
 
-def split_samples(manifest_path: str | Path, shards: Mapping[str, Sequence[str | Path]], split: int,
+def split_samples(manifest: pd.DataFrame, shards: Mapping[str, Sequence[str | Path]], split: int,
                   subset: str) -> list[ClipSample]:
-    """Clips of ``subset`` (``train`` or ``test``) in split ``split`` that made it into every stream's shards.
+    """Clips of ``subset`` (``train`` or ``test``) in split ``split`` of the ``manifest`` table that made it
+    into every stream's shards (the caller reads the manifest once: Kinetics' is ~40 MB).
 
     Clips that failed to decode are absent from the shards (their reason is in the shard's status CSV),
     and a clip of one frame has no flow, so they drop out here rather than failing the job.
     """
-    manifest = pd.read_csv(manifest_path)
     chosen = manifest[manifest[f"split{split}"] == subset]
     present = set.intersection(*(set(open_shards(paths)) for paths in shards.values()))
     return [ClipSample(r.clip_id, int(r.label_index)) for r in chosen.itertuples() if r.clip_id in present]

@@ -25,9 +25,9 @@ from tqdm import tqdm
 from ..atomic import atomic_path
 from ..data.loader import ClipDataset, split_samples
 from ..data.sampling import model_sampling
+from ..device import resolve_device
 from ..models import build, get_spec
 from ..models.inception import InceptionV1
-from ..device import resolve_device
 from ..train.checkpoints import load
 from .whole_clip import CHUNK_FRAMES, whole_clip_logits
 
@@ -54,7 +54,8 @@ def predict(model_path: str | Path, manifest: str | Path, shards: Mapping[str, S
 
     sampling_scale = float(cfg.get("frames_scale", 1.0))  # checkpoints from before the scale are the paper's
     sampling = model_sampling(cfg["arch"], cfg["stream"], "test", sampling_scale)
-    samples = split_samples(manifest, {s: shards[s] for s in sampling}, split, "test")
+    table = pd.read_csv(manifest)
+    samples = split_samples(table, {s: shards[s] for s in sampling}, split, "test")
     if not samples:
         raise RuntimeError(f"no test clips for split {split} in the {'+'.join(sampling)} shards")
     dataset = ClipDataset(shards, samples, sampling, train=False, crop_size=crop_size,
@@ -69,7 +70,7 @@ def predict(model_path: str | Path, manifest: str | Path, shards: Mapping[str, S
     write_predictions(out_path, [s.clip_id for s in samples], labels, logits,
                       dict(arch=cfg["arch"], stream=cfg["stream"], split=split, frames_scale=sampling_scale,
                            input_size=dataset.input_size, epochs=int(cfg["epochs"]),
-                           listed_clips=int((pd.read_csv(manifest)[f"split{split}"] == "test").sum()),
+                           listed_clips=int((table[f"split{split}"] == "test").sum()),
                            **(attrs or {})))
     return float(100.0 * (logits.argmax(1) == labels).mean())
 

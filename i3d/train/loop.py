@@ -138,8 +138,9 @@ def train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[
 
     spec = get_spec(cfg.arch)
     sampling = model_sampling(cfg.arch, cfg.stream, "train", cfg.frames_scale)
-    held_out = carve_validation(pd.read_csv(manifest), split, cfg.val_fraction)
-    clips = split_samples(manifest, {s: shards[s] for s in sampling}, split, "train")
+    table = pd.read_csv(manifest)
+    held_out = carve_validation(table, split, cfg.val_fraction)
+    clips = split_samples(table, {s: shards[s] for s in sampling}, split, "train")
     samples = [c for c in clips if c.clip_id not in held_out]
     val_samples = [c for c in clips if c.clip_id in held_out]
     if not samples:
