@@ -7,6 +7,7 @@ real formats, so the same parsers serve real downloads placed on disk and the re
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -110,6 +111,33 @@ def read_annotations(dataset: str, root: str | Path) -> pd.DataFrame:
     df["reason"] = [("" if ok else f"video file not found: {p}") for ok, p in zip(exists, df.path)]
     df = df.sort_values("clip_id", kind="stable").drop_duplicates("clip_id").reset_index(drop=True)
     return df[list(MANIFEST_COLUMNS)]
+
+
+def select_subset(manifest: pd.DataFrame, classes: Sequence[str] | int | None = None,
+                  max_per_class: int | None = None) -> pd.DataFrame:
+    """A deterministic subset, so a user with 50 GB rather than 450 GB can still run the real pipeline.
+
+    ``classes``: class names to keep, or a number *K* for the first *K* training classes in sorted order; ``None``
+    keeps all. ``max_per_class``: at most this many clips per class in each split (the first by clip id, so the
+    same clips are chosen on every run and by every download job). Class indices are renumbered 0..K-1.
+    """
+    df = manifest
+    if classes is not None:
+        known = sorted(df.label.unique())
+        wanted = known[:classes] if isinstance(classes, int) else list(classes)
+        unknown = sorted(set(wanted) - set(known))
+        if unknown:
+            raise ValueError(f"subset classes not in the annotations: {', '.join(unknown[:5])}"
+                             f"{' ...' if len(unknown) > 5 else ''}")
+        df = df[df.label.isin(wanted)]
+    if max_per_class is not None:
+        split_key = df[list(SPLIT_COLUMNS)].astype(str).agg("/".join, axis=1)
+        df = (df.assign(_key=split_key).sort_values("clip_id", kind="stable")
+              .groupby(["label", "_key"], sort=False).head(max_per_class).drop(columns="_key"))
+    labels = sorted(df.loc[df.label_index >= 0, "label"].unique())
+    index = {c: i for i, c in enumerate(labels)}
+    df = df.assign(label_index=df.label.map(index).fillna(-1).astype(int))
+    return df.sort_values("clip_id", kind="stable").reset_index(drop=True)
 
 
 def shard_rows(manifest: pd.DataFrame, shard: int, num_shards: int) -> pd.DataFrame:
