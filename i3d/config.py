@@ -71,14 +71,16 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     schema = load_schema()
     overrides = _split_overrides(config)
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    misplaced = _kinetics_only_keys(config)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     for (name, section), override in overrides.items():
         override_schema = {**schema["definitions"][section], "definitions": schema["definitions"]}
         for e in jsonschema.Draft202012Validator(override_schema).iter_errors(override):
             e.path.extendleft(["datasets", name, section][::-1])
             errors.append(e)
-    if errors:
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(_describe(e) for e in errors))
+    if errors or misplaced:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join([_describe(e) for e in errors] + misplaced))
+    _keep_only(config)
     for name, dataset in config["datasets"].items():
         dataset.setdefault("root", f"resources/{name}")
         for section in OVERRIDABLE:
@@ -87,6 +89,33 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
     _check_crops(config, overrides)
     _resolve_architectures(config["models"], {a for d in config["datasets"].values() for a in d["architectures"]})
     return config
+
+
+def _keep_only(config: dict[str, Any]) -> None:
+    """Drop the datasets that ``only`` leaves out. ``--configfile`` merges with the default config, so a file that
+    configures one real dataset still has the stand-ins beside it; ``only`` is how a user runs one (or some)."""
+    only = config.get("only")
+    if only is None:
+        return
+    names = only.split(",") if isinstance(only, str) else list(only)
+    missing = [n for n in names if n not in config["datasets"]]
+    if missing:
+        raise ConfigError(f"invalid configuration:\n  config key 'only': {', '.join(missing)} not configured under "
+                          f"datasets. Allowed values: {', '.join(config['datasets'])}.")
+    config["datasets"] = {n: d for n, d in config["datasets"].items() if n in names}
+
+
+KINETICS_ONLY_DOWNLOAD_KEYS = ("route", "parts", "youtube")
+
+
+def _kinetics_only_keys(config: dict[str, Any]) -> list[str]:
+    """Errors for Kinetics-only download keys a user set on another dataset (they would be silently ignored);
+    read before validation fills in defaults."""
+    datasets = config.get("datasets") if isinstance(config.get("datasets"), dict) else {}
+    return [f"config key 'datasets.{name}.download.{key}': applies to kinetics400 only; remove it"
+            for name, dataset in datasets.items()
+            if isinstance(dataset, dict) and not name.startswith("kinetics") and isinstance(dataset.get("download"), dict)
+            for key in KINETICS_ONLY_DOWNLOAD_KEYS if key in dataset["download"]]
 
 
 def _check_crops(config: dict[str, Any], overrides: dict[tuple[str, str], dict]) -> None:
