@@ -25,6 +25,16 @@ def _acquire(args: argparse.Namespace) -> None:
                        seed=args.seed, short_side=tuple(args.render_short_side), seconds=tuple(args.seconds),
                        progress=not args.quiet)
     manifest = read_annotations(args.dataset, args.root)
+    if args.source != "synthetic" and (args.subset_classes is not None or args.max_per_class is not None):
+        from .data.annotations import select_subset
+
+        manifest = select_subset(manifest, _subset_classes(args.subset_classes), args.max_per_class)
+    if args.download_report:
+        import pandas as pd
+
+        from .data.report import merge_download_reasons
+
+        manifest = merge_download_reasons(manifest, pd.read_csv(args.download_report, keep_default_na=False))
     out = Path(args.manifest)
     with atomic_path(out) as tmp:
         manifest.to_csv(tmp, index=False)
@@ -133,6 +143,93 @@ def _weights_fetch_imagenet(args: argparse.Namespace) -> None:
     print(f"ImageNet GoogLeNet weights -> {path}")
 
 
+def _subset_classes(values: list[str] | None) -> list[str] | int | None:
+    """``--subset-classes 20`` (the first 20 classes) or ``--subset-classes abseiling "air drumming"``."""
+    if not values:
+        return None
+    return int(values[0]) if len(values) == 1 and values[0].isdigit() else values
+
+
+def _download_job(write: callable) -> None:
+    """Run a download job's work; a transfer that failed on every mirror ends the job with a one-line message
+    (the partial file is kept for the rerun) instead of a traceback."""
+    from .data.download import DownloadError, InsufficientSpace
+
+    try:
+        write()
+    except (DownloadError, InsufficientSpace) as err:
+        sys.exit(f"i3d download: {err}")
+
+
+def _report(rows: list[dict], out: str) -> None:
+    from .data.report import summary, write_report
+
+    table = write_report(rows, out)
+    print(f"{summary(table)} -> {out}")
+
+
+def _mirrors(args: argparse.Namespace, dataset: str) -> list[str]:
+    from .data.sources import default_mirrors
+
+    return args.mirrors or default_mirrors(dataset, getattr(args, "version", "400"))
+
+
+def _download_native(args: argparse.Namespace) -> None:
+    from .data.fetch import fetch_native
+
+    _download_job(lambda: _report(fetch_native(args.dataset, args.root, _mirrors(args, args.dataset),
+                                               verify_tls=not args.no_verify_tls,
+                                               keep_archives=not args.remove_archives, progress=not args.quiet),
+                                  args.report))
+
+
+def _download_kinetics_annotations(args: argparse.Namespace) -> None:
+    from .data.cvdf import fetch_annotations
+
+    _download_job(lambda: _report(fetch_annotations(_mirrors(args, "kinetics400"), Path(args.root),
+                                                    version=args.version, verify_tls=not args.no_verify_tls),
+                                  args.report))
+
+
+def _download_kinetics_part(args: argparse.Namespace) -> None:
+    from .data.cvdf import fetch_part, fetch_replacement
+    from .data.fetch import wanted_clips
+
+    wanted = wanted_clips(args.root, _subset_classes(args.subset_classes), args.max_per_class)
+    common = dict(version=args.version, verify_tls=not args.no_verify_tls, keep_archive=not args.remove_archives,
+                  wanted=wanted)
+    if args.replacement:
+        work = lambda: fetch_replacement(_mirrors(args, "kinetics400"), Path(args.root), **common)  # noqa: E731
+    else:
+        work = lambda: fetch_part(_mirrors(args, "kinetics400"), Path(args.root), args.split, args.index,  # noqa: E731
+                                  **common)
+    _download_job(lambda: _report(work(), args.report))
+
+
+def _download_kinetics_youtube(args: argparse.Namespace) -> None:
+    from .data.annotations import read_annotations, select_subset
+    from .data.youtube import ClipRequest, download_clips
+
+    manifest = read_annotations("kinetics400", args.root)
+    manifest = select_subset(manifest, _subset_classes(args.subset_classes), args.max_per_class)
+    mine = manifest.iloc[args.job::args.jobs]  # every jobs-th clip: jobs get alike mixes of classes and splits
+    requests = [ClipRequest(r.clip_id.rsplit("_", 2)[0], int(r.time_start), int(r.time_end))
+                for r in mine.itertuples()]
+    state = Path(args.root) / "youtube" / f"state{args.job:03d}.csv"
+    _report(download_clips(requests, Path(args.root) / "clips", state, url_template=args.url_template,
+                           pause_s=args.pause_s, cookies=args.cookies, retry_base_s=args.retry_base_s,
+                           progress=not args.quiet), args.report)
+
+
+def _download_report(args: argparse.Namespace) -> None:
+    from .data.report import merge_reports, summary
+
+    table = merge_reports(args.reports, args.out)
+    print(f"{args.dataset}: {summary(table)} -> {args.out}")
+    for row in table[table.status.isin(["unavailable", "retry_later"])].head(20).itertuples():
+        print(f"  {row.item}: {row.status}: {row.reason}")
+
+
 def _check_config(args: argparse.Namespace) -> None:
     from .config import load_config
 
@@ -161,6 +258,63 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _add_download_parsers(sub: argparse._SubParsersAction) -> None:
+    """``i3d download ...``: the download rules' jobs (README, "Real data")."""
+    group = sub.add_parser("download", help="fetch real datasets into their native layout (resumable, verified)")
+    group = group.add_subparsers(dest="step", required=True)
+
+    def job(name: str, help_text: str, func: callable, mirrors_help: str) -> argparse.ArgumentParser:
+        p = group.add_parser(name, help=help_text)
+        p.add_argument("--root", required=True, help="dataset folder (native layout)")
+        p.add_argument("--mirrors", nargs="+", default=None, metavar="URL", help=mirrors_help)
+        p.add_argument("--no-verify-tls", action="store_true",
+                       help="accept any TLS certificate from these mirrors (a server with a broken chain)")
+        p.add_argument("--report", required=True, help="this job's report CSV (one row per archive or clip)")
+        _add_common(p)
+        p.set_defaults(func=func)
+        return p
+
+    def subset(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--subset-classes", nargs="*", default=None, metavar="CLASS",
+                       help="fetch only these classes, or a number K for the first K in sorted order")
+        p.add_argument("--max-per-class", type=int, default=None, help="fetch at most N clips per class and split")
+
+    base = "base URLs tried in order, each holding the files under their official names (default: the official ones)"
+    p = job("native", "UCF-101 or HMDB-51: the video and split archives, installed in the native layout",
+            _download_native, base)
+    p.add_argument("--dataset", required=True, choices=[d for d in DATASETS if not d.startswith("kinetics")])
+    p.add_argument("--remove-archives", action="store_true", help="remove the archives after a verified install")
+
+    cvdf = "CVDF-style mirrors tried in order (default: https://s3.amazonaws.com/kinetics/<version>)"
+    p = job("kinetics-annotations", "Kinetics: the annotation lists and the CVDF part lists",
+            _download_kinetics_annotations, cvdf)
+    p.add_argument("--version", default="400", choices=["400", "600", "700_2020"])
+    p = job("kinetics-part", "Kinetics, CVDF route: one part archive, extracted as it arrives (or, with "
+            "--replacement, the archive of re-encoded corrupt train clips)", _download_kinetics_part, cvdf)
+    p.add_argument("--version", default="400", choices=["400", "600", "700_2020"])
+    p.add_argument("--split", choices=["train", "val", "test"], default="train")
+    p.add_argument("--index", type=int, default=0, help="the part's line in the split's path list (from 0)")
+    p.add_argument("--replacement", action="store_true", help="fetch the replacement archive instead of a part")
+    p.add_argument("--remove-archives", action="store_true", help="remove the archive after a verified extraction")
+    subset(p)
+    p = job("kinetics-youtube", "Kinetics, YouTube route: one batch of clips through yt-dlp, trimmed by re-encoding",
+            _download_kinetics_youtube, "unused (the clips' pages come from --url-template)")
+    p.add_argument("--job", type=int, required=True, help="this batch (0 .. --jobs - 1): every --jobs-th clip")
+    p.add_argument("--jobs", type=int, required=True, help="number of batches the clips are spread over")
+    p.add_argument("--url-template", default="https://www.youtube.com/watch?v={youtube_id}")
+    p.add_argument("--pause-s", type=float, default=5.0, help="seconds between two requests")
+    p.add_argument("--cookies", default=None, help="a Netscape cookies file for yt-dlp")
+    p.add_argument("--retry-base-s", type=float, default=3600.0,
+                   help="a transient failure is retried by a later run after this, doubling with each failure")
+    subset(p)
+
+    p = group.add_parser("report", help="merge a dataset's per-job download reports into one, with counts")
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--out", required=True)
+    p.add_argument("reports", nargs="*", help="the jobs' report CSVs")
+    p.set_defaults(func=_download_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="i3d", description=__doc__.splitlines()[0] + " Usually run by "
                                      "Snakemake (snakemake --cores all results/table2.md); each stage can also be "
@@ -170,9 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     data = sub.add_parser("data", help="acquire datasets and decode frames").add_subparsers(dest="step", required=True)
     p = data.add_parser("acquire", help="render a stand-in dataset (or read one placed on disk) and write its manifest")
     p.add_argument("--dataset", required=True, choices=DATASETS)
-    p.add_argument("--source", default="synthetic", choices=["synthetic", "local"],
-                   help="synthetic: render the built-in stand-in into --root; local: the real dataset is already "
-                        "in its native layout under --root")
+    p.add_argument("--source", default="synthetic", choices=["synthetic", "local", "download"],
+                   help="synthetic: render the built-in stand-in into --root; local or download: the real dataset "
+                        "is in its native layout under --root (download: put there by `i3d download`)")
     p.add_argument("--root", required=True, help="dataset folder (native layout)")
     p.add_argument("--manifest", required=True, help="output manifest CSV")
     p.add_argument("--classes", type=int, default=10, help="stand-in: number of classes")
@@ -182,6 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stand-in: short side of the rendered videos, pixels")
     p.add_argument("--seconds", type=float, nargs=2, default=(1.6, 2.6), metavar=("MIN", "MAX"),
                    help="stand-in: clip duration range, seconds")
+    p.add_argument("--subset-classes", nargs="*", default=None, metavar="CLASS",
+                   help="real data: keep these classes, or a number K for the first K in sorted order")
+    p.add_argument("--max-per-class", type=int, default=None, help="real data: at most N clips per class and split")
+    p.add_argument("--download-report", default=None,
+                   help="the dataset's download report: its reasons replace 'file not found' for missing clips")
     _add_common(p)
     p.set_defaults(func=_acquire)
 
@@ -194,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--short-side", type=int, default=256)
     _add_common(p)
     p.set_defaults(func=_frames)
+
+    _add_download_parsers(sub)
 
     p = sub.add_parser("flow", help="TV-L1 optical flow of an RGB shard into a flow shard")
     p.add_argument("--rgb", required=True, help="input RGB shard")

@@ -57,3 +57,15 @@ def summary(table: pd.DataFrame) -> str:
         if counts:
             parts.append(f"{kind}s: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES))
     return "; ".join(parts) or "nothing to download"
+
+
+def merge_download_reasons(manifest: pd.DataFrame, report: pd.DataFrame) -> pd.DataFrame:
+    """Say in the manifest why a missing clip is missing, when the download report knows (e.g. a private video)."""
+    clips = report[report.kind == "clip"].drop_duplicates("item", keep="last").set_index("item")
+    missing = manifest.status != "ok"
+    known = missing & manifest.clip_id.isin(clips.index)
+    reasons = [f"not downloaded ({clips.at[c, 'status']}): {clips.at[c, 'reason']}".rstrip(": ")
+               for c in manifest.loc[known, "clip_id"]]
+    manifest = manifest.copy()
+    manifest.loc[known, "reason"] = reasons
+    return manifest

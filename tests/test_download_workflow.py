@@ -1,0 +1,171 @@
+"""source: download in the workflow: the full-scale plan, choosing datasets, and a real-data run from nothing.
+
+The real-data run serves a CVDF-style Kinetics mirror on 127.0.0.1, built from real camera footage (the clips
+`tests/real_clips.sh` fetches from Debian, cut into 1.2 s segments; classes are the four source videos), and runs
+the workflow from nothing: annotations → parts (one a plain tar named .tar.gz, as CVDF's part_120 is) →
+replacement archive → report → manifest → frames → flow → I3D → Table 2.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from i3d.data.video import ffmpeg_exe
+from loopback import LoopbackServer
+from test_workflow import REPO, copy_project, planned_rules, snakemake
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from dry_run import TRAIN_ROWS, VAL_ROWS, write_kinetics_csvs  # noqa: E402
+
+REAL_CLIPS = REPO / "resources" / "real_clips"
+SOURCES = {"box": "box.mp4", "cup": "cup.mp4", "tree": "tree.avi", "pedestrians": "vtest.avi"}
+SEGMENTS = 5  # per source video: 4 train, 1 val
+
+
+def test_the_full_scale_plan_has_one_job_per_kinetics_part(tmp_path):
+    """config/paper.yaml with Kinetics-400's full annotation lists on disk: every CVDF part is its own job, the
+    archives of UCF-101 and HMDB-51 one job each, and the plan does not read the lists (its time is measured by
+    benchmarks/dry_run.py, not here)."""
+    project = copy_project(tmp_path)
+    write_kinetics_csvs(project / "resources" / "kinetics400")
+    assert sum(1 for _ in (project / "resources/kinetics400/annotations/train.csv").open()) == TRAIN_ROWS + 1
+    out = snakemake(project, "-n", "--configfile", "config/paper.yaml", "--config", "gpus=0")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    counts = {line.split()[0]: int(line.split()[1]) for line in out.stdout.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert counts["kinetics_part"] == 242 + 20
+    assert counts["kinetics_annotations"] == counts["kinetics_replacement"] == 1
+    assert counts["download_native"] == 2
+    assert counts["download_report"] == counts["acquire"] == 3
+    assert VAL_ROWS  # the val list is written too (validate.csv)
+
+
+def test_only_runs_the_named_datasets(tmp_path):
+    project = copy_project(tmp_path)
+    out = snakemake(project, "-n", "--config", "only=ucf101")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "results/ucf101/manifest.csv" in out.stdout
+    assert "results/hmdb51/" not in out.stdout and "results/kinetics400/" not in out.stdout
+    bad = snakemake(project, "-n", "--config", "only=ucf102")
+    assert bad.returncode != 0 and "only" in bad.stdout + bad.stderr
+
+
+def test_download_keys_only_where_they_apply(tmp_path):
+    project = copy_project(tmp_path)
+    cfg = project / "bad.yaml"
+    cfg.write_text(yaml.safe_dump({"datasets": {"ucf101": {"source": "download", "download": {"route": "youtube"}}}}))
+    out = snakemake(project, "-n", "--configfile", str(cfg))
+    assert out.returncode != 0
+    assert "datasets.ucf101.download.route" in out.stdout + out.stderr
+
+
+# --- a real-data run from nothing ---------------------------------------------------------------------------------
+
+def cut(src: Path, dst: Path, start: float, seconds: float) -> None:
+    """A re-encoded segment of real footage (short side 96: the test's frames are 32 pixels)."""
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-ss", str(start), "-t", str(seconds), "-i", str(src),
+                    "-vf", "scale=-2:96", "-r", "25", "-c:v", "libx264", "-preset", "ultrafast", "-an", str(dst)],
+                   check=True, timeout=120)
+
+
+def tar_of(paths: list[Path], dst: Path, *, gzip: bool = True, inner: str = "") -> None:
+    with tarfile.open(dst, "w:gz" if gzip else "w") as tar:
+        for path in paths:
+            tar.add(path, arcname=f"{inner}{path.name}")
+
+
+@pytest.fixture(scope="module")
+def real_mirror(tmp_path_factory) -> Path:
+    """A CVDF-style Kinetics-400 mirror (annotations, path lists, parts, replacement) of real footage."""
+    missing = [name for name in SOURCES.values() if not (REAL_CLIPS / name).is_file()]
+    if missing:
+        pytest.skip(f"real clips not fetched ({', '.join(missing)}): run tests/real_clips.sh")
+    root = tmp_path_factory.mktemp("mirror")
+    clips = tmp_path_factory.mktemp("clips")
+    rows, by_split = [], {"train": [], "val": []}
+    for label, name in SOURCES.items():
+        for k in range(SEGMENTS):
+            youtube_id = f"{label[:4]}{k:07d}"
+            split = "val" if k == SEGMENTS - 1 else "train"
+            clip = clips / f"{youtube_id}_{10 * k:06d}_{10 * k + 10:06d}.mp4"
+            cut(REAL_CLIPS / name, clip, start=1.3 * k, seconds=1.2)
+            rows.append(dict(label=label, youtube_id=youtube_id, time_start=10 * k, time_end=10 * k + 10,
+                             split=split, is_cc=0))
+            by_split[split].append(clip)
+    table = pd.DataFrame(rows)
+    (root / "annotations").mkdir()
+    table[table.split == "train"].to_csv(root / "annotations/train.csv", index=False)
+    table[table.split == "val"].to_csv(root / "annotations/val.csv", index=False)
+    train = by_split["train"]
+    for split in ("train", "val"):
+        (root / split).mkdir()
+    tar_of(train[::2], root / "train/part_0.tar.gz", inner="train/")
+    tar_of(train[1::2], root / "train/part_1.tar.gz", gzip=False)  # CVDF's part_120 was a plain tar
+    tar_of(by_split["val"], root / "val/part_0.tar.gz", inner="val/deep/")
+    for split, count in (("train", 2), ("val", 1)):
+        lines = [f"https://s3.amazonaws.com/kinetics/400/{split}/part_{i}.tar.gz" for i in range(count)]
+        (root / split / f"k400_{split}_path.txt").write_text("\n".join(lines) + "\n")
+    tar_of(train[:1], root / "replacement_for_corrupted_k400.tgz", inner="replacement/")
+    return root
+
+
+def test_real_footage_from_a_loopback_mirror_to_table2(real_mirror, tmp_path):
+    """download → frames → flow → train → predict → Table 2 on real footage, exit 0, with a download report."""
+    project = copy_project(tmp_path)
+    with LoopbackServer(real_mirror) as srv:
+        srv.plan("/k400/train/part_1.tar.gz", "drop")  # a dropped connection half-way: the job resumes it
+        config = {
+            "only": ["kinetics400"],
+            "datasets": {"kinetics400": {
+                "source": "download", "shards": 1,
+                "download": {"mirrors": [f"{srv.url}/gone", f"{srv.url}/k400"], "parts": {"train": 2, "val": 1},
+                             "keep_archives": False},
+            }},
+            "frames": {"short_side": 32},
+            "flow": {"tvl1": {"epsilon": 0.05}},
+            "models": {"architectures": ["i3d"], "frames_scale": 0.125},
+            "train": {"epochs": 2, "batch_size": 4, "crop_size": 32, "lr": 0.01},
+            "test": {"crop_size": 32},
+            "threads": 1,
+        }
+        (project / "real.yaml").write_text(yaml.safe_dump(config))
+        out = snakemake(project, "--configfile", "real.yaml", "results/table2.md")
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        assert ("/k400/train/part_1.tar.gz", "bytes=") in {(p, (r or "")[:6]) for p, r in srv.seen}
+    report = pd.read_csv(project / "results/kinetics400/download_report.csv", keep_default_na=False)
+    clips = report[report.kind == "clip"]
+    assert set(clips.status) <= {"downloaded", "present"} and clips.item.nunique() == 4 * SEGMENTS
+    manifest = pd.read_csv(project / "results/kinetics400/manifest.csv")
+    assert (manifest.status == "ok").all() and len(manifest) == 4 * SEGMENTS
+    assert not list((project / "resources/kinetics400/cvdf").rglob("*.tar.gz"))  # keep_archives: false
+    table = pd.read_csv(project / "results/table2.csv")
+    assert set(table.dataset) == {"kinetics400"}
+    assert (table.data == "real").all() if "data" in table else True
+    assert "4 of 4" in (project / "results/table2.md").read_text()
+    # nothing left to do, and a second run downloads nothing
+    assert planned_rules(project, "--configfile", "real.yaml", "results/table2.md") == set()
+
+
+def test_reading_what_a_user_placed_fetches_nothing(tmp_path):
+    """A native layout already complete under root: the download job reports it present without a request."""
+    from i3d.data.fetch import fetch_native
+
+    root = tmp_path / "ucf101"
+    (root / "ucfTrainTestlist").mkdir(parents=True)
+    (root / "ucfTrainTestlist/classInd.txt").write_text("1 Walk\n")
+    for n in (1, 2, 3):
+        (root / f"ucfTrainTestlist/trainlist0{n}.txt").write_text("Walk/v_Walk_g08_c01.avi 1\n")
+        (root / f"ucfTrainTestlist/testlist0{n}.txt").write_text("Walk/v_Walk_g01_c01.avi\n")
+    for name in ("v_Walk_g08_c01.avi", "v_Walk_g01_c01.avi"):
+        (root / "UCF-101/Walk").mkdir(parents=True, exist_ok=True)
+        (root / "UCF-101/Walk" / name).write_bytes(b"placed by hand")
+    rows = fetch_native("ucf101", root, ["http://127.0.0.1:9/nothing-listens-here"], progress=False)
+    assert [r["status"] for r in rows] == ["present", "present"]
+    shutil.rmtree(root / "UCF-101")

@@ -1,0 +1,171 @@
+# download (source: download): fetch what is missing of a real dataset into its root, in the native layout that
+# source: local reads, and write a download report. Downloads carry no code fingerprint: a changed downloader
+# does not fetch 450 GB again (rerun a download job by hand: snakemake --forcerun kinetics_part).
+import shlex
+
+from i3d.data.sources import KINETICS_PARTS
+
+
+def download_cfg(dataset):
+    return config["datasets"][dataset]["download"]
+
+
+def download_args(dataset, archives=True):
+    """The command-line options every download job of ``dataset`` shares (mirrors, TLS, archives kept)."""
+    d = download_cfg(dataset)
+    args = [f"--root {shlex.quote(config['datasets'][dataset]['root'])}"]
+    if d["mirrors"]:
+        args.append("--mirrors " + " ".join(shlex.quote(m) for m in d["mirrors"]))
+    if not d["verify_tls"]:
+        args.append("--no-verify-tls")
+    if archives and not d["keep_archives"]:
+        args.append("--remove-archives")
+    return " ".join(args)
+
+
+def subset_args(dataset):
+    s = config["datasets"][dataset]["subset"]
+    args = []
+    if s["classes"] is not None:
+        names = [s["classes"]] if isinstance(s["classes"], int) else s["classes"]
+        args.append("--subset-classes " + " ".join(shlex.quote(str(c)) for c in names))
+    if s["max_per_class"] is not None:
+        args.append(f"--max-per-class {s['max_per_class']}")
+    return " ".join(args)
+
+
+def kinetics_parts(dataset):
+    """Part archives per split on the CVDF mirror (download.parts overrides the built-in counts)."""
+    return {**KINETICS_PARTS["400"], **download_cfg(dataset)["parts"]}
+
+
+def download_reports(wc):
+    """Input function: every download job's report of a dataset (a static list: the DAG stays small)."""
+    ds = wc.dataset
+    if not ds.startswith("kinetics"):
+        return [f"results/{ds}/download/native.csv"]
+    reports = [f"results/{ds}/download/annotations.csv"]
+    if download_cfg(ds)["route"] == "youtube":
+        jobs = download_cfg(ds)["youtube"]["jobs"]
+        return reports + [f"results/{ds}/download/youtube/job{j:03d}.csv" for j in range(jobs)]
+    for split, count in kinetics_parts(ds).items():
+        reports += [f"results/{ds}/download/{split}/part{i:03d}.csv" for i in range(count)]
+    return reports + [f"results/{ds}/download/replacement.csv"]
+
+
+rule download_native:
+    output:
+        "results/{dataset}/download/native.csv",
+    log:
+        "logs/{dataset}/download/native.log",
+    wildcard_constraints:
+        dataset="ucf101|hmdb51",
+    params:
+        args=lambda wc: download_args(wc.dataset),
+    threads: 1
+    resources:
+        downloads=1,
+        runtime=720,
+    shell:
+        "i3d download native --dataset {wildcards.dataset} {params.args} --report {output} > {log} 2>&1"
+
+
+rule kinetics_annotations:
+    output:
+        "results/{dataset}/download/annotations.csv",
+    log:
+        "logs/{dataset}/download/annotations.log",
+    wildcard_constraints:
+        dataset="kinetics400",
+    params:
+        args=lambda wc: download_args(wc.dataset, archives=False),
+    threads: 1
+    resources:
+        downloads=1,
+        runtime=30,
+    shell:
+        "i3d download kinetics-annotations {params.args} --report {output} > {log} 2>&1"
+
+
+rule kinetics_part:
+    input:
+        "results/{dataset}/download/annotations.csv",
+    output:
+        "results/{dataset}/download/{split}/part{index}.csv",
+    log:
+        "logs/{dataset}/download/{split}/part{index}.log",
+    wildcard_constraints:
+        dataset="kinetics400",
+        split="train|val",
+        index=r"\d{3}",
+    params:
+        args=lambda wc: download_args(wc.dataset),
+        subset=lambda wc: subset_args(wc.dataset),
+    threads: 1
+    resources:
+        downloads=1,
+        runtime=240,
+    shell:
+        "i3d download kinetics-part {params.args} --split {wildcards.split} --index {wildcards.index}"
+        " {params.subset} --report {output} > {log} 2>&1"
+
+
+rule kinetics_replacement:
+    input:
+        lambda wc: [f"results/{wc.dataset}/download/train/part{i:03d}.csv"
+                    for i in range(kinetics_parts(wc.dataset)["train"])],
+    output:
+        "results/{dataset}/download/replacement.csv",
+    log:
+        "logs/{dataset}/download/replacement.log",
+    wildcard_constraints:
+        dataset="kinetics400",
+    params:
+        args=lambda wc: download_args(wc.dataset),
+        subset=lambda wc: subset_args(wc.dataset),
+    threads: 1
+    resources:
+        downloads=1,
+        runtime=120,
+    shell:
+        "i3d download kinetics-part --replacement {params.args} {params.subset} --report {output} > {log} 2>&1"
+
+
+rule kinetics_youtube:
+    input:
+        "results/{dataset}/download/annotations.csv",
+    output:
+        "results/{dataset}/download/youtube/job{job}.csv",
+    log:
+        "logs/{dataset}/download/youtube/job{job}.log",
+    wildcard_constraints:
+        dataset="kinetics400",
+        job=r"\d{3}",
+    params:
+        root=lambda wc: shlex.quote(config["datasets"][wc.dataset]["root"]),
+        jobs=lambda wc: download_cfg(wc.dataset)["youtube"]["jobs"],
+        yt=lambda wc: download_cfg(wc.dataset)["youtube"],
+        url=lambda wc: shlex.quote(download_cfg(wc.dataset)["youtube"]["url_template"]),
+        cookies=lambda wc: (f"--cookies {shlex.quote(download_cfg(wc.dataset)['youtube']['cookies'])}"
+                            if download_cfg(wc.dataset)["youtube"]["cookies"] else ""),
+        subset=lambda wc: subset_args(wc.dataset),
+    threads: 1
+    resources:
+        downloads=1,
+        runtime=1440,
+    shell:
+        "i3d download kinetics-youtube --root {params.root} --job {wildcards.job} --jobs {params.jobs}"
+        " --url-template {params.url} --pause-s {params.yt[pause_s]}"
+        " --retry-base-s {params.yt[retry_base_s]} {params.cookies} {params.subset} --report {output} > {log} 2>&1"
+
+
+rule download_report:
+    input:
+        download_reports,
+    output:
+        "results/{dataset}/download_report.csv",
+    log:
+        "logs/{dataset}/download/report.log",
+    threads: 1
+    shell:
+        "i3d download report --dataset {wildcards.dataset} --out {output} {input} > {log} 2>&1"
