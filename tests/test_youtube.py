@@ -2,6 +2,8 @@
 direct video URLs (``<loopback>/<youtube_id>.mp4``), so the real yt-dlp and ffmpeg code paths run offline."""
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import yt_dlp
@@ -67,8 +69,10 @@ def test_a_present_clip_is_not_requested(srv, tmp_path):
     assert srv.seen == []
 
 
-def test_a_removed_video_is_unavailable_and_never_requested_again(srv, tmp_path):
+def test_a_removed_video_is_unavailable_and_never_requested_again(srv, tmp_path, caplog):
     rows = _run(srv, tmp_path, [ClipRequest("gone", 0, 3)])
+    # the reason goes to the report, not also once per clip to the log
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert _status(rows) == {"gone_000000_000003": "unavailable"}
     assert "404" in rows[0]["reason"]
     assert len(srv.seen) == 1

@@ -114,11 +114,24 @@ def _write_state(path: Path, table: dict[str, _State]) -> None:
             writer.writerow([clip_id, s.state, s.attempts, repr(s.next_try), s.reason])
 
 
+class _YtDlpLog:
+    """yt-dlp's messages, quieter: with a logger it sends every warning there whatever ``no_warnings`` says, and
+    each error also ends up in the clip's report row, so per-clip noise goes to debug and warnings to info."""
+
+    def debug(self, message: str) -> None:
+        log.debug(message)
+
+    info = error = debug
+
+    def warning(self, message: str) -> None:
+        log.info("yt-dlp: %s", message)
+
+
 def _fetch_video(url: str, workdir: Path, *, fmt: str, cookies: Path | None, progress: bool) -> Path:
     """The whole video at ``url`` into ``workdir`` via yt-dlp; its errors propagate as DownloadError."""
     options = {
         "format": fmt, "outtmpl": str(workdir / "source.%(ext)s"), "ffmpeg_location": ffmpeg_exe(),
-        "quiet": True, "no_warnings": True, "noprogress": not progress, "logger": log, "noplaylist": True,
+        "quiet": True, "no_warnings": True, "noprogress": not progress, "logger": _YtDlpLog(), "noplaylist": True,
         "cachedir": False, "retries": YT_DLP_RETRIES, "fragment_retries": YT_DLP_RETRIES,
         "extractor_retries": YT_DLP_RETRIES, "socket_timeout": SOCKET_TIMEOUT_S,
     }
