@@ -15,7 +15,7 @@ import pytest
 from i3d.data import cvdf
 from i3d.data.annotations import kinetics_clip_id, read_annotations
 from i3d.data.archives import ArchiveError
-from i3d.data.cvdf import fetch_annotations, fetch_part, fetch_replacement, part_count, part_names
+from i3d.data.cvdf import absent_rows, fetch_annotations, fetch_part, fetch_replacement, part_count, part_names
 from tests.loopback import LoopbackServer
 
 S3 = "https://s3.amazonaws.com/kinetics"
@@ -250,3 +250,13 @@ def test_the_manifest_marks_extracted_clips_ok_and_the_rest_missing(srv, tmp_pat
     assert manifest.loc[missing, "status"] == "missing"
     assert len(manifest) == len(TRAIN) + len(VAL)
     assert manifest.loc[_clip("ddddddddddd", 70), "split1"] == "test"
+
+
+def test_clips_in_no_part_are_reported_unavailable(srv, tmp_path):
+    _setup(srv, tmp_path, "700_2020", splits=("train",))  # a version whose part count is its path list's
+    wanted = {_clip("aaaaaaaaaa1", 10), _clip("notinanypart", 50)}
+    with pytest.raises(ValueError, match="not extracted yet"):
+        absent_rows(tmp_path, "train", wanted, version="700_2020")
+    fetch_part(_mirrors(srv, "700_2020"), tmp_path, "train", 0, version="700_2020", wanted=wanted, progress=False)
+    rows = absent_rows(tmp_path, "train", wanted, version="700_2020")
+    assert _status(rows) == {("clip", _clip("notinanypart", 50)): "unavailable"}

@@ -10,7 +10,8 @@ be rerun at any point:
   into ``root/clips/``, write a marker listing them, remove the tarball; a rerun after the marker does nothing,
   even once the tarball is gone;
 - :func:`fetch_replacement`: the archive of ~1,400 re-encoded K400 train clips that were corrupt in the parts,
-  extracted over them (run it after every train part).
+  extracted over them (run it after every train part);
+- :func:`absent_rows`: report rows for the wanted clips no part holds, once a split's parts are done.
 
 A part's URL is rebased onto each configured mirror as ``<mirror>/<split>/<file name>`` (percent-quoted: K600's
 per-class parts are named like ``mountain climber (exercise).tar.gz``).
@@ -203,3 +204,16 @@ def _fetch_archive(urls: list[str], archive: Path, marker: Path, clips: Path, *,
         archive.unlink()
     return [report_row(archive.name, "archive", status, source=urls[0]),
             *(report_row(Path(n).stem, "clip", "downloaded", source=archive.name) for n in extracted)]
+
+
+def absent_rows(root: str | Path, split: str, wanted: set[str], *, version: str = "400") -> list[dict]:
+    """``unavailable`` rows for the ``wanted`` clips of ``split`` that no part holds (CVDF lacks ~6,000 K400
+    clips), so the report counts them; call it once every part of the split is done (ValueError otherwise)."""
+    root = Path(root)
+    markers = [root / "cvdf" / split / f"part_{i}.done" for i in range(part_count(root, split, version=version))]
+    pending = [m.name for m in markers if not m.is_file()]
+    if pending:
+        raise ValueError(f"{len(pending)} {split} part(s) not extracted yet (e.g. {pending[0]}): run them first")
+    held = {m.removesuffix(".mp4") for marker in markers for m in json.loads(marker.read_text())["members"]}
+    return [report_row(clip, "clip", "unavailable", f"in none of the {len(markers)} CVDF {split} parts")
+            for clip in sorted(wanted - held)]
