@@ -87,7 +87,8 @@ def real_mirror(tmp_path_factory) -> Path:
     missing = [name for name in SOURCES.values() if not (REAL_CLIPS / name).is_file()]
     if missing:
         pytest.skip(f"real clips not fetched ({', '.join(missing)}): run tests/real_clips.sh")
-    root = tmp_path_factory.mktemp("mirror")
+    served = tmp_path_factory.mktemp("mirror")
+    root = served / "k400"  # the mirror's base URL is <server>/k400
     clips = tmp_path_factory.mktemp("clips")
     rows, by_split = [], {"train": [], "val": []}
     for label, name in SOURCES.items():
@@ -100,7 +101,7 @@ def real_mirror(tmp_path_factory) -> Path:
                              split=split, is_cc=0))
             by_split[split].append(clip)
     table = pd.DataFrame(rows)
-    (root / "annotations").mkdir()
+    (root / "annotations").mkdir(parents=True)
     table[table.split == "train"].to_csv(root / "annotations/train.csv", index=False)
     table[table.split == "val"].to_csv(root / "annotations/val.csv", index=False)
     train = by_split["train"]
@@ -113,7 +114,7 @@ def real_mirror(tmp_path_factory) -> Path:
         lines = [f"https://s3.amazonaws.com/kinetics/400/{split}/part_{i}.tar.gz" for i in range(count)]
         (root / split / f"k400_{split}_path.txt").write_text("\n".join(lines) + "\n")
     tar_of(train[:1], root / "replacement_for_corrupted_k400.tgz", inner="replacement/")
-    return root
+    return served
 
 
 def test_real_footage_from_a_loopback_mirror_to_table2(real_mirror, tmp_path):
@@ -136,7 +137,7 @@ def test_real_footage_from_a_loopback_mirror_to_table2(real_mirror, tmp_path):
             "threads": 1,
         }
         (project / "real.yaml").write_text(yaml.safe_dump(config))
-        out = snakemake(project, "--configfile", "real.yaml", "results/table2.md")
+        out = snakemake(project, "results/table2.md", "--configfile", "real.yaml")
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
         assert ("/k400/train/part_1.tar.gz", "bytes=") in {(p, (r or "")[:6]) for p, r in srv.seen}
     report = pd.read_csv(project / "results/kinetics400/download_report.csv", keep_default_na=False)
@@ -150,7 +151,7 @@ def test_real_footage_from_a_loopback_mirror_to_table2(real_mirror, tmp_path):
     assert (table.data == "real").all() if "data" in table else True
     assert "4 of 4" in (project / "results/table2.md").read_text()
     # nothing left to do, and a second run downloads nothing
-    assert planned_rules(project, "--configfile", "real.yaml", "results/table2.md") == set()
+    assert planned_rules(project, "results/table2.md", "--configfile", "real.yaml") == set()
 
 
 def test_reading_what_a_user_placed_fetches_nothing(tmp_path):

@@ -28,6 +28,7 @@ from ..atomic import write_text_atomic
 from .archives import ArchiveError, extract
 from .download import DownloadError, download
 from .report import report_row
+from .sources import KINETICS_MIRROR, KINETICS_PARTS, mirror_urls
 
 ANNOTATION_NAMES = {"train": "train.csv", "val": "validate.csv", "test": "test.csv"}
 """Where each split's annotation CSV goes under ``root/annotations/``: the names the manifest reader expects."""
@@ -49,11 +50,11 @@ class Version:
 
 
 VERSIONS = {
-    "400": Version("https://s3.amazonaws.com/kinetics/400", "{split}/k400_{split}_path.txt",
-                   parts={"train": 242, "val": 20, "test": 39}, replacement="replacement_for_corrupted_k400.tgz"),
-    "700_2020": Version("https://s3.amazonaws.com/kinetics/700_2020", "{split}/k700_2020_{split}_path.txt"),
+    "400": Version(KINETICS_MIRROR.format(version="400"), "{split}/k400_{split}_path.txt",
+                   parts=KINETICS_PARTS["400"], replacement="replacement_for_corrupted_k400.tgz"),
+    "700_2020": Version(KINETICS_MIRROR.format(version="700_2020"), "{split}/k700_2020_{split}_path.txt"),
     # one part per class; CVDF marks the 600 train/val CSVs "incomplete"
-    "600": Version("https://s3.amazonaws.com/kinetics/600", "{split}/k600_{split}_path.txt"),
+    "600": Version(KINETICS_MIRROR.format(version="600"), "{split}/k600_{split}_path.txt"),
 }
 
 
@@ -84,7 +85,7 @@ def fetch_annotations(mirrors: Sequence[str] | None, root: str | Path, *, versio
     for split in splits:
         for rel, dst in ((info.annotations.format(split=split), root / "annotations" / ANNOTATION_NAMES[split]),
                          (info.path_list.format(split=split), _path_list(root, split))):
-            urls = [f"{base}/{rel}" for base in bases]
+            urls = mirror_urls(bases, rel)
             if dst.is_file():
                 rows.append(report_row(dst.name, "archive", "present", source=urls[0]))
                 continue
@@ -103,13 +104,13 @@ def part_names(root: str | Path, split: str) -> list[str]:
 
 
 def part_count(root: str | Path, split: str, *, version: str = "400") -> int:
-    """How many parts ``split`` has: the known count, else the length of the fetched path list."""
+    """How many parts ``split`` has: the fetched path list's length (the mirror's word), else the known count."""
+    if _path_list(Path(root), split).is_file():
+        return len(part_names(root, split))
     parts = _version(version).parts
-    return parts[split] if parts and split in parts else len(part_names(root, split))
-
-
-def _urls(bases: Sequence[str], rel: str) -> list[str]:
-    return [f"{base}/{urllib.parse.quote(rel)}" for base in bases]
+    if parts and split in parts:
+        return parts[split]
+    raise FileNotFoundError(f"{_path_list(Path(root), split)} not found: fetch the annotations first")
 
 
 def fetch_part(mirrors: Sequence[str] | None, root: str | Path, split: str, index: int, *, version: str = "400",
@@ -127,7 +128,7 @@ def fetch_part(mirrors: Sequence[str] | None, root: str | Path, split: str, inde
     if not 0 <= index < len(names):
         raise IndexError(f"{split} has {len(names)} parts in {_path_list(root, split)}; no part {index}")
     name = names[index]
-    return _fetch_archive(_urls(_mirrors(mirrors, version), f"{split}/{name}"), root / "cvdf" / split / name,
+    return _fetch_archive(mirror_urls(_mirrors(mirrors, version), f"{split}/{name}"), root / "cvdf" / split / name,
                           root / "cvdf" / split / f"part_{index}.done", root / "clips", verify_tls=verify_tls,
                           keep_archive=keep_archive, wanted=wanted, progress=progress)
 
@@ -141,7 +142,7 @@ def fetch_replacement(mirrors: Sequence[str] | None, root: str | Path, *, versio
     root, name = Path(root), _version(version).replacement
     if name is None:
         raise ValueError(f"Kinetics {version} has no replacement archive on the CVDF mirror")
-    return _fetch_archive(_urls(_mirrors(mirrors, version), name), root / "cvdf" / name,
+    return _fetch_archive(mirror_urls(_mirrors(mirrors, version), name), root / "cvdf" / name,
                           root / "cvdf" / "replacement.done", root / "clips", verify_tls=verify_tls,
                           keep_archive=keep_archive, wanted=wanted, progress=progress)
 

@@ -74,9 +74,10 @@ def layout_complete(dataset: str, root: Path) -> bool:
     return bool(len(manifest)) and bool((manifest.status == "ok").all())
 
 
-def wanted_clips(root: str | Path, classes: Sequence[str] | int | None, max_per_class: int | None) -> set[str] | None:
-    """The Kinetics clip ids a subset keeps (from the annotation lists under ``root``); None: all of them."""
-    if classes is None and max_per_class is None:
-        return None
-    manifest = read_annotations("kinetics400", root)
-    return set(select_subset(manifest, classes, max_per_class).clip_id)
+def kinetics_clips(root: str | Path, classes: Sequence[str] | int | None,
+                   max_per_class: int | None) -> dict[str, set[str]]:
+    """The Kinetics clip ids wanted per CVDF split (``train``, ``val``), from the annotation lists under
+    ``root`` and the subset (the manifest applies the same :func:`select_subset`, so they agree)."""
+    manifest = select_subset(read_annotations("kinetics400", root), classes, max_per_class)
+    return {split: set(manifest.loc[manifest.split1 == role, "clip_id"])
+            for split, role in (("train", "train"), ("val", "test"))}

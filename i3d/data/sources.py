@@ -61,9 +61,6 @@ def default_mirrors(dataset: str, version: str = "400") -> list[str]:
     return list(DEFAULT_MIRRORS[dataset])
 
 
-KINETICS_PARTS: dict[str, dict[str, int]] = {"400": {"train": 242, "val": 20}}
+KINETICS_PARTS: dict[str, dict[str, int]] = {"400": {"train": 242, "val": 20, "test": 39}}
 """Part archives per split on the CVDF mirror (datasets reference §1.2), so the DAG is known before the part
 lists are downloaded; the part jobs check the count against the lists. Other versions: ``download.parts``."""
-
-KINETICS_REPLACEMENT = {"400": "replacement_for_corrupted_k400.tgz"}
-"""The archive of re-encoded train clips that replace the ~1,400 corrupt ones of a version's parts."""

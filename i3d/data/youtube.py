@@ -54,6 +54,12 @@ class ClipRequest:
     def clip_id(self) -> str:
         return kinetics_clip_id(self.youtube_id, self.time_start, self.time_end)
 
+    @classmethod
+    def from_clip_id(cls, clip_id: str) -> ClipRequest:
+        """The request a clip id names (``<youtube_id>_<start:06d>_<end:06d>``; YouTube ids may hold ``_``)."""
+        youtube_id, start, end = clip_id.rsplit("_", 2)
+        return cls(youtube_id, int(start), int(end))
+
 
 class ClipUnavailable(Exception):
     """A permanent failure: this clip cannot be had, whatever the retries."""

@@ -36,7 +36,7 @@ def subset_args(dataset):
 
 def kinetics_parts(dataset):
     """Part archives per split on the CVDF mirror (download.parts overrides the built-in counts)."""
-    return {**KINETICS_PARTS["400"], **download_cfg(dataset)["parts"]}
+    return {split: download_cfg(dataset)["parts"].get(split, KINETICS_PARTS["400"][split]) for split in ("train", "val")}
 
 
 def download_reports(wc):
