@@ -191,7 +191,8 @@ def _download_kinetics_annotations(args: argparse.Namespace) -> None:
 
     with _download_errors():
         rows = fetch_annotations(_mirrors(args, "kinetics400"), Path(args.root), version=args.version,
-                                 verify_tls=not args.no_verify_tls, progress=not args.quiet)
+                                 verify_tls=not args.no_verify_tls, path_lists=not args.no_path_lists,
+                                 progress=not args.quiet)
     _report(rows, args.report)
 
 
@@ -340,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = download.add_parser("kinetics-annotations", help="Kinetics: the annotation lists and the CVDF part lists")
     _add_download_options(p, cvdf)
     p.add_argument("--version", default="400", choices=["400", "600", "700_2020"])
+    p.add_argument("--no-path-lists", action="store_true", help="the annotations only (the YouTube route)")
     p.set_defaults(func=_download_kinetics_annotations)
     p = download.add_parser("kinetics-part", help="Kinetics, CVDF route: one part archive, extracted as it arrives "
                             "(or, with --replacement, the archive of re-encoded corrupt train clips)")

@@ -7,6 +7,7 @@ replacement archive → report → manifest → frames → flow → I3D → Tabl
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from i3d.data.video import ffmpeg_exe
+from i3d.data.video import decode, ffmpeg_exe
 from loopback import LoopbackServer
 from test_workflow import REPO, copy_project, planned_rules, snakemake
 
@@ -170,3 +171,68 @@ def test_reading_what_a_user_placed_fetches_nothing(tmp_path):
     rows = fetch_native("ucf101", root, ["http://127.0.0.1:9/nothing-listens-here"], progress=False)
     assert [r["status"] for r in rows] == ["present", "present"]
     shutil.rmtree(root / "UCF-101")
+
+
+@pytest.fixture(scope="module")
+def real_videos(tmp_path_factory) -> Path:
+    """Whole real videos served as ``<server>/watch/<youtube id>.mp4``, and their Kinetics-style annotations
+    (two 1 s segments of each, one past the video's end) at ``<server>/k400/annotations``."""
+    missing = [name for name in SOURCES.values() if not (REAL_CLIPS / name).is_file()]
+    if missing:
+        pytest.skip(f"real clips not fetched ({', '.join(missing)}): run tests/real_clips.sh")
+    served = tmp_path_factory.mktemp("youtube")
+    (served / "watch").mkdir()
+    (served / "k400/annotations").mkdir(parents=True)
+    rows = []
+    for label, name in list(SOURCES.items())[:2]:
+        youtube_id = f"{label[:4]}-{label[:1]}_00000"[:11]
+        cut(REAL_CLIPS / name, served / "watch" / f"{youtube_id}.mp4", start=0, seconds=4)
+        rows += [dict(label=label, youtube_id=youtube_id, time_start=1, time_end=2, split="train", is_cc=0),
+                 dict(label=label, youtube_id=youtube_id, time_start=2, time_end=3, split="val", is_cc=0),
+                 dict(label=label, youtube_id=youtube_id, time_start=30, time_end=40, split="train", is_cc=0)]
+    rows.append(dict(label="box", youtube_id="removed0000", time_start=0, time_end=1, split="train", is_cc=0))
+    table = pd.DataFrame(rows)
+    table[table.split == "train"].to_csv(served / "k400/annotations/train.csv", index=False)
+    table[table.split == "val"].to_csv(served / "k400/annotations/val.csv", index=False)
+    return served
+
+
+def test_the_youtube_route_fetches_cuts_and_reports_each_clip(real_videos, tmp_path):
+    """route: youtube through the workflow, yt-dlp's generic extractor on the loopback server: the clips are cut
+    to their segments, a removed video and a segment past the end are reported unavailable with their reasons,
+    which the manifest repeats."""
+    project = copy_project(tmp_path)
+    with LoopbackServer(real_videos) as srv:
+        config = {"only": ["kinetics400"], "datasets": {"kinetics400": {
+            "source": "download", "shards": 1,
+            "download": {"mirrors": [f"{srv.url}/k400"], "route": "youtube",
+                         "youtube": {"url_template": f"{srv.url}/watch/{{youtube_id}}.mp4", "jobs": 2, "pause_s": 0}},
+        }}}
+        (project / "yt.yaml").write_text(yaml.safe_dump(config))
+        out = snakemake(project, "results/kinetics400/manifest.csv", "--configfile", "yt.yaml")
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        assert not any("path.txt" in path for path, _ in srv.seen)  # no CVDF part lists on this route
+    report = pd.read_csv(project / "results/kinetics400/download_report.csv", keep_default_na=False)
+    clips = report[report.kind == "clip"].set_index("item")
+    assert len(clips) == 7
+    assert clips.loc["removed0000_000000_000001", "status"] == "unavailable"
+    assert "404" in clips.loc["removed0000_000000_000001", "reason"]
+    past = [item for item in clips.index if item.endswith("_000030_000040")]
+    assert len(past) == 2 and (clips.loc[past, "status"] == "unavailable").all()
+    assert (clips.drop(index=[*past, "removed0000_000000_000001"]).status == "downloaded").all()
+    manifest = pd.read_csv(project / "results/kinetics400/manifest.csv", keep_default_na=False).set_index("clip_id")
+    assert (manifest.status == "ok").sum() == 4
+    assert "not downloaded (unavailable)" in manifest.loc["removed0000_000000_000001", "reason"]
+    clip = project / "resources/kinetics400/clips/box-b_00000_000001_000002.mp4"
+    assert abs(len(decode(clip, fps=25, short_side=32)) - 25) <= 1  # the 1 s segment, cut frame-accurately
+
+
+def test_the_youtube_route_plans_batches_not_clips(tmp_path):
+    project = copy_project(tmp_path)
+    (project / "yt.yaml").write_text(yaml.safe_dump({"only": "kinetics400", "datasets": {"kinetics400": {
+        "source": "download", "download": {"route": "youtube", "youtube": {"jobs": 5}}}}}))
+    plan = planned_rules(project, "--configfile", "yt.yaml")
+    assert {"kinetics_annotations", "kinetics_youtube", "download_report"} <= plan
+    assert "kinetics_part" not in plan
+    out = snakemake(project, "-n", "--configfile", "yt.yaml")
+    assert re.search(r"^kinetics_youtube\s+5$", out.stdout, re.M)

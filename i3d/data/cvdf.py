@@ -73,18 +73,20 @@ def _path_list(root: Path, split: str) -> Path:
 
 
 def fetch_annotations(mirrors: Sequence[str] | None, root: str | Path, *, version: str = "400",
-                      verify_tls: bool = True, splits: Sequence[str] = ("train", "val"),
+                      verify_tls: bool = True, splits: Sequence[str] = ("train", "val"), path_lists: bool = True,
                       progress: bool = True) -> list[dict]:
     """Each split's annotation CSV to ``root/annotations/`` (``val.csv`` becomes ``validate.csv``) and its path
     list to ``root/cvdf/<split>_path.txt``; files already there are kept. One ``archive`` row per file (the
     report's kind for a whole downloaded file). Raises :class:`~i3d.data.download.DownloadError`: without these
-    files no later job can run.
+    files no later job can run. ``path_lists=False``: the annotations alone (the YouTube route needs no parts).
     """
     root, info, bases = Path(root), _version(version), _mirrors(mirrors, version)
     rows = []
     for split in splits:
-        for rel, dst in ((info.annotations.format(split=split), root / "annotations" / ANNOTATION_NAMES[split]),
-                         (info.path_list.format(split=split), _path_list(root, split))):
+        files = [(info.annotations.format(split=split), root / "annotations" / ANNOTATION_NAMES[split])]
+        if path_lists:
+            files.append((info.path_list.format(split=split), _path_list(root, split)))
+        for rel, dst in files:
             urls = mirror_urls(bases, rel)
             if dst.is_file():
                 rows.append(report_row(dst.name, "archive", "present", source=urls[0]))

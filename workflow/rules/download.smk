@@ -79,12 +79,13 @@ rule kinetics_annotations:
         dataset="kinetics400",
     params:
         args=lambda wc: download_args(wc.dataset, archives=False),
+        parts=lambda wc: "--no-path-lists" if download_cfg(wc.dataset)["route"] == "youtube" else "",
     threads: 1
     resources:
         downloads=1,
         runtime=30,
     shell:
-        "i3d download kinetics-annotations {params.args} --report {output} > {log} 2>&1"
+        "i3d download kinetics-annotations {params.args} {params.parts} --report {output} > {log} 2>&1"
 
 
 rule kinetics_part:
