@@ -1,7 +1,8 @@
 """Video in and out through ffmpeg (the binary imageio-ffmpeg ships, driven by ffmpeg-python).
 
 One ffmpeg call per clip does trim + resample to a fixed frame rate + resize of the short side, and pipes
-raw RGB frames back, so no temporary frame files are written. imageio-ffmpeg ships no ffprobe, so the
+raw RGB frames back in windows of ``WINDOW_FRAMES``, so no temporary frame files are written and a long video
+is never held whole. imageio-ffmpeg ships no ffprobe, so the
 source size is read from ffmpeg's own banner (``ffmpeg -i``).
 
 Every ffmpeg call has a timeout (a hung ffmpeg would otherwise stall its shard until the scheduler kills the
@@ -14,8 +15,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
 import threading
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -61,7 +62,8 @@ _STREAM_RE = re.compile(r"Stream #[^\n]*?Video:[^\n]*?(\d{2,5})x(\d{2,5})(?: \[S
 _ANY_STREAM_RE = re.compile(r"Stream #\S+: (\w+):")
 _ROTATION_RE = re.compile(r"rotation of (-?[\d.]+) degrees")
 _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):([\d.]+)")
-_LOG_PREFIX_RE = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\] ")
+_LOG_PREFIX_RE = re.compile(r"^(?:\[[^\]]+ @ 0x[0-9a-f]+\] )+")
+_SIGN_OFF_RE = re.compile(r"^(?:Task finished|Terminating thread)")
 
 
 def _run(args: list[str], timeout: float, name: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
@@ -79,11 +81,12 @@ def _last_line(stderr: bytes) -> str:
     return lines[-1] if lines else "no output"
 
 
-def _open_error(text: str) -> str:
-    """ffmpeg's own words for an input it could not open (e.g. "moov atom not found; Error opening input:
-    Invalid data found when processing input"), without its ``[in#0 @ 0x...]`` prefixes."""
-    messages = [_LOG_PREFIX_RE.sub("", line) for line in text.splitlines() if _LOG_PREFIX_RE.match(line)]
-    return "; ".join(dict.fromkeys(messages)) or _last_line(text.encode())
+def _messages(stderr: bytes) -> list[str]:
+    """ffmpeg's own log messages (e.g. "moov atom not found", "Decode error rate 1 exceeds maximum 0.666667"),
+    once each and in order, without their ``[h264 @ 0x...]`` prefixes and the threads' sign-off lines."""
+    messages = [_LOG_PREFIX_RE.sub("", line).rstrip(".") for line in stderr.decode(errors="replace").splitlines()
+                if _LOG_PREFIX_RE.match(line)]
+    return list(dict.fromkeys(m for m in messages if not _SIGN_OFF_RE.match(m)))
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -100,7 +103,8 @@ def probe(path: str | Path) -> VideoInfo:
     proc = _run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], PROBE_TIMEOUT_S, path.name)
     text = proc.stderr.decode(errors="replace")
     if "Error opening input" in text:
-        raise VideoError(f"cannot open {path.name}: {_open_error(text)}")
+        messages = _messages(proc.stderr) or [_last_line(proc.stderr)]
+        raise VideoError(f"cannot open {path.name}: {'; '.join(messages)}")
     stream = _STREAM_RE.search(text)
     if stream is None:
         kinds = ", ".join(_ANY_STREAM_RE.findall(text)) or "none"
@@ -153,8 +157,8 @@ def decode_windows(path: str | Path, *, fps: float = 25.0, short_side: int = 256
     name = Path(path).name
     info = info or probe(path)
     if start is not None and info.duration and float(start) >= info.duration:
-        raise VideoError(f"segment [{float(start):g}, {float(end):g}] s starts past the end of {name} "
-                         f"({info.duration:g} s)")
+        stop = "end" if end is None else f"{float(end):g}"
+        raise VideoError(f"segment [{float(start):g}, {stop}] s starts past the end of {name} ({info.duration:g} s)")
     width, height = output_size(info.width, info.height, short_side)
     input_args = {}
     if start is not None:
@@ -166,8 +170,7 @@ def decode_windows(path: str | Path, *, fps: float = 25.0, short_side: int = 256
             .filter("scale", width, height, flags="bilinear")
             .filter("setsar", 1)
             .output("pipe:", format="rawvideo", pix_fmt="rgb24", an=None)
-            .global_args("-nostdin", "-loglevel", "error")
-            .compile(cmd=ffmpeg_exe()))
+            .compile(cmd=[ffmpeg_exe(), "-loglevel", "error"]))  # errors only: their tail is the reason
     count = 0
     for frames in _pipe_windows(args, (height, width, 3), window, ffmpeg_timeout(span(info, start, end)), name):
         count += len(frames)
@@ -178,42 +181,46 @@ def decode_windows(path: str | Path, *, fps: float = 25.0, short_side: int = 256
 
 def _pipe_windows(args: list[str], frame_shape: tuple[int, int, int], window: int, timeout: float,
                   name: str) -> Iterator[np.ndarray]:
-    """Run ffmpeg and yield its raw frames ``window`` at a time as they arrive. A watchdog kills ffmpeg after
-    ``timeout`` seconds, and ffmpeg is killed too when the caller stops early (the generator is closed)."""
+    """Run ffmpeg and yield its raw frames ``window`` at a time as they arrive. A watchdog kills ffmpeg
+    ``timeout`` seconds after the start (the caller's time between windows counts too: ffmpeg waits on the full
+    pipe meanwhile), and ffmpeg is killed as well when the caller stops early (closes the generator).
+
+    Its errors go to a temporary file, not a pipe that nobody reads while frames flow (a full one would block
+    ffmpeg); a failure's reason is the first error, which names the cause, and the last, which says how it ended.
+    """
     frame_bytes = int(np.prod(frame_shape))
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    errors: deque[bytes] = deque(maxlen=20)  # stderr is drained (a full pipe would block ffmpeg), its tail kept
-    drain = threading.Thread(target=errors.extend, args=(proc.stderr,), daemon=True)
-    drain.start()
-    timed_out = threading.Event()
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log)
+        timed_out = threading.Event()
 
-    def kill() -> None:
-        timed_out.set()
-        proc.kill()
-
-    watchdog = threading.Timer(timeout, kill)
-    watchdog.start()
-    try:
-        while True:
-            data = proc.stdout.read(frame_bytes * window)
-            n = len(data) // frame_bytes
-            if n:
-                yield np.frombuffer(data, dtype=np.uint8, count=n * frame_bytes).reshape(n, *frame_shape)
-            if len(data) < frame_bytes * window:
-                break
-        returncode = proc.wait()
-    finally:
-        watchdog.cancel()
-        if proc.poll() is None:
+        def kill() -> None:
+            timed_out.set()
             proc.kill()
-        proc.wait()
-        drain.join()
-        proc.stdout.close()
-        proc.stderr.close()
-    if timed_out.is_set():
-        raise VideoError(f"ffmpeg timed out after {timeout:.0f} s on {name}")
-    if returncode != 0:
-        raise VideoError(f"ffmpeg failed on {name}: {_last_line(b''.join(errors))}")
+
+        watchdog = threading.Timer(timeout, kill)
+        watchdog.start()
+        try:
+            while True:
+                data = proc.stdout.read(frame_bytes * window)
+                n = len(data) // frame_bytes
+                if n:
+                    yield np.frombuffer(data, dtype=np.uint8, count=n * frame_bytes).reshape(n, *frame_shape)
+                if len(data) < frame_bytes * window:
+                    break
+            returncode = proc.wait()  # a hang after the last frame is the watchdog's too
+        finally:
+            watchdog.cancel()
+            if proc.poll() is None:  # the caller stopped early, or raised
+                proc.kill()
+            proc.wait()
+            proc.stdout.close()
+        if timed_out.is_set():
+            raise VideoError(f"ffmpeg timed out after {timeout:.0f} s on {name}")
+        if returncode != 0:
+            log.seek(0)
+            stderr = log.read()
+            messages = _messages(stderr) or [_last_line(stderr)]
+            raise VideoError(f"ffmpeg failed on {name}: {'; '.join(dict.fromkeys([messages[0], messages[-1]]))}")
 
 
 def decode(path: str | Path, *, fps: float = 25.0, short_side: int = 256, start: float | None = None,
