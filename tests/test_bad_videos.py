@@ -3,7 +3,7 @@ ingested into ONE shard between good clips. Each kind is either ingested correct
 count of its duration within ±1, short side 32, aspect kept) or recorded in the shard's status table with a
 specific reason; never a crash, a hang, a silently wrong frame count or a lost neighbour.
 
-Outcomes (``test_the_table_lists_every_kind`` checks this table against ``KINDS``):
+Outcomes (``test_the_table_lists_every_kind`` checks the kinds and ingested/recorded against ``KINDS``):
 
 ================================  ========================================================================
 kind                              outcome

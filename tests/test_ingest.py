@@ -113,6 +113,26 @@ def test_a_hanging_ffmpeg_is_killed_and_recorded_and_the_status_table_is_written
     assert ShardReader(out).clips == []
 
 
+def test_an_ffmpeg_that_hangs_after_some_frames_is_killed_and_its_frames_are_dropped(tiny_ucf, tmp_path,
+                                                                                     monkeypatch):
+    from i3d.data import shards, video
+    script = tmp_path / "stalling_ffmpeg"  # answers the probe; then 100 black 42x32 frames, then nothing
+    script.write_text(f'#!/bin/sh\nif [ "$#" -le 3 ]; then exec "{video.ffmpeg_exe()}" "$@"; fi\n'
+                      f"head -c {100 * 32 * 42 * 3} /dev/zero\nexec sleep 60\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(video, "ffmpeg_exe", lambda: str(script))
+    monkeypatch.setattr(video, "DECODE_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(video, "DECODE_TIMEOUT_PER_VIDEO_SECOND", 0.0)
+    monkeypatch.setattr(shards, "WRITE_BATCH_BYTES", 1)  # the first 64 frames reach the file before the hang
+    manifest = read_annotations("ucf101", tiny_ucf)
+    out = tmp_path / "shard.h5"
+    status = ingest_shard(manifest[manifest.clip_id == "v_MoveLeft_g01_c01"], 0, 1, out, fps=25.0, short_side=32,
+                          progress=False)
+    assert status.reason[0] == "ffmpeg timed out after 1 s on v_MoveLeft_g01_c01.avi"
+    reader = ShardReader(out)
+    assert reader.clips == [] and list(reader.offsets) == [0] and reader._frames().shape == (0,)
+
+
 def test_a_probe_that_hangs_times_out_too(tiny_ucf, monkeypatch, tmp_path):
     from i3d.data import video
     script = tmp_path / "sleeping_ffmpeg"
