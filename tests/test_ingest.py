@@ -113,6 +113,26 @@ def test_a_hanging_ffmpeg_is_killed_and_recorded_and_the_status_table_is_written
     assert ShardReader(out).clips == []
 
 
+def test_an_ffmpeg_that_hangs_after_some_frames_is_killed_and_its_frames_are_dropped(tiny_ucf, tmp_path,
+                                                                                     monkeypatch):
+    from i3d.data import shards, video
+    script = tmp_path / "stalling_ffmpeg"  # answers the probe; then 100 black 42x32 frames, then nothing
+    script.write_text(f'#!/bin/sh\nif [ "$#" -le 3 ]; then exec "{video.ffmpeg_exe()}" "$@"; fi\n'
+                      f"head -c {100 * 32 * 42 * 3} /dev/zero\nexec sleep 60\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(video, "ffmpeg_exe", lambda: str(script))
+    monkeypatch.setattr(video, "DECODE_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(video, "DECODE_TIMEOUT_PER_VIDEO_SECOND", 0.0)
+    monkeypatch.setattr(shards, "WRITE_BATCH_BYTES", 1)  # the first 64 frames reach the file before the hang
+    manifest = read_annotations("ucf101", tiny_ucf)
+    out = tmp_path / "shard.h5"
+    status = ingest_shard(manifest[manifest.clip_id == "v_MoveLeft_g01_c01"], 0, 1, out, fps=25.0, short_side=32,
+                          progress=False)
+    assert status.reason[0] == "ffmpeg timed out after 1 s on v_MoveLeft_g01_c01.avi"
+    reader = ShardReader(out)
+    assert reader.clips == [] and list(reader.offsets) == [0] and reader._frames().shape == (0,)
+
+
 def test_a_probe_that_hangs_times_out_too(tiny_ucf, monkeypatch, tmp_path):
     from i3d.data import video
     script = tmp_path / "sleeping_ffmpeg"
@@ -126,25 +146,29 @@ def test_a_probe_that_hangs_times_out_too(tiny_ucf, monkeypatch, tmp_path):
 
 def test_an_exception_of_any_type_in_one_clip_is_recorded_and_the_other_clips_are_stored(tiny_ucf, tmp_path,
                                                                                           monkeypatch):
-    from i3d.data import ingest, video
-    real_decode, real_encode = video.decode, ingest.encode_jpeg
+    from i3d.data import ingest, shards, video
+    real_decode, real_encode = video.decode_windows, ingest.encode_jpeg
 
-    def decode(path, **kwargs):
+    def decode_windows(path, **kwargs):
         name = Path(path).stem
         if name == "v_MoveLeft_g02_c01":
             raise OSError(5, "Input/output error")
         if name == "v_MoveRight_g03_c01":
             raise MemoryError()
-        frames = real_decode(path, **kwargs)
-        return frames[:, :, :41] if name == "v_MoveRight_g01_c01" else frames  # marked for the JPEG failure
+        for frames in real_decode(path, **kwargs):
+            if name == "v_MoveRight_g01_c01":  # 5 good frames (written), then frames marked for the JPEG failure
+                yield frames[:5]
+                frames = frames[5:, :, :41]
+            yield frames
 
     def encode_jpeg(frame):
         if frame.shape[1] == 41:
             raise ValueError("JPEG encoding failed")
         return real_encode(frame)
 
-    monkeypatch.setattr(video, "decode", decode)
+    monkeypatch.setattr(video, "decode_windows", decode_windows)
     monkeypatch.setattr(ingest, "encode_jpeg", encode_jpeg)
+    monkeypatch.setattr(shards, "WRITE_BATCH_BYTES", 1)  # every frame reaches the file before the failure
     out = tmp_path / "rgb" / "shard000.h5"
     status = ingest_shard(read_annotations("ucf101", tiny_ucf), 0, 1, out, fps=25.0, short_side=32,
                           progress=False).set_index("clip_id")
@@ -154,5 +178,33 @@ def test_an_exception_of_any_type_in_one_clip_is_recorded_and_the_other_clips_ar
     assert reasons["v_MoveRight_g01_c01"] == "ValueError: JPEG encoding failed"
     ok = {"v_MoveLeft_g01_c01", "v_MoveLeft_g03_c01", "v_MoveRight_g02_c01"}
     assert set(status.index[status.status == "ok"]) == ok
-    assert {c.clip_id for c in ShardReader(out).clips} == ok
+    reader = ShardReader(out)
+    assert {c.clip_id for c in reader.clips} == ok
+    for clip in reader.clips:  # the half-written clip's frames are gone, not glued to a neighbour
+        assert reader.read(clip.clip_id).shape == (clip.num_frames, 32, 42, 3) == (status.num_frames[clip.clip_id], 32, 42, 3)
+    assert len(reader.offsets) - 1 == sum(c.num_frames for c in reader.clips)
+    assert reader.offsets[-1] == reader._frames().shape[0]
     assert pd.read_csv(out.with_suffix(".csv")).shape[0] == len(status)
+
+
+def test_a_clip_that_fails_half_way_leaves_nothing_in_the_shard(tmp_path, monkeypatch):
+    from i3d.data import shards
+    monkeypatch.setattr(shards, "WRITE_BATCH_BYTES", 10)
+    rng = np.random.default_rng(0)
+    jpegs = [encode_jpeg(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)) for _ in range(6)]
+
+    def failing():
+        yield from jpegs[:4]
+        raise ValueError("decoder died")
+
+    path = tmp_path / "shard.h5"
+    writer = ShardWriter(path, "rgb")
+    assert writer.add_clip("a", 0, iter(jpegs[:2]), 25.0, 8, 8) == 2
+    with pytest.raises(ValueError, match="decoder died"):
+        writer.add_clip("broken", 1, failing(), 25.0, 8, 8)
+    assert writer.add_clip("b", 2, iter(jpegs[2:]), 25.0, 8, 8) == 4
+    writer.close()
+    reader = ShardReader(path)
+    assert [(c.clip_id, c.first_frame, c.num_frames) for c in reader.clips] == [("a", 0, 2), ("b", 2, 4)]
+    assert [g.tobytes() for g in reader.encoded("b", range(4))] == jpegs[2:]
+    assert reader.offsets[-1] == reader._frames().shape[0] == sum(map(len, jpegs))

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import h5py
@@ -29,6 +29,7 @@ from ..atomic import temporary_name
 FORMAT_VERSION = 1
 JPEG_QUALITY = 95
 FRAMES_CHUNK_BYTES = 1 << 16  # HDF5 chunk of the frames blob: what h5py picks for a 140 MB blob; reads as fast
+WRITE_BATCH_BYTES = 8 << 20  # a clip's frames are written in pieces of about this size
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,10 @@ def decode_jpeg(data: np.ndarray | bytes, color: bool) -> np.ndarray:
 
 
 class ShardWriter:
-    """Append clips (lists of encoded frames) to a temporary file as they come, and rename it on ``close``.
+    """Append clips (iterables of encoded frames) to a temporary file as they come, and rename it on ``close``.
 
-    Frames go to disk clip by clip, so a writer holds one clip in memory, not the shard (a shard of ~1000
-    Kinetics clips is ~4 GB of JPEG); the temporary file is opened at the first write, never before a fork.
+    Frames go to disk in batches as they come, so a writer holds a few MB, not a clip or the shard (a shard of
+    ~1000 Kinetics clips is ~4 GB of JPEG); the temporary file is opened at the first write, never before a fork.
     """
 
     def __init__(self, path: str | os.PathLike, kind: str, params: dict | None = None) -> None:
@@ -80,6 +81,7 @@ class ShardWriter:
         self._tmp = temporary_name(self.path)
         self._file: h5py.File | None = None
         self._offsets: list[int] = [0]
+        self._written = 0  # bytes of the frames blob on disk; the offsets may run ahead by one batch
         self._clips: list[ClipRecord] = []
 
     def _frames(self) -> h5py.Dataset:
@@ -90,18 +92,43 @@ class ShardWriter:
                                       chunks=(FRAMES_CHUNK_BYTES,))
         return self._file["frames"]
 
-    def add_clip(self, clip_id: str, label: int, encoded_frames: Sequence[bytes], fps: float,
-                 height: int, width: int) -> None:
+    def add_clip(self, clip_id: str, label: int, encoded_frames: Iterable[bytes], fps: float,
+                 height: int, width: int) -> int:
+        """Append one clip's encoded frames as ``encoded_frames`` yields them and return how many there were.
+
+        They go to disk every ``WRITE_BATCH_BYTES``, so a long clip streamed from the decoder is never held
+        whole. If ``encoded_frames`` raises part-way, what was written of this clip is cut off again (offsets
+        and blob) and the exception propagates: the shard holds whole clips only, and the next clip starts
+        where this one started.
+        """
         first = len(self._offsets) - 1
+        blob_end = self._offsets[-1]
+        batch: list[bytes] = []
+        try:
+            for encoded in encoded_frames:
+                batch.append(encoded)
+                self._offsets.append(self._offsets[-1] + len(encoded))
+                if self._offsets[-1] - self._written >= WRITE_BATCH_BYTES:
+                    self._write(batch)
+                    batch = []
+            self._write(batch)
+        except BaseException:
+            del self._offsets[first + 1:]
+            self._written = blob_end
+            if self._file is not None:
+                self._frames().resize((blob_end,))
+            raise
+        count = len(self._offsets) - 1 - first
+        self._clips.append(ClipRecord(clip_id, int(label), first, count, float(fps), int(height), int(width)))
+        return count
+
+    def _write(self, batch: list[bytes]) -> None:
+        """Append ``batch`` (frames already counted in the offsets) to the frames blob."""
+        blob = np.frombuffer(b"".join(batch), dtype=np.uint8)
         frames = self._frames()
-        end = self._offsets[-1]
-        blob = np.frombuffer(b"".join(encoded_frames), dtype=np.uint8)
-        frames.resize((end + blob.size,))
-        frames[end:] = blob
-        for encoded in encoded_frames:
-            self._offsets.append(self._offsets[-1] + len(encoded))
-        self._clips.append(ClipRecord(clip_id, int(label), first, len(encoded_frames), float(fps),
-                                      int(height), int(width)))
+        frames.resize((self._written + blob.size,))
+        frames[self._written:] = blob
+        self._written += blob.size
 
     def close(self) -> None:
         """Add the offsets and the clip table, then rename: the shard appears complete or not at all."""
