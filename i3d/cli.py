@@ -57,6 +57,8 @@ def _frames(args: argparse.Namespace) -> None:
     print(f"shard {args.shard}: {ok}/{len(table)} clips decoded, {int(table.num_frames.sum())} frames -> {args.out}")
     for row in table[table.status != "ok"].itertuples():
         print(f"  skipped {row.clip_id}: {row.status}: {row.reason}")
+    for row in table[(table.status == "ok") & (table.reason.fillna("") != "")].itertuples():
+        print(f"  kept {row.clip_id} ({row.num_frames} frames): {row.reason}")
 
 
 def _flow(args: argparse.Namespace) -> None:

@@ -66,7 +66,7 @@ _LOG_PREFIX_RE = re.compile(r"^(?:\[[^\]]+ @ 0x[0-9a-f]+\] )+")
 _SIGN_OFF_RE = re.compile(r"^(?:Task finished|Terminating thread)")
 
 
-def _run(args: list[str], timeout: float, name: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+def run_ffmpeg(args: list[str], timeout: float, name: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
     """Run ffmpeg, killing it after ``timeout`` seconds (:class:`VideoError` naming ``name``). Without ``stdin``
     ffmpeg reads /dev/null: an inherited terminal would make it wait for keys."""
     try:
@@ -76,7 +76,7 @@ def _run(args: list[str], timeout: float, name: str, stdin: bytes | None = None)
         raise VideoError(f"ffmpeg timed out after {timeout:.0f} s on {name}") from None
 
 
-def _last_line(stderr: bytes) -> str:
+def last_line(stderr: bytes) -> str:
     lines = stderr.decode(errors="replace").strip().splitlines()
     return lines[-1] if lines else "no output"
 
@@ -100,10 +100,10 @@ def probe(path: str | Path) -> VideoInfo:
         raise VideoError(f"missing file: {path}")
     if path.stat().st_size == 0:
         raise VideoError(f"empty file: {path}")
-    proc = _run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], PROBE_TIMEOUT_S, path.name)
+    proc = run_ffmpeg([ffmpeg_exe(), "-hide_banner", "-i", str(path)], PROBE_TIMEOUT_S, path.name)
     text = proc.stderr.decode(errors="replace")
     if "Error opening input" in text:
-        messages = _messages(proc.stderr) or [_last_line(proc.stderr)]
+        messages = _messages(proc.stderr) or [last_line(proc.stderr)]
         raise VideoError(f"cannot open {path.name}: {'; '.join(messages)}")
     stream = _STREAM_RE.search(text)
     if stream is None:
@@ -219,7 +219,7 @@ def _pipe_windows(args: list[str], frame_shape: tuple[int, int, int], window: in
         if returncode != 0:
             log.seek(0)
             stderr = log.read()
-            messages = _messages(stderr) or [_last_line(stderr)]
+            messages = _messages(stderr) or [last_line(stderr)]
             raise VideoError(f"ffmpeg failed on {name}: {'; '.join(dict.fromkeys([messages[0], messages[-1]]))}")
 
 
@@ -245,6 +245,6 @@ def encode(path: str | Path, frames: np.ndarray, fps: float, *, codec: str = "li
                 .output(str(tmp), pix_fmt="yuv420p", r=fps, **out_args)
                 .overwrite_output()
                 .compile(cmd=ffmpeg_exe()))
-        proc = _run(args, ffmpeg_timeout(t / fps), path.name, stdin=np.ascontiguousarray(frames).tobytes())
+        proc = run_ffmpeg(args, ffmpeg_timeout(t / fps), path.name, stdin=np.ascontiguousarray(frames).tobytes())
         if proc.returncode != 0:
-            raise VideoError(f"ffmpeg could not encode {path.name}: {_last_line(proc.stderr)}")
+            raise VideoError(f"ffmpeg could not encode {path.name}: {last_line(proc.stderr)}")

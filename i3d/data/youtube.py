@@ -27,7 +27,7 @@ import yt_dlp
 from ..atomic import atomic_path
 from .annotations import kinetics_clip_id
 from .report import report_row
-from .video import VideoError, _last_line, _run, ffmpeg_exe, ffmpeg_timeout, probe
+from .video import VideoError, ffmpeg_exe, ffmpeg_timeout, last_line, probe, run_ffmpeg
 
 DEFAULT_URL_TEMPLATE = "https://www.youtube.com/watch?v={youtube_id}"
 #: low resolution is enough (the pipeline resizes the short side to 256) and saves bandwidth and rate limit:
@@ -169,9 +169,9 @@ def cut_clip(source: Path, dst: Path, start: float, end: float) -> str:
                 "-t", f"{end - start:g}", "-map", "0:v:0", "-map", "0:a:0?", "-c:v", "libx264",
                 "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", "-c:a", "aac",
                 "-movflags", "+faststart", "-threads", "1", str(tmp)]
-        proc = _run(args, ffmpeg_timeout(end), source.name)
+        proc = run_ffmpeg(args, ffmpeg_timeout(end), source.name)
         if proc.returncode != 0:
-            raise VideoError(f"ffmpeg could not cut {source.name}: {_last_line(proc.stderr)}")
+            raise VideoError(f"ffmpeg could not cut {source.name}: {last_line(proc.stderr)}")
         got = probe(tmp).duration
         if got < span - 0.5:  # a truncated download decodes, but only partly
             raise VideoError(f"the cut clip lasts {got:.1f} s, expected {span:.1f} s")
