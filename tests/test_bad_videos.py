@@ -37,7 +37,7 @@ start_time_offset                 ingested (window counted from the first frame)
 space and ünïcode name            ingested
 segment_past_end                  recorded: segment [5, 7] s starts past the end of ... (2 s)
 segment_partly_past_end           ingested (the 1 s inside); note: segment [1, 5] s ends past the end
-ten_minutes (slow)                ingested, in windows: memory growth < 1/4 of the decoded clip
+ten_minutes                       ingested, in windows: memory growth < 1/4 of the decoded clip
 ================================  ========================================================================
 """
 from __future__ import annotations
@@ -273,7 +273,7 @@ def test_the_shard_holds_exactly_the_clips_the_status_table_calls_ok(corpus):
 
 def test_the_table_lists_every_kind():
     table = re.findall(r"^(\S.*?)\s{2,}(ingested|recorded)", __doc__, flags=re.MULTILINE)
-    assert [name for name, _ in table] == [k.name for k in KINDS] + ["ten_minutes (slow)"]
+    assert [name for name, _ in table] == [k.name for k in KINDS] + ["ten_minutes"]
     assert [outcome == "ingested" for _, outcome in table[:-1]] == [k.frames is not None for k in KINDS]
 
 
@@ -292,7 +292,6 @@ MEMORY_PROBE = textwrap.dedent("""
 """)
 
 
-@pytest.mark.slow
 def test_a_ten_minute_video_is_ingested_in_bounded_memory(tmp_path):
     """600 s at 25 fps and 96x128 is 553 MB decoded; ingesting it must grow the process by < 1/4 of that."""
     long, good = tmp_path / "ten minutes.mp4", tmp_path / "good.mp4"
