@@ -68,18 +68,23 @@ class _Member:
 
 
 def _tar_members(path: Path, fmt: str) -> Iterator[_Member]:
-    with tarfile.open(path, "r|gz" if fmt == "gzip-tar" else "r|") as tf:  # "|": a stream, read once
+    # gzip.open, not tarfile's "r|gz": tarfile's stream ignores the gzip trailer (CRC32 and length), and draining
+    # the stream to its end below makes gzip check it, so a cut anywhere is caught
+    with (gzip.open(path) if fmt == "gzip-tar" else open(path, "rb")) as raw, \
+            tarfile.open(fileobj=raw, mode="r|") as tf:  # "|": a stream, read once
         for info in tf:
             kind = "file" if info.isfile() else "dir" if info.isdir() else "other"
             source = tf.extractfile(info) if kind == "file" else None
             yield _Member(info.name, info.size, kind, lambda fh, s=source: shutil.copyfileobj(s, fh, 1 << 20))
+        while raw.read(1 << 20):
+            pass
 
 
 def _zip_members(path: Path) -> Iterator[_Member]:
     with zipfile.ZipFile(path) as zf:
         for info in zf.infolist():
-            mode = info.external_attr >> 16
-            kind = "dir" if info.is_dir() else "other" if mode and not stat.S_ISREG(mode) else "file"
+            file_type = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip was not made on Unix
+            kind = "dir" if info.is_dir() else "file" if file_type in (0, stat.S_IFREG) else "other"
 
             def copy(fh: BinaryIO, info: zipfile.ZipInfo = info) -> None:
                 with zf.open(info) as src:  # checks the CRC at the end
