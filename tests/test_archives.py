@@ -74,6 +74,13 @@ def test_rar_links_are_refused_and_nothing_leaves_dest(samples: Path, tmp_path: 
     assert [p.name for p in out] == ["data.txt"] and not any(p.is_symlink() for p in dest.rglob("*"))
 
 
+@pytest.mark.parametrize("name", ["rar3-vols.part1.rar", "rar5-vols.part1.rar"])
+def test_multi_volume_rar_is_refused(samples: Path, tmp_path: Path, name: str) -> None:
+    # refused up front: with a volume missing, UnRAR would ask for it again and again (the extraction would hang)
+    with pytest.raises(ArchiveError, match=r"member 'vols/bigfile\.txt' spans volumes"):
+        extract(samples / name, tmp_path)
+
+
 @pytest.mark.parametrize("name", ["rar3-solid.rar", "rar5-solid-qo.rar"])
 def test_damaged_rar_is_an_archive_error_never_wrong_bytes(samples: Path, tmp_path: Path, name: str) -> None:
     data = (samples / name).read_bytes()

@@ -96,6 +96,7 @@ def _zip_members(path: Path) -> Iterator[_Member]:
 _UNRAR_ERRORS = {12: "bad data (CRC mismatch)", 13: "bad archive", 14: "unknown format", 18: "read error",
                  21: "unknown error (a truncated archive, as a rule)", 22: "password needed"}
 _UNRAR_END = 10  # ERAR_END_ARCHIVE: the last header was read
+_RHDF_SPLIT = 0x01 | 0x02  # RHDF_SPLITBEFORE | RHDF_SPLITAFTER: the member continues in another volume
 
 
 def _rar_members(path: Path) -> Iterator[_Member]:
@@ -116,6 +117,9 @@ def _rar_members(path: Path) -> Iterator[_Member]:
                 if code:
                     raise fail(code)
                 header = RarHeader(rar, data)
+                if data.Flags & _RHDF_SPLIT:  # unrar2-cffi answers UnRAR's "next volume?" with "retry": a hang
+                    raise ArchiveError(path, f"member {header.FileNameW!r} spans volumes; multi-volume RAR "
+                                             f"archives are not supported (the data sets ship single archives)")
                 kind = "dir" if data.Flags & FLAGS_RHDF_DIRECTORY else "other" if data.RedirType else "file"
                 done: list[bool] = []
 
