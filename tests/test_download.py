@@ -185,3 +185,33 @@ def test_tls_is_verified_unless_a_source_opts_out(tmp_path: Path, server: Loopba
         download([f"{server.url}/f"], tmp_path / "a.bin", session=session, **FAST)
         download([f"{server.url}/f"], tmp_path / "b.bin", session=session, verify_tls=False, **FAST)
     assert Recording.verify_flags == [True, False]
+
+
+def test_retry_after_is_honoured_and_capped(tmp_path: Path, server: LoopbackServer, sleeps: list[float],
+                                            monkeypatch) -> None:
+    server.plan("/f", "429", "503", "500")  # Retry-After: 1 on the 429 only (loopback.py)
+    download([f"{server.url}/f"], tmp_path / "a.bin", sha256=SHA, retries=3, **FAST)
+    assert sleeps == [1.0, 0.002, 0.004]  # the server's wait, then the backoff again
+    monkeypatch.setattr(dl, "RETRY_AFTER_CAP_S", 0.5)
+    server.plan("/g", "429")
+    download([f"{server.url}/g"], tmp_path / "b.bin", sha256=SHA, **FAST)
+    assert sleeps[3:] == [0.5]
+
+
+def test_md5_is_checked(tmp_path: Path, server: LoopbackServer) -> None:
+    md5 = hashlib.md5(PAYLOAD).hexdigest()
+    assert download([f"{server.url}/f"], tmp_path / "a.bin", md5=md5, **FAST).read_bytes() == PAYLOAD
+    server.plan("/f", "wrong")
+    with pytest.raises(ChecksumError, match=f"md5 [0-9a-f]{{32}} does not match the expected {md5[:8]}"):
+        download([f"{server.url}/f"], tmp_path / "b.bin", md5=md5[:8], **FAST)
+    assert not (tmp_path / "b.bin").exists()
+
+
+def test_a_range_answer_from_the_wrong_offset_starts_over(tmp_path: Path, server: LoopbackServer,
+                                                          sleeps: list[float]) -> None:
+    server.plan("/f", "badrange")  # asked for bytes=1000-, sent from 1001: appending would shift every byte
+    dst = tmp_path / "file.bin"
+    _part(dst).write_bytes(PAYLOAD[:1000])
+    download([f"{server.url}/f"], dst, **FAST)  # no digest to catch it: the offset check alone must
+    assert server.seen == [("/f", "bytes=1000-"), ("/f", None)] and dst.read_bytes() == PAYLOAD
+    assert sleeps == [0.001]
