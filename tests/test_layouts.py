@@ -157,7 +157,7 @@ def test_an_interrupted_install_reruns_cleanly(mirror: LoopbackServer, tmp_path:
     (root / "hmdb51_org" / "stale.avi").write_bytes(b"")
     monkeypatch.setattr(layouts, "extract", real)
     assert install_hmdb51(videos, splits, root)["videos"] == 4
-    assert sorted(p.name for p in (root / "hmdb51_org").rglob("*.avi")) == sorted(sum(HMDB_CLIPS.values(), []))
+    assert sorted(p.name for p in (root / "hmdb51_org").rglob("*.avi")) == sorted(c for clips in HMDB_CLIPS.values() for c in clips)
     assert not list(root.glob(".extract-*"))
 
 

@@ -101,7 +101,13 @@ _RHDF_SPLIT = 0x01 | 0x02  # RHDF_SPLITBEFORE | RHDF_SPLITAFTER: the member cont
 
 def _rar_members(path: Path) -> Iterator[_Member]:
     from unrar.cffi._unrarlib.lib import RARReadHeaderEx
-    from unrar.cffi.unrarlib import FLAGS_RHDF_DIRECTORY, BadRarFile, RarArchive, RarHeader, RARHeaderDataEx
+    from unrar.cffi.unrarlib import (
+        FLAGS_RHDF_DIRECTORY,
+        BadRarFile,
+        RarArchive,
+        RarHeader,
+        RARHeaderDataEx,
+    )
 
     def fail(code: int) -> ArchiveError:
         return ArchiveError(path, f"corrupt or truncated RAR archive (UnRAR error {code}: "
