@@ -68,18 +68,23 @@ class _Member:
 
 
 def _tar_members(path: Path, fmt: str) -> Iterator[_Member]:
-    with tarfile.open(path, "r|gz" if fmt == "gzip-tar" else "r|") as tf:  # "|": a stream, read once
+    # gzip.open, not tarfile's "r|gz": tarfile's stream ignores the gzip trailer (CRC32 and length), and draining
+    # the stream to its end below makes gzip check it, so a cut anywhere is caught
+    with (gzip.open(path) if fmt == "gzip-tar" else open(path, "rb")) as raw, \
+            tarfile.open(fileobj=raw, mode="r|") as tf:  # "|": a stream, read once
         for info in tf:
             kind = "file" if info.isfile() else "dir" if info.isdir() else "other"
             source = tf.extractfile(info) if kind == "file" else None
             yield _Member(info.name, info.size, kind, lambda fh, s=source: shutil.copyfileobj(s, fh, 1 << 20))
+        while raw.read(1 << 20):
+            pass
 
 
 def _zip_members(path: Path) -> Iterator[_Member]:
     with zipfile.ZipFile(path) as zf:
         for info in zf.infolist():
-            mode = info.external_attr >> 16
-            kind = "dir" if info.is_dir() else "other" if mode and not stat.S_ISREG(mode) else "file"
+            file_type = stat.S_IFMT(info.external_attr >> 16)  # 0 when the zip was not made on Unix
+            kind = "dir" if info.is_dir() else "file" if file_type in (0, stat.S_IFREG) else "other"
 
             def copy(fh: BinaryIO, info: zipfile.ZipInfo = info) -> None:
                 with zf.open(info) as src:  # checks the CRC at the end
@@ -91,11 +96,18 @@ def _zip_members(path: Path) -> Iterator[_Member]:
 _UNRAR_ERRORS = {12: "bad data (CRC mismatch)", 13: "bad archive", 14: "unknown format", 18: "read error",
                  21: "unknown error (a truncated archive, as a rule)", 22: "password needed"}
 _UNRAR_END = 10  # ERAR_END_ARCHIVE: the last header was read
+_RHDF_SPLIT = 0x01 | 0x02  # RHDF_SPLITBEFORE | RHDF_SPLITAFTER: the member continues in another volume
 
 
 def _rar_members(path: Path) -> Iterator[_Member]:
     from unrar.cffi._unrarlib.lib import RARReadHeaderEx
-    from unrar.cffi.unrarlib import FLAGS_RHDF_DIRECTORY, BadRarFile, RarArchive, RarHeader, RARHeaderDataEx
+    from unrar.cffi.unrarlib import (
+        FLAGS_RHDF_DIRECTORY,
+        BadRarFile,
+        RarArchive,
+        RarHeader,
+        RARHeaderDataEx,
+    )
 
     def fail(code: int) -> ArchiveError:
         return ArchiveError(path, f"corrupt or truncated RAR archive (UnRAR error {code}: "
@@ -111,6 +123,9 @@ def _rar_members(path: Path) -> Iterator[_Member]:
                 if code:
                     raise fail(code)
                 header = RarHeader(rar, data)
+                if data.Flags & _RHDF_SPLIT:  # unrar2-cffi answers UnRAR's "next volume?" with "retry": a hang
+                    raise ArchiveError(path, f"member {header.FileNameW!r} spans volumes; multi-volume RAR "
+                                             f"archives are not supported (the data sets ship single archives)")
                 kind = "dir" if data.Flags & FLAGS_RHDF_DIRECTORY else "other" if data.RedirType else "file"
                 done: list[bool] = []
 

@@ -6,10 +6,12 @@ answer 5xx under load. :func:`download` is the one place that deals with that:
 - the bytes go to ``<dst>.part``, kept across attempts *and* across runs, and continued with an HTTP
   ``Range`` request (206: append; 200: the server ignores Range, start over; 416: nothing past what we have);
 - 5xx, 429, connection resets, timeouts and a body that ends early are retried on the same mirror with
-  exponential backoff; any other 4xx, a refused connection or an unresolvable host moves on to the next
-  mirror at once (no server is there to wait for);
-- size and sha256 (full or prefix) are checked before ``.part`` is renamed into place, so a file at ``dst``
-  is always a complete, checked one; a file that fails the check is removed;
+  exponential backoff, or after the server's ``Retry-After`` (seconds; capped at :data:`RETRY_AFTER_CAP_S`)
+  on a 429 or 503 when that is longer; any other 4xx, a refused connection or an unresolvable host moves on
+  to the next mirror at once (no server is there to wait for);
+- size, sha256 and md5 (full or prefix; HMDB's split RAR has only a published md5) are checked before
+  ``.part`` is renamed into place, so a file at ``dst`` is always a complete, checked one; a file that fails
+  the check is removed;
 - free space on ``dst``'s filesystem is checked once the size is known, with a message saying how much is
   needed;
 - when every mirror fails, :class:`DownloadError` names each URL, how often it was tried and its last error.
@@ -30,6 +32,7 @@ import requests
 from tqdm import tqdm
 
 CHUNK = 1 << 16  # bytes per read: small enough that little is lost when a connection drops mid-read
+RETRY_AFTER_CAP_S = 300.0  # a server asking for a longer wait is not waited on past this, per attempt
 
 
 class DownloadError(RuntimeError):
@@ -45,7 +48,7 @@ class DownloadError(RuntimeError):
 
 
 class ChecksumError(DownloadError, ValueError):
-    """Every mirror served the file, but none passed the size/sha256 check (a content, not a network, problem)."""
+    """Every mirror served the file, but none passed the size/digest check (a content, not a network, problem)."""
 
 
 class InsufficientSpace(OSError):
@@ -53,7 +56,12 @@ class InsufficientSpace(OSError):
 
 
 class _Retry(Exception):
-    """This attempt failed in a way worth retrying on the same mirror (after a backoff)."""
+    """This attempt failed in a way worth retrying on the same mirror (after a backoff, or ``wait`` seconds if
+    the server asked for longer)."""
+
+    def __init__(self, message: str, wait: float = 0.0):
+        super().__init__(message)
+        self.wait = wait
 
 
 class _NextMirror(Exception):
@@ -64,21 +72,35 @@ class _BadContent(_NextMirror):
     """The mirror served a complete file that fails the size/sha256 check."""
 
 
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
+def digest_of(path: str | Path, algorithm: str = "sha256") -> str:
+    """The hex digest of ``path`` (``algorithm``: a hashlib name, e.g. ``sha256`` or ``md5``)."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
+def sha256_of(path: str | Path) -> str:
+    return digest_of(path, "sha256")
+
+
+def _mismatch(path: str | Path, expected: str | None, algorithm: str) -> str | None:
+    """Why ``path``'s digest does not start with ``expected`` (a full digest or a prefix), or None if it does
+    (or nothing is expected)."""
+    if expected is None:
+        return None
+    actual = digest_of(path, algorithm)
+    if actual.startswith(expected.lower()):
+        return None
+    return f"{algorithm} {actual} does not match the expected {expected}"
+
+
 def check_sha256(path: str | Path, expected: str | None) -> None:
     """ValueError unless ``path``'s sha256 starts with ``expected`` (a full digest or a prefix; None: no check)."""
-    if expected is None:
-        return
-    actual = sha256_of(path)
-    if not actual.startswith(expected.lower()):
-        raise ValueError(f"{path}: sha256 {actual} does not match the expected {expected}")
+    problem = _mismatch(path, expected, "sha256")
+    if problem:
+        raise ValueError(f"{path}: {problem}")
 
 
 def _part(dst: Path) -> Path:
@@ -107,6 +129,14 @@ def _is_unreachable(err: requests.ConnectionError) -> bool:
 
     reason = getattr(err.args[0], "reason", None) if err.args else None
     return isinstance(reason, NewConnectionError)
+
+
+def _retry_after(response: requests.Response) -> float:
+    """The wait a 429 or 503 asks for in ``Retry-After`` (the seconds form; an HTTP date is ignored), capped."""
+    value = response.headers.get("Retry-After", "").strip()
+    if response.status_code not in (429, 503) or not value.isdigit():
+        return 0.0
+    return min(float(value), RETRY_AFTER_CAP_S)
 
 
 def _body_start(response: requests.Response, start: int) -> int:
@@ -146,7 +176,7 @@ def _transfer(session: requests.Session, url: str, dst: Path, *, size: int | Non
                     raise _Retry(f"HTTP 416; the file is {total} bytes, the partial file {start}: starting over")
                 return
             if status >= 500 or status == 429:
-                raise _Retry(f"HTTP {status} {response.reason}")
+                raise _Retry(f"HTTP {status} {response.reason}", _retry_after(response))
             if status >= 400:
                 raise _NextMirror(f"HTTP {status} {response.reason}")
             try:
@@ -178,20 +208,17 @@ def _transfer(session: requests.Session, url: str, dst: Path, *, size: int | Non
         raise _Retry(f"connection closed after {got} of {total} bytes")
 
 
-def _verify(dst: Path, *, size: int | None, sha256: str | None, resumed: bool) -> None:
-    """Check ``<dst>.part`` against ``size`` and ``sha256``; a file that fails is removed. After a resumed
-    transfer the old prefix may be the culprit, so that is retried from scratch; a fresh one means the
-    mirror serves other bytes."""
+def _verify(dst: Path, *, size: int | None, digests: dict[str, str | None], resumed: bool) -> None:
+    """Check ``<dst>.part`` against ``size`` and ``digests`` ({algorithm: expected}); a file that fails is
+    removed. After a resumed transfer the old prefix may be the culprit, so that is retried from scratch; a
+    fresh one means the mirror serves other bytes."""
     part = _part(dst)
     got = part.stat().st_size
     if size is not None and got < size:
         raise _Retry(f"the body ended after {got} of {size} bytes")
     problem = f"{got} bytes, expected {size}" if size is not None and got != size else None
-    if problem is None:
-        try:
-            check_sha256(part, sha256)
-        except ValueError:
-            problem = f"sha256 {sha256_of(part)} does not match the expected {sha256}"
+    for algorithm, expected in digests.items():
+        problem = problem or _mismatch(part, expected, algorithm)
     if problem is not None:
         part.unlink()
         if resumed:
@@ -200,15 +227,16 @@ def _verify(dst: Path, *, size: int | None, sha256: str | None, resumed: bool) -
 
 
 def download(urls: Sequence[str], dst: str | Path, *, sha256: str | None = None, size: int | None = None,
-             verify_tls: bool = True, retries: int = 4, backoff_s: float = 1.0, timeout_s: float = 60.0,
-             progress: bool = True, session: requests.Session | None = None) -> Path:
+             md5: str | None = None, verify_tls: bool = True, retries: int = 4, backoff_s: float = 1.0,
+             timeout_s: float = 60.0, progress: bool = True, session: requests.Session | None = None) -> Path:
     """Download the file at ``urls`` (mirrors, tried in order) to ``dst``, checked, and return ``dst``.
 
-    Each mirror gets up to ``1 + retries`` attempts, waiting ``backoff_s * 2**k`` before the k-th retry.
-    ``sha256``: the expected digest or a prefix of it; ``size``: the expected size in bytes (either None: not
-    checked; Content-Length is always checked). ``timeout_s``: for connecting and between bytes, not for the
-    whole transfer. An existing ``dst`` is replaced. Raises :class:`DownloadError` (:class:`ChecksumError`
-    when every mirror served bytes that fail the check) or :class:`InsufficientSpace`.
+    Each mirror gets up to ``1 + retries`` attempts, waiting ``backoff_s * 2**k`` before the k-th retry (or the
+    server's capped ``Retry-After``, if longer). ``sha256``, ``md5``: the expected digest or a prefix of it;
+    ``size``: the expected size in bytes (any None: not checked; Content-Length is always checked).
+    ``timeout_s``: for connecting and between bytes, not for the whole transfer. An existing ``dst`` is
+    replaced. Raises :class:`DownloadError` (:class:`ChecksumError` when every mirror served bytes that fail
+    the check) or :class:`InsufficientSpace`.
     """
     if isinstance(urls, str):
         urls = [urls]
@@ -222,18 +250,18 @@ def download(urls: Sequence[str], dst: str | Path, *, sha256: str | None = None,
     session = session or requests.Session()
     try:
         for url in urls:
-            attempts, last = 0, ""
+            attempts, last, asked = 0, "", 0.0
             for attempt in range(retries + 1):
                 if attempt:
-                    time.sleep(backoff_s * 2 ** (attempt - 1))
+                    time.sleep(max(backoff_s * 2 ** (attempt - 1), asked))
                 attempts += 1
                 resumed = _part(dst).exists() and _part(dst).stat().st_size > 0
                 try:
                     _transfer(session, url, dst, size=size, verify_tls=verify_tls, timeout_s=timeout_s,
                               progress=progress)
-                    _verify(dst, size=size, sha256=sha256, resumed=resumed)
+                    _verify(dst, size=size, digests={"sha256": sha256, "md5": md5}, resumed=resumed)
                 except _Retry as err:
-                    last = str(err)
+                    last, asked = str(err), err.wait
                     continue
                 except _NextMirror as err:
                     last = str(err)
