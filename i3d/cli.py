@@ -184,7 +184,8 @@ def _download_native(args: argparse.Namespace) -> None:
 
     with _download_errors():
         rows = fetch_native(args.dataset, args.root, _mirrors(args, args.dataset), verify_tls=not args.no_verify_tls,
-                            keep_archives=not args.remove_archives, progress=not args.quiet)
+                            checksums=not args.no_checksums, keep_archives=not args.remove_archives,
+                            progress=not args.quiet)
     _report(rows, args.report)
 
 
@@ -339,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_download_options(p, official)
     p.add_argument("--dataset", required=True, choices=[d for d in DATASETS if not d.startswith("kinetics")])
     p.add_argument("--remove-archives", action="store_true", help="remove the archives after a verified install")
+    p.add_argument("--no-checksums", action="store_true",
+                   help="skip the official archives' known sizes and digests (a mirror that re-packs them)")
     p.set_defaults(func=_download_native)
     p = download.add_parser("kinetics-annotations", help="Kinetics: the annotation lists and the CVDF part lists")
     _add_download_options(p, cvdf)

@@ -109,13 +109,22 @@ KINETICS_ONLY_DOWNLOAD_KEYS = ("route", "parts", "youtube")
 
 
 def _kinetics_only_keys(config: dict[str, Any]) -> list[str]:
-    """Errors for Kinetics-only download keys a user set on another dataset (they would be silently ignored);
-    read before validation fills in defaults."""
+    """Errors for Kinetics-only download keys set on another dataset (they would be silently ignored); a value
+    equal to the schema's default (a config validated before) is not a setting."""
     datasets = config.get("datasets") if isinstance(config.get("datasets"), dict) else {}
+    defaults = _filled_defaults(load_schema()["definitions"]["download"])
     return [f"config key 'datasets.{name}.download.{key}': applies to kinetics400 only; remove it"
             for name, dataset in datasets.items()
             if isinstance(dataset, dict) and not name.startswith("kinetics") and isinstance(dataset.get("download"), dict)
-            for key in KINETICS_ONLY_DOWNLOAD_KEYS if key in dataset["download"]]
+            for key in KINETICS_ONLY_DOWNLOAD_KEYS
+            if key in dataset["download"] and dataset["download"][key] not in ({}, defaults[key])]
+
+
+def _filled_defaults(schema: dict[str, Any]) -> dict[str, Any]:
+    """An object schema's properties with their defaults, nested objects filled in as validation fills them."""
+    return {name: (_filled_defaults(sub) if sub.get("type") == "object" and "properties" in sub
+                   else copy.deepcopy(sub.get("default")))
+            for name, sub in schema["properties"].items()}
 
 
 def _check_crops(config: dict[str, Any], overrides: dict[tuple[str, str], dict]) -> None:

@@ -16,7 +16,7 @@ from i3d.data import cvdf
 from i3d.data.annotations import kinetics_clip_id, read_annotations
 from i3d.data.archives import ArchiveError
 from i3d.data.cvdf import absent_rows, fetch_annotations, fetch_part, fetch_replacement, part_count, part_names
-from tests.loopback import LoopbackServer
+from loopback import LoopbackServer
 
 S3 = "https://s3.amazonaws.com/kinetics"
 TRAIN = [("abseiling", "aaaaaaaaaa1", 10), ("abseiling", "aaaaaaaaaa2", 20), ("air drumming", "bbbbbbbbbb1", 30),

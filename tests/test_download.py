@@ -17,7 +17,7 @@ import requests
 
 from i3d.data import download as dl
 from i3d.data.download import ChecksumError, DownloadError, InsufficientSpace, download
-from tests.loopback import LoopbackServer
+from loopback import LoopbackServer
 
 PAYLOAD = bytes(range(256)) * 1200  # 300 kB: several reads, so a drop half-way leaves a real prefix
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

@@ -20,6 +20,7 @@ import yaml
 
 from i3d.data.video import decode, ffmpeg_exe
 from loopback import LoopbackServer
+from test_layouts import HMDB_CLIPS, UCF_CLIPS, UCF_MISSING, hmdb_archives, ucf_archives
 from test_workflow import REPO, copy_project, planned_rules, snakemake
 
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -236,3 +237,38 @@ def test_the_youtube_route_plans_batches_not_clips(tmp_path):
     assert "kinetics_part" not in plan
     out = snakemake(project, "-n", "--configfile", "yt.yaml")
     assert re.search(r"^kinetics_youtube\s+5$", out.stdout, re.M)
+
+
+@pytest.mark.parametrize("dataset", ["ucf101", "hmdb51"])
+def test_native_archives_through_the_workflow(dataset, tmp_path):
+    """UCF-101/HMDB-51 from a mirror list whose first entry is gone (archives built as zip/tar under the real
+    names, as a re-packing mirror serves them): the archives are reported, a listed video the archive lacks is
+    reported unavailable and marked so in the manifest; a forced rerun fetches nothing."""
+    served = tmp_path / "served"
+    served.mkdir()
+    (ucf_archives if dataset == "ucf101" else hmdb_archives)(served)
+    project = copy_project(tmp_path / "project")
+    with LoopbackServer(served) as srv:
+        config = {"only": [dataset], "datasets": {dataset: {
+            "source": "download", "shards": 1,
+            "download": {"mirrors": [f"{srv.url}/gone", srv.url], "keep_archives": False,
+                         "checksums": False}}}}  # the split RAR's published md5 is not our stand-in's
+        (project / "native.yaml").write_text(yaml.safe_dump(config))
+        target = f"results/{dataset}/manifest.csv"
+        out = snakemake(project, target, "--configfile", "native.yaml")
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        fetched = len(srv.seen)
+        again = snakemake(project, target, "--configfile", "native.yaml", "--forcerun", "download_native")
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert len(srv.seen) == fetched  # installed: nothing requested again
+    report = pd.read_csv(project / f"results/{dataset}/download_report.csv", keep_default_na=False)
+    archives = report[report.kind == "archive"]
+    assert len(archives) == 2 and set(archives.status) == {"present"}  # the rerun's report
+    manifest = pd.read_csv(project / target, keep_default_na=False)
+    assert not list((project / f"resources/{dataset}/archives").glob("*"))  # keep_archives: false
+    if dataset == "ucf101":
+        missing = manifest.set_index("clip_id").loc[Path(UCF_MISSING).stem]
+        assert missing.status == "missing" and "not in the archive" in missing.reason
+        assert (manifest.status == "ok").sum() == len(UCF_CLIPS)
+    else:
+        assert (manifest.status == "ok").sum() == sum(map(len, HMDB_CLIPS.values()))

@@ -16,7 +16,7 @@ from i3d.data.annotations import read_annotations
 from i3d.data.archives import ArchiveError
 from i3d.data.download import download
 from i3d.data.layouts import install_hmdb51, install_ucf101
-from tests.loopback import LoopbackServer
+from loopback import LoopbackServer
 
 FAST = {"timeout_s": 5.0, "backoff_s": 0.001, "progress": False}
 UCF_CLIPS = [f"{c}/v_{c}_g{g:02d}_c01.avi" for c in ("ApplyEyeMakeup", "YoYo") for g in (1, 2, 8)]
@@ -43,7 +43,7 @@ def _tar(members: dict[str, bytes], mode: str = "w") -> bytes:
     return buf.getvalue()
 
 
-def _ucf_archives(folder: Path) -> None:
+def ucf_archives(folder: Path) -> None:
     """UCF101.rar as a zip with top folder UCF101/ (not UCF-101/), and the split zip as published."""
     (folder / "UCF101.rar").write_bytes(_zip({f"UCF101/{rel}": rel.encode() for rel in UCF_CLIPS}))
     train = [rel for rel in UCF_CLIPS if "_g08_" in rel] + [UCF_MISSING]
@@ -55,7 +55,7 @@ def _ucf_archives(folder: Path) -> None:
         _zip({f"ucfTrainTestlist/{k}": v.encode() for k, v in lists.items()}))
 
 
-def _hmdb_archives(folder: Path) -> None:
+def hmdb_archives(folder: Path) -> None:
     """hmdb51_org.rar as a tar of per-class archives (a zip and a gzipped tar, named .rar), and the splits."""
     inner = {"brush_hair.rar": _zip, "cartwheel.rar": lambda m: _tar(m, "w:gz")}
     outer = {name: pack({f"{name[:-4]}/{clip}": clip.encode() for clip in HMDB_CLIPS[name[:-4]]})
@@ -70,8 +70,8 @@ def _hmdb_archives(folder: Path) -> None:
 def mirror(tmp_path: Path) -> Iterator[LoopbackServer]:
     served = tmp_path / "served"
     served.mkdir()
-    _ucf_archives(served)
-    _hmdb_archives(served)
+    ucf_archives(served)
+    hmdb_archives(served)
     with LoopbackServer(served) as srv:
         yield srv
 

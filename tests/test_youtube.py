@@ -11,7 +11,7 @@ import yt_dlp
 from i3d.data import youtube
 from i3d.data.video import decode, encode
 from i3d.data.youtube import ClipRequest, download_clips, is_permanent, read_state
-from tests.loopback import LoopbackServer
+from loopback import LoopbackServer
 
 FPS = 25
 SECONDS = 6

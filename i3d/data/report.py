@@ -16,8 +16,8 @@ import pandas as pd
 from ..atomic import atomic_path
 
 REPORT_COLUMNS = ("item", "kind", "status", "reason", "source")
-"""``item``: a clip id or an archive's file name; ``kind``: ``clip`` or ``archive``; ``source``: the URL (or
-route) it came from or was tried at."""
+"""``item``: a clip id or an archive's file name; ``kind``: ``clip`` or ``archive``; ``source``: where it was
+asked for (an archive: the first URL of its mirror list; a clip: its archive or its page)."""
 
 STATUSES = ("downloaded", "present", "unavailable", "retry_later")
 """``downloaded``: fetched (and extracted) by this run; ``present``: already on disk, nothing fetched;

@@ -23,6 +23,10 @@ def download_args(dataset, archives=True):
     return " ".join(args)
 
 
+def checksum_args(dataset):
+    return "" if download_cfg(dataset)["checksums"] else "--no-checksums"
+
+
 def subset_args(dataset):
     s = config["datasets"][dataset]["subset"]
     args = []
@@ -62,12 +66,14 @@ rule download_native:
         dataset="ucf101|hmdb51",
     params:
         args=lambda wc: download_args(wc.dataset),
+        checksums=lambda wc: checksum_args(wc.dataset),
     threads: 1
     resources:
         downloads=1,
         runtime=720,
     shell:
-        "i3d download native --dataset {wildcards.dataset} {params.args} --report {output} > {log} 2>&1"
+        "i3d download native --dataset {wildcards.dataset} {params.args} {params.checksums} --report {output}"
+        " > {log} 2>&1"
 
 
 rule kinetics_annotations:
