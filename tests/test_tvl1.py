@@ -267,7 +267,7 @@ _INTERPRETED = """
 import numpy as np, torch, cv2
 from i3d.flow import solver as T
 from i3d.flow.tvl1_triton import MEDIAN_BLOCK, TritonStepper, _median_kernel, median_network
-from flow_pairs import validation_pairs
+from tests.flow_pairs import validation_pairs
 from i3d.flow.params import TVL1Params
 i0, i1, _ = validation_pairs(24, 30, 2, seed=4)
 a, b = torch.from_numpy(i0).float(), torch.from_numpy(i1).float()
