@@ -66,8 +66,6 @@ def table2_markdown(df: pd.DataFrame) -> str:
     layout = side_by_side(ours, paper, index=index, join=["architecture", "split"],
                           columns=[_column(d, s) for d in DATASET_NAMES for s in STREAM_ORDER], paper_alone=False)
     layout = layout.sort_values(index).reset_index(drop=True)
-    chance = ", ".join(f"{DATASET_NAMES.get(d, d)} {c:.1f}% ({n} classes)"
-                       for d, c, n in df[["dataset", "chance", "num_classes"]].drop_duplicates().itertuples(index=False))
     caption = [
         "# Table 2: architecture comparison (top-1 accuracy, %)",
         "",
@@ -75,8 +73,7 @@ def table2_markdown(df: pd.DataFrame) -> str:
         "number is from " + paper_source("table2") + ". Its UCF-101 and HMDB-51 numbers are on split 1, so "
         "they appear on split-1 rows only (–: no paper number to compare with).",
         *captions.other_sets(df),
-        "",
-        f"Chance level: {chance}.",
+        *captions.chance(df),
     ]
     caption += captions.rgb_flow(df) + captions.test_clips(df)
     if (df.init == "scratch").any():

@@ -20,6 +20,15 @@ def other_sets(df: pd.DataFrame) -> list[str]:
     return lines
 
 
+def chance(df: pd.DataFrame) -> list[str]:
+    """Chance level per dataset (and class count, when runs differ in it): what stand-in numbers compare with."""
+    if df.empty:
+        return []
+    levels = ", ".join(f"{DATASET_NAMES.get(d, d)} {100.0 / n:.1f}% ({n} classes)"
+                       for d, n in df[["dataset", "num_classes"]].drop_duplicates().itertuples(index=False))
+    return ["", f"Chance level: {levels}."]
+
+
 def rgb_flow(df: pd.DataFrame) -> list[str]:
     """Per architecture, how its RGB+Flow numbers were obtained (``ArchSpec.fusion``)."""
     archs = set(df[df.stream == JOINT_STREAM].architecture)
@@ -67,6 +76,14 @@ def standin_imagenet(df: pd.DataFrame) -> list[str]:
     return ["", (f"{STANDIN_IMAGENET} **Stand-in ImageNet:** these models started from the offline ImageNet "
                 "stand-in weights, not torchvision's ImageNet-trained GoogLeNet, so their \"ImageNet\" "
                 "initialisation is not the paper's.")]
+
+
+def uncertain(paper: pd.DataFrame) -> list[str]:
+    """What ? on the paper's numbers means, with the reference's reasons."""
+    reasons = sorted(set(paper.paper_uncertain.dropna()))
+    if not reasons:
+        return []
+    return ["", "? The reference marks these paper numbers uncertain: " + "; ".join(reasons) + "."]
 
 
 def none_run(df: pd.DataFrame, what: str) -> list[str]:
