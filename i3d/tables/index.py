@@ -29,7 +29,7 @@ def data_used(name: str, csv: Path) -> str:
     if ours.empty:
         return "none run, the paper's numbers only"
     kinds = [kind for kind in ("real", "stand-in") if (ours.data == kind).any()]
-    text = f"{len(ours)} numbers, from " + " and ".join(f"{k} data" for k in kinds)
+    text = f"{len(ours)} number{'' if len(ours) == 1 else 's'}, from " + " and ".join(f"{k} data" for k in kinds)
     if "imagenet_source" in ours and (ours.imagenet_source == "stand-in").any():
         text += "; some from the offline ImageNet stand-in weights (‡)"
     return text
@@ -49,7 +49,8 @@ def write_index(out_md: str | Path, tables: Mapping[str, str | Path]) -> str:
         md = Path(tables[name]).with_suffix(".md")
         link = Path(os.path.relpath(md, out_md.parent)).as_posix()
         number = name.removeprefix("table")
-        lines.append(f"- [Table {number}]({link}): {DESCRIPTIONS[name]} Ours: {data_used(name, md.with_suffix('.csv'))}.")
+        ours = data_used(name, md.with_suffix(".csv"))
+        lines.append(f"- [Table {number}]({link}): {DESCRIPTIONS[name]} Ours: {ours}.")
     text = "\n".join(lines) + "\n"
     write_text_atomic(out_md, text)
     return text

@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..atomic import write_text_atomic
 from ..models.registry import JOINT_STREAM, list_architectures
+from .runs import NO_IMAGENET
 
 DATASET_NAMES = {"ucf101": "UCF-101", "hmdb51": "HMDB-51", "kinetics400": "Kinetics-400"}
 STREAM_ORDER = ("rgb", "flow", JOINT_STREAM)
@@ -42,7 +43,7 @@ def score(top1: float, top5: float = np.nan) -> str:
     return f"{top1:.1f}" + ("" if pd.isna(top5) else f" / {top5:.1f}")
 
 
-def ours_text(top1: float, top5: float = np.nan, imagenet_source: str = "none") -> str:
+def ours_text(top1: float, top5: float = np.nan, imagenet_source: str = NO_IMAGENET) -> str:
     """Our number, marked ‡ when its ImageNet weights were the offline stand-in."""
     return score(top1, top5) + (STANDIN_IMAGENET if imagenet_source == "stand-in" else "")
 
