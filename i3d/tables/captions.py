@@ -1,0 +1,129 @@
+"""Caption paragraphs shared by the tables. Each takes our tidy rows and returns the paragraph's lines (a
+blank line first), or none when it does not apply, so that a table's caption only says what concerns it."""
+from __future__ import annotations
+
+import pandas as pd
+
+from ..models.registry import JOINT_STREAM, get_spec, list_architectures
+from .render import DATASET_NAMES, DATASET_RANK, STANDIN_IMAGENET
+
+
+def other_sets(df: pd.DataFrame) -> list[str]:
+    """Per dataset, the clips ours and the paper's † numbers were measured on (rows where they differ)."""
+    marked = df[df.paper_top1.notna() & (df.paper_test_set != df.test_set)]
+    pairs = marked[["dataset", "test_set", "paper_test_set"]].drop_duplicates()
+    lines = []
+    for dataset, ours, paper in pairs.itertuples(index=False):
+        lines += ["", (f"† {DATASET_NAMES.get(dataset, dataset)}: ours is on the {ours} set, which plays the test "
+                      f"split because the test labels are not public; the paper's is on the {paper} set, so the "
+                      "two are close but not the same measurement.")]
+    return lines
+
+
+def chance(df: pd.DataFrame) -> list[str]:
+    """Chance level per dataset (and class count, when runs differ in it): what stand-in numbers compare with."""
+    if df.empty:
+        return []
+    levels = ", ".join(f"{DATASET_NAMES.get(d, d)} {100.0 / n:.1f}% ({n} classes)"
+                       for d, n in df[["dataset", "num_classes"]].drop_duplicates().itertuples(index=False))
+    return ["", f"Chance level: {levels}."]
+
+
+def rgb_flow(df: pd.DataFrame) -> list[str]:
+    """Per architecture, how its RGB+Flow numbers were obtained (``ArchSpec.fusion``)."""
+    archs = set(df[df.stream == JOINT_STREAM].architecture)
+    how = []
+    for spec in (get_spec(a) for a in list_architectures() if a in archs):
+        if spec.fusion == "joint":
+            way = f"one network trained end to end on both inputs with one loss, {spec.fused_by}"
+        else:
+            way = f"RGB and Flow networks trained separately, {spec.fused_by} at test (on the clips both have)"
+        how.append(f"{spec.paper_name} (`{spec.name}`): {way}")
+    return ["", "**RGB+Flow**, as the paper obtains it: " + "; ".join(how) + "."] if how else []
+
+
+def test_clips(df: pd.DataFrame) -> list[str]:
+    """Per dataset and split, the test clips used out of those the official split lists."""
+    if df.empty:
+        return []
+    counts = (df.groupby(["dataset", "split", "test_set"])
+              .agg(low=("test_clips", "min"), high=("test_clips", "max"), listed=("listed_clips", "max"))
+              .reset_index()
+              .sort_values(["dataset", "split"], key=lambda c: c.map(DATASET_RANK) if c.name == "dataset" else c))
+    parts = [f"{DATASET_NAMES.get(d, d)} {test_set}: " + (str(low) if low == high else f"{low}–{high} (by stream)")
+             + (f" of {listed} listed" if listed else " of an unrecorded number listed")
+             for d, _, test_set, low, high, listed in counts.itertuples(index=False)]
+    text = ("**Test clips used**, out of the clips the official list puts in the test split (a clip that failed "
+            "to decode, or has too few frames for flow, drops out; reasons in `results/<dataset>/manifest.csv` "
+            "and `results/<dataset>/rgb/shardNNN.csv`): " + "; ".join(parts) + ".")
+    return ["", text]
+
+
+def standin_data(df: pd.DataFrame) -> list[str]:
+    """What rows on stand-in data can be compared with."""
+    if not (df.data == "stand-in").any():
+        return []
+    return ["", ("**Stand-in data:** rows marked `stand-in` were trained and tested on the built-in, procedurally "
+                "rendered stand-in datasets (few motion-defined classes, small clips, short training on a CPU), "
+                "not on the real datasets: compare them with chance and with each other, not with the paper's "
+                "numbers.")]
+
+
+def standin_imagenet(df: pd.DataFrame) -> list[str]:
+    """What ‡ on our numbers means."""
+    if not (df.imagenet_source == "stand-in").any():
+        return []
+    return ["", (f"{STANDIN_IMAGENET} **Stand-in ImageNet:** these models started from the offline ImageNet "
+                "stand-in weights, not torchvision's ImageNet-trained GoogLeNet, so their \"ImageNet\" "
+                "initialisation is not the paper's.")]
+
+
+def uncertain(paper: pd.DataFrame) -> list[str]:
+    """What ? on the paper's numbers means, with the reference's reasons."""
+    reasons = sorted(set(paper.paper_uncertain.dropna()))
+    if not reasons:
+        return []
+    return ["", "? The reference marks these paper numbers uncertain: " + "; ".join(reasons) + "."]
+
+
+def none_run(df: pd.DataFrame, what: str) -> list[str]:
+    """Says so when no model of the table's kind was run, so that a table of the paper's numbers alone is
+    not read as a failure."""
+    if not df.empty:
+        return []
+    return ["", (f"**None run:** this run's configuration asked for no {what}, so only the paper's numbers are "
+                "shown.")]
+
+
+def shortened(df: pd.DataFrame) -> list[str]:
+    """When models saw shorter clips or smaller frames than the paper's."""
+    paper_px = df.architecture.map(lambda a: get_spec(a).crop_size)
+    short = df[(df.frames_scale != 1) | ((df.input_size > 0) & (df.input_size < paper_px))]
+    if short.empty:
+        return []
+    scales = ", ".join(f"{a} ×{s:g}" for a, s in short[["architecture", "frames_scale"]].drop_duplicates()
+                       .itertuples(index=False))
+    sizes = ", ".join(str(n) for n in sorted(set(short.input_size) - {0}))
+    text = (f"**Shortened clips and resolution:** to fit the CPU budget these models saw fewer frames per "
+            f"sample than the paper's (frames per sample: {scales}) and {sizes} px inputs instead of the "
+            f"paper's 224 (3D-ConvNet: 112); `table1.md` lists each architecture's inputs in this run.")
+    return ["", text]
+
+
+def schedules(df: pd.DataFrame) -> list[str]:
+    """When architectures trained for different numbers of epochs on one dataset."""
+    runs = df[df.epochs > 0][["dataset", "architecture", "epochs"]].drop_duplicates()
+    if (runs.groupby("dataset").epochs.nunique() <= 1).all():
+        return []
+    per_dataset = "; ".join(
+        f"{DATASET_NAMES.get(d, d)}: " + ", ".join(f"{a} {e}" for a, e in g[["architecture", "epochs"]]
+                                                   .itertuples(index=False))
+        for d, g in runs.groupby("dataset", sort=False))
+    text = (f"**Training schedules differ:** epochs per architecture ({per_dataset}); config "
+            "`models.per_arch.<arch>.epochs_scale`.")
+    return ["", text]
+
+
+def run_conditions(df: pd.DataFrame) -> list[str]:
+    """The paragraphs every results table ends with: clips used, stand-ins, shortened inputs, schedules."""
+    return test_clips(df) + standin_data(df) + standin_imagenet(df) + shortened(df) + schedules(df)
