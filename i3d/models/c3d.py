@@ -12,6 +12,8 @@ that fc6 keeps its size.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,6 +33,9 @@ FC_DIM = 4096
 
 class C3D(nn.Module):
     """The paper's C3D-like 3D ConvNet; ``forward`` returns B x num_classes logits for one clip."""
+
+    CLASSIFIER: ClassVar[str] = "fc8"
+    """The classifier's attribute name; fine-tuning re-initialises it."""
 
     def __init__(
         self, num_classes: int = 400, in_channels: int = 3, dropout: float = 0.5, *, bn_momentum: float = 0.01

@@ -21,6 +21,8 @@ adapt to whatever map is left.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -35,6 +37,9 @@ STREAM_INPUTS: dict[str, tuple[int, int]] = {"rgb": (3, 1), "flow": (2, FLOW_STA
 
 class Fused3D(nn.Module):
     """2D Inception-V1 streams fused by conv3d(3x3x3, 512) -> max-pool 3x3x3 -> average -> dropout -> FC."""
+
+    CLASSIFIER: ClassVar[str] = "fc"
+    """The classifier's attribute name; fine-tuning re-initialises it."""
 
     def __init__(
         self,

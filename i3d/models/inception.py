@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -86,6 +87,9 @@ class InceptionV1(nn.Module):
     logits. ``forward`` averages the per-time logits: for the 2D net that is Two-Stream's test-time
     average over frames (or flow stacks), for I3D the paper's average over time.
     """
+
+    CLASSIFIER: ClassVar[str] = "logits"
+    """The classifier's attribute name (absent without ``num_classes``); fine-tuning re-initialises it."""
 
     def __init__(
         self,

@@ -13,6 +13,8 @@ bias. Batch statistics need training batches of 2 or more clips.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
@@ -65,6 +67,9 @@ class BNLSTM(nn.Module):
 
 class ConvLSTM(nn.Module):
     """Inception-V1 (2D, no head) on each frame, pooled 1024-d features into a BN-LSTM, then a linear classifier."""
+
+    CLASSIFIER: ClassVar[str] = "fc"
+    """The classifier's attribute name; fine-tuning re-initialises it."""
 
     def __init__(
         self, num_classes: int = 400, in_channels: int = 3, dropout: float = 0.5, *, bn_momentum: float = 0.01

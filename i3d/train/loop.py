@@ -5,7 +5,8 @@ The model is one stream (``rgb``, ``flow``) or, for an architecture whose RGB+Fl
 is fed and how its loss is taken follow the registry: the architecture's training sampling (frames per sample scaled by ``frames_scale``), its input size, and
 its loss (``per_step``: cross-entropy at every time step, the paper's LSTM; ``clip``: on the clip's
 logits). ``init="imagenet"`` starts every Inception-V1 part from torchvision's GoogLeNet (inflated
-where 3D; ``inflate.load_imagenet``).
+where 3D; ``inflate.load_imagenet``); ``init="kinetics"`` starts from another trained model of the same
+architecture and stream (``from_model``, the paper's Kinetics model) with a new classifier (``finetune``).
 
 SGD with momentum 0.9 as in the paper, a short linear warm-up then cosine decay (the stand-in runs are
 far shorter than the paper's schedule, so a fixed step schedule would need retuning per preset).
@@ -25,6 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
@@ -48,8 +50,15 @@ from .checkpoints import (
     save_atomic,
     stale_reason,
 )
+from .finetune import (
+    classifier_prefixes,
+    file_digest,
+    load_body,
+    read_source,
+    start_record,
+)
 
-INITS = ("scratch", "imagenet")
+INITS = ("scratch", "imagenet", "kinetics")
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,9 @@ class TrainConfig:
     bn_momentum: float = 0.1
     workers: int = 0
     seed: int = 0
+    body_lr_scale: float = 1.0
+    """Learning rate of every layer but the classifier, relative to ``lr``: below 1 when fine-tuning, so that the
+    new classifier settles before it moves the pre-trained body much."""
     val_fraction: float = 0.1
     """Share of each class's training clips (whole groups, ``i3d.data.validation``) that validates instead:
     its top-1 after each epoch picks the saved epoch. 0: no validation, the last epoch is saved."""
@@ -98,15 +110,37 @@ def step_loss(model: nn.Module, inputs: Sequence[torch.Tensor], labels: torch.Te
     return F.cross_entropy(logits, labels), logits
 
 
-def initialise(model: nn.Module, init: str, imagenet: str | Path | None) -> None:
-    """Apply ``init``: nothing for scratch, torchvision GoogLeNet weights for imagenet."""
+def initialise(model: nn.Module, init: str, imagenet: str | Path | None,
+               source: Mapping[str, Any] | None = None) -> None:
+    """Apply ``init``: nothing for scratch, torchvision GoogLeNet weights for imagenet, every tensor but the
+    classifier from ``source`` (a ``model.pt``'s contents, ``finetune.read_source``) for kinetics."""
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    if source is not None and init != "kinetics":
+        raise ValueError(f"a model to start from (from_model) is for init 'kinetics', not {init!r}")
+    if init == "kinetics":
+        if source is None:
+            raise ValueError("init 'kinetics' needs the trained model to start from (from_model=PATH)")
+        if imagenet is not None:
+            raise ValueError("init 'kinetics' takes no ImageNet weights: the starting model's own init says "
+                             "whether it began from ImageNet")
+        head = load_body(model, source["model"])
+        print(f"every layer but {', '.join(h.rstrip('.') for h in head)} from the {source['config']['arch']}-"
+              f"{source['config']['stream']} model of {source['config']['num_classes']} classes", flush=True)
     if init == "imagenet":
         if imagenet is None:
             raise ValueError("init 'imagenet' needs the torchvision GoogLeNet checkpoint (imagenet=PATH)")
         parts = load_imagenet(model, torch.load(imagenet, map_location="cpu", weights_only=True))
         print(f"ImageNet weights from {imagenet} in {', '.join(p or 'the network' for p in parts)}", flush=True)
+
+
+def param_groups(model: nn.Module, body_lr_scale: float) -> list[dict[str, Any]]:
+    """SGD groups, each with the ``lr_scale`` its rate is the schedule's times: the classifier's parameters
+    (first, so the logged rate is the schedule's) at 1, all others at ``body_lr_scale``."""
+    head = classifier_prefixes(model)
+    named = list(model.named_parameters())
+    return [dict(params=[p for k, p in named if k.startswith(head)], lr_scale=1.0),
+            dict(params=[p for k, p in named if not k.startswith(head)], lr_scale=body_lr_scale)]
 
 
 def val_top1(model: nn.Module, dataset: ClipDataset, device: torch.device) -> float:
@@ -122,13 +156,15 @@ def val_top1(model: nn.Module, dataset: ClipDataset, device: torch.device) -> fl
 
 
 def train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[str | Path]], split: int,
-          out_dir: str | Path, *, imagenet: str | Path | None = None, threads: int = 1,
-          progress: bool = True) -> Path:
+          out_dir: str | Path, *, imagenet: str | Path | None = None, from_model: str | Path | None = None,
+          threads: int = 1, progress: bool = True) -> Path:
     """Train and write ``model.pt`` + ``metrics.csv`` into ``out_dir``; returns the model path.
 
     ``shards`` maps each input stream of the model to its shard files; ``imagenet`` is the GoogLeNet
-    checkpoint that ``cfg.init == "imagenet"`` needs. ``model.pt`` holds the epoch of best validation
-    top-1 (ties and no validation set: the later epoch), named by its ``selected_epoch``.
+    checkpoint that ``cfg.init == "imagenet"`` needs, ``from_model`` the ``model.pt`` (same architecture and
+    stream, any classes) that ``cfg.init == "kinetics"`` fine-tunes. ``model.pt`` holds the epoch of best
+    validation top-1 (ties and no validation set: the later epoch), named by its ``selected_epoch``; a
+    fine-tuned one also its ``start`` (``finetune.start_record``).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -157,9 +193,10 @@ def train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[
     # channels-last 3D layout: 10-25% faster training steps on the CPU (oneDNN), the same on CUDA
     model = build(cfg.arch, num_classes=cfg.num_classes, stream=cfg.stream, dropout=cfg.dropout,
                   bn_momentum=cfg.bn_momentum)
-    initialise(model, cfg.init, imagenet)
+    source = read_source(from_model, cfg.arch, cfg.stream) if from_model is not None else None
+    initialise(model, cfg.init, imagenet, source)
     model = model.to(device, memory_format=torch.channels_last_3d)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+    optimizer = torch.optim.SGD(param_groups(model, cfg.body_lr_scale), lr=cfg.lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
     steps_per_epoch = len(loader)
     total_steps = cfg.epochs * steps_per_epoch
@@ -168,6 +205,10 @@ def train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[
     ckpt_path, metrics_path = out_dir / "checkpoint.pt", out_dir / "metrics.csv"
     provenance = dict(code=code_fingerprint(__name__),
                       inputs=input_fingerprint(manifest, [p for s in sampling for p in shards[s]]))
+    start = None
+    if source is not None:
+        provenance["starting model"] = file_digest(from_model)
+        start = start_record(from_model, source, provenance["starting model"])
     start_epoch, history, best = 0, [], None
     if ckpt_path.is_file():
         state = load(ckpt_path, device)
@@ -190,7 +231,7 @@ def train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[
         for i, (inputs, y) in enumerate(bar):
             step = epoch * steps_per_epoch + i
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, total_steps, warmup_steps, cfg.lr)
+                group["lr"] = lr_at(step, total_steps, warmup_steps, cfg.lr) * group["lr_scale"]
             inputs = [x.to(device, non_blocking=True, memory_format=torch.channels_last_3d) for x in inputs]
             y = y.to(device, non_blocking=True)
             loss, logits = step_loss(model, inputs, y, spec.loss)
@@ -219,6 +260,6 @@ def train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[
         pd.DataFrame(history).assign(selected=lambda d: d.epoch == best["epoch"]).to_csv(tmp, index=False)
     model_path = out_dir / "model.pt"
     save_atomic(dict(config=asdict(cfg), model=best["model"], selected_epoch=best["epoch"],
-                     val_top1=best["val_top1"]), model_path)
+                     val_top1=best["val_top1"], start=start), model_path)
     ckpt_path.unlink(missing_ok=True)
     return model_path
