@@ -88,8 +88,8 @@ def eval_sampling(cfg: Mapping) -> dict:
 
 def model_attrs(cfg: Mapping, input_size: int) -> dict:
     """What the tables need to know of the model behind an output file."""
-    return dict(arch=cfg["arch"], stream=cfg["stream"], frames_scale=float(cfg.get("frames_scale", 1.0)),
-                input_size=input_size, epochs=int(cfg["epochs"]))
+    return {"arch": cfg["arch"], "stream": cfg["stream"], "frames_scale": float(cfg.get("frames_scale", 1.0)),
+            "input_size": input_size, "epochs": int(cfg["epochs"])}
 
 
 def dataset_outputs(model: torch.nn.Module, dataset: ClipDataset, device: torch.device, *,
