@@ -127,11 +127,18 @@ def clip_logits(model: torch.nn.Module, inputs: Sequence[torch.Tensor],
 def write_predictions(path: str | Path, clip_ids: Sequence[str], labels: np.ndarray, logits: np.ndarray,
                       attrs: dict) -> None:
     """Atomic write of a predictions file."""
+    write_clip_arrays(path, clip_ids, labels, {"logits": logits}, attrs)
+
+
+def write_clip_arrays(path: str | Path, clip_ids: Sequence[str], labels: np.ndarray,
+                      arrays: Mapping[str, np.ndarray], attrs: Mapping) -> None:
+    """Atomic write of an HDF5 file of per-clip rows: ``clip_id`` (bytes), ``label``, each of ``arrays``."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         width = max([len(c) for c in clip_ids] + [1])
         f.create_dataset("clip_id", data=np.array([c.encode() for c in clip_ids], dtype=f"S{width}"))
         f.create_dataset("label", data=labels)
-        f.create_dataset("logits", data=logits)
+        for name, data in arrays.items():
+            f.create_dataset(name, data=data)
         for k, v in attrs.items():
             f.attrs[k] = v
 
