@@ -15,7 +15,7 @@ from i3d.data.shards import ShardWriter, encode_jpeg
 from i3d.data.validation import clip_groups
 from i3d.evaluate.features import extract_features, read_features, write_features
 from i3d.evaluate.predict import clip_outputs, predict, read_predictions
-from i3d.evaluate.probe import cv_scores_path, fit_probe, group_folds
+from i3d.evaluate.probe import choose_l2, cv_scores_path, fit_probe, group_folds
 from i3d.models import build, get_spec
 from i3d.models.registry import STREAM_CHANNELS
 from i3d.tables.assemble import read_runs, table2_rows
@@ -156,6 +156,13 @@ def test_probe_never_looks_at_test_labels(tmp_path):
     assert not np.array_equal(written, written_p)  # the poison reached the predictions file
     assert l2 == l2_p and np.array_equal(logits, logits_p)
     pd.testing.assert_frame_equal(scores, scores_p)
+
+
+def test_l2_of_best_clip_weighted_cv_top1_ties_to_the_stronger():
+    scores = pd.DataFrame({"l2": [0.1, 0.1, 1.0, 1.0, 10.0, 10.0], "fold": [0, 1] * 3, "clips": [30, 10] * 3,
+                           "top1": [50.0, 100.0, 70.0, 40.0, 60.0, 70.0]})
+    assert choose_l2(scores) == 10.0  # pooled 62.5 / 62.5 / 62.5 (means over folds: 75, 55, 65): a tie
+    assert choose_l2(scores.assign(top1=[50.0, 100.0, 70.0, 41.0, 60.0, 70.0])) == 1.0
 
 
 def hmdb_like() -> pd.DataFrame:
