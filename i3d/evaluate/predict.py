@@ -4,17 +4,17 @@ The architecture's test sampling decides what a clip's prediction is: I3D runs o
 averages its logits over time; Two-Stream, 3D-Fused and the 3D-ConvNet run on samples spread over the
 clip (25 frames / flow stacks, 5 fused snippets, 15 clips of 16 frames) whose logits are averaged; the
 LSTM's output is its last step's. The samples go through as one batch (eval-mode BN: the same as one by
-one).
+one). Frames per sample are scaled by the ``frames_scale`` the model was trained with. I3D's whole clip goes
+through in overlapping chunks of ``chunk_frames`` frames when it is longer (``whole_clip``: the same logits,
+bounded activation memory); the other architectures' samples are bounded in length already.
 
 One code path gives a clip's pre-classifier features and its logits (:func:`clip_outputs`), so that the
 frozen-feature probe (``features.py``) sees exactly what the classifier sees: every model splits into
 ``features(*inputs)`` (per sample: I3D's and the 2D Inception-V1's pooled Mixed_5c averaged over time, the
 LSTM's last output, C3D's fc7, 3D-Fused's pooled fusion, a ``TwoStream``'s two streams concatenated) and an
-affine ``classifier``. The clip's features are the mean over its samples (I3D: over time), and its logits
-are the classifier on that mean, which equals the mean of the samples' (per-time) logits because the
-classifier is affine and dropout is off at test (up to float rounding; tests/test_features_probe.py). Frames per sample are scaled by the ``frames_scale`` the model was trained with. I3D's whole clip goes
-through in overlapping chunks of ``chunk_frames`` frames when it is longer (``whole_clip``: the same logits,
-bounded activation memory); the other architectures' samples are bounded in length already.
+affine ``classifier``. A clip's features are the mean over its samples (I3D: over time) and its logits the
+classifier on that mean, which is the mean of the samples' (per-time) logits, because the classifier is
+affine and dropout is off at test (equal up to float rounding; tests/test_features_probe.py).
 
 Writes one HDF5 file per trained model with every test clip's id, label and clip-level logits, so the
 tables can fuse streams (RGB+Flow) per clip without rerunning any network.

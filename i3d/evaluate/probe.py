@@ -43,6 +43,7 @@ class Softmax:
     bias: torch.Tensor
 
     def logits(self, x: np.ndarray) -> np.ndarray:
+        """N x classes logits (float64) of N x D raw features."""
         z = (torch.from_numpy(x).double() - self.mean) / self.scale
         return (z @ self.weight.T + self.bias).numpy()
 
@@ -127,11 +128,12 @@ def fit_probe(features_path: str | Path, manifest: str | Path, split: int, out_p
     ids, labels, x, meta = read_features(features_path)
     table = pd.read_csv(manifest)
     classes = int(table.label_index.max()) + 1
-    subset = table.set_index("clip_id")[f"split{split}"].reindex(ids).to_numpy()
+    by_clip = table.set_index("clip_id")
+    subset = by_clip[f"split{split}"].reindex(ids).to_numpy()
     train, test = subset == "train", subset == "test"
     if not train.any() or not test.any():
         raise RuntimeError(f"split {split} has {train.sum()} train and {test.sum()} test clips in {features_path}")
-    train_rows = table.set_index("clip_id").loc[np.asarray(ids)[train]].reset_index()
+    train_rows = by_clip.loc[np.asarray(ids)[train]].reset_index()
     scores = cross_validate(x[train], labels[train], classes, group_folds(train_rows, folds, seed), l2_grid)
     l2 = choose_l2(scores)
     write_text_atomic(cv_scores_path(out_path), scores.assign(chosen=scores.l2 == l2).to_csv(index=False))
