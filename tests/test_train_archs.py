@@ -57,8 +57,18 @@ def test_clip_loss_uses_forward():
     assert torch.allclose(loss, F.cross_entropy(model(x), labels)) and logits.shape == (4, 3)
 
 
+class Linear(nn.Linear):
+    """A linear model split as the architectures are: identity features, then the classifier."""
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def classifier(self, features: torch.Tensor) -> torch.Tensor:
+        return self(features)
+
+
 def test_clip_logits_average_the_test_samples():
-    model = nn.Sequential(nn.Flatten(), nn.Linear(2, 3))
+    model = Linear(2, 3)
     samples = torch.randn(5, 2)
     assert torch.allclose(clip_logits(model, [samples]), model(samples).mean(0))
 

@@ -37,6 +37,12 @@ def group_key(clip_id: str, label: str) -> str:
     return title if sep and title else clip_id
 
 
+def clip_groups(clips: pd.DataFrame) -> list[str]:
+    """Each manifest row's :func:`group_key` (rows without a ``label`` column: HMDB-style names per clip)."""
+    labels = clips["label"].astype(str) if "label" in clips else [""] * len(clips)
+    return [group_key(clip_id, label) for clip_id, label in zip(clips.clip_id, labels)]
+
+
 def _stable_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -52,9 +58,8 @@ def carve_validation(manifest: pd.DataFrame, split: int, fraction: float) -> set
     chosen: set[str] = set()
     for _, clips in train.groupby("label_index", sort=True):
         groups: dict[str, list[str]] = {}
-        labels = clips["label"].astype(str) if "label" in clips else [""] * len(clips)
-        for clip_id, label in zip(clips.clip_id, labels):
-            groups.setdefault(group_key(clip_id, label), []).append(clip_id)
+        for clip_id, key in zip(clips.clip_id, clip_groups(clips)):
+            groups.setdefault(key, []).append(clip_id)
         target = fraction * len(clips)
         taken = 0
         for key in sorted(groups, key=_stable_hash)[:-1]:  # the last group always trains

@@ -8,6 +8,14 @@ one). Frames per sample are scaled by the ``frames_scale`` the model was trained
 through in overlapping chunks of ``chunk_frames`` frames when it is longer (``whole_clip``: the same logits,
 bounded activation memory); the other architectures' samples are bounded in length already.
 
+One code path gives a clip's pre-classifier features and its logits (:func:`clip_outputs`), so that the
+frozen-feature probe (``features.py``) sees exactly what the classifier sees: every model splits into
+``features(*inputs)`` (per sample: I3D's and the 2D Inception-V1's pooled Mixed_5c averaged over time, the
+LSTM's last output, C3D's fc7, 3D-Fused's pooled fusion, a ``TwoStream``'s two streams concatenated) and an
+affine ``classifier``. A clip's features are the mean over its samples (I3D: over time) and its logits the
+classifier on that mean, which is the mean of the samples' (per-time) logits, because the classifier is
+affine and dropout is off at test (equal up to float rounding; tests/test_features_probe.py).
+
 Writes one HDF5 file per trained model with every test clip's id, label and clip-level logits, so the
 tables can fuse streams (RGB+Flow) per clip without rerunning any network.
 """
@@ -29,7 +37,7 @@ from ..device import resolve_device
 from ..models import build, get_spec
 from ..models.inception import InceptionV1
 from ..train.checkpoints import load
-from .whole_clip import CHUNK_FRAMES, whole_clip_logits
+from .whole_clip import CHUNK_FRAMES, whole_clip_features
 
 
 def predict(model_path: str | Path, manifest: str | Path, shards: Mapping[str, Sequence[str | Path]], split: int,
@@ -45,53 +53,92 @@ def predict(model_path: str | Path, manifest: str | Path, shards: Mapping[str, S
     """
     torch.set_num_threads(threads)
     dev = resolve_device(device)
-    state = load(model_path, dev)
-    cfg = state["config"]
-    model = build(cfg["arch"], num_classes=cfg["num_classes"], stream=cfg["stream"], dropout=cfg["dropout"],
-                  bn_momentum=cfg["bn_momentum"])
-    model.load_state_dict(state["model"])
-    model.to(dev).eval()
-
-    sampling_scale = float(cfg.get("frames_scale", 1.0))  # checkpoints from before the scale are the paper's
-    sampling = model_sampling(cfg["arch"], cfg["stream"], "test", sampling_scale)
+    model, cfg = load_model(model_path, dev)
+    sampling = eval_sampling(cfg)
     table = pd.read_csv(manifest)
     samples = split_samples(table, {s: shards[s] for s in sampling}, split, "test")
     if not samples:
         raise RuntimeError(f"no test clips for split {split} in the {'+'.join(sampling)} shards")
     dataset = ClipDataset(shards, samples, sampling, train=False, crop_size=crop_size,
                           input_size=get_spec(cfg["arch"]).crop_for(crop_size))
-    logits = np.zeros((len(samples), cfg["num_classes"]), dtype=np.float32)
-    with torch.inference_mode():
-        for i in tqdm(range(len(dataset)), desc=f"predict {cfg['arch']}-{cfg['stream']}", unit="clip",
-                      disable=not progress):
-            inputs, _ = dataset[i]
-            logits[i] = clip_logits(model, [x.to(dev) for x in inputs], chunk_frames).float().cpu().numpy()
+    _, logits = dataset_outputs(model, dataset, dev, chunk_frames=chunk_frames, progress=progress,
+                                desc=f"predict {cfg['arch']}-{cfg['stream']}")
     labels = np.array([s.label for s in samples], dtype=np.int64)
     write_predictions(out_path, [s.clip_id for s in samples], labels, logits,
-                      dict(arch=cfg["arch"], stream=cfg["stream"], split=split, frames_scale=sampling_scale,
-                           input_size=dataset.input_size, epochs=int(cfg["epochs"]),
-                           listed_clips=int((table[f"split{split}"] == "test").sum()),
-                           **(attrs or {})))
+                      dict(model_attrs(cfg, dataset.input_size), split=split,
+                           listed_clips=int((table[f"split{split}"] == "test").sum()), **(attrs or {})))
     return float(100.0 * (logits.argmax(1) == labels).mean())
+
+
+def load_model(model_path: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
+    """The trained model of a ``model.pt`` in eval mode on ``device``, and its training config."""
+    state = load(model_path, device)
+    cfg = state["config"]
+    model = build(cfg["arch"], num_classes=cfg["num_classes"], stream=cfg["stream"], dropout=cfg["dropout"],
+                  bn_momentum=cfg["bn_momentum"])
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), cfg
+
+
+def eval_sampling(cfg: Mapping) -> dict:
+    """Per input stream, the test sampling of the model trained with ``cfg``, frames scaled as in training
+    (checkpoints from before the scale are the paper's)."""
+    return model_sampling(cfg["arch"], cfg["stream"], "test", float(cfg.get("frames_scale", 1.0)))
+
+
+def model_attrs(cfg: Mapping, input_size: int) -> dict:
+    """What the tables need to know of the model behind an output file."""
+    return {"arch": cfg["arch"], "stream": cfg["stream"], "frames_scale": float(cfg.get("frames_scale", 1.0)),
+            "input_size": input_size, "epochs": int(cfg["epochs"])}
+
+
+def dataset_outputs(model: torch.nn.Module, dataset: ClipDataset, device: torch.device, *,
+                    chunk_frames: int = CHUNK_FRAMES, progress: bool = True,
+                    desc: str = "clips") -> tuple[np.ndarray, np.ndarray]:
+    """Every clip's (features, logits) in ``dataset``'s order, float32 (see :func:`clip_outputs`)."""
+    features, logits = [], []
+    with torch.inference_mode():
+        for i in tqdm(range(len(dataset)), desc=desc, unit="clip", disable=not progress):
+            inputs, _ = dataset[i]
+            f, z = clip_outputs(model, [x.to(device) for x in inputs], chunk_frames)
+            features.append(f.float().cpu().numpy())
+            logits.append(z.float().cpu().numpy())
+    return np.stack(features), np.stack(logits)
+
+
+def clip_outputs(model: torch.nn.Module, inputs: Sequence[torch.Tensor],
+                 chunk_frames: int = CHUNK_FRAMES) -> tuple[torch.Tensor, torch.Tensor]:
+    """One clip's (pre-classifier features, logits) from its test samples (S x C x T x H x W per input): the
+    samples' features averaged over S, and the classifier on them; I3D (one input, an inflated
+    Inception-V1) over the whole clip in chunks of at most ``chunk_frames`` frames."""
+    if len(inputs) == 1 and isinstance(model, InceptionV1) and model.inflated:
+        features = whole_clip_features(model, inputs[0], chunk_frames).mean(dim=0)
+    else:
+        features = model.features(*inputs).mean(dim=0)
+    return features, model.classifier(features[None])[0]
 
 
 def clip_logits(model: torch.nn.Module, inputs: Sequence[torch.Tensor],
                 chunk_frames: int = CHUNK_FRAMES) -> torch.Tensor:
-    """One clip's logits: the model on its test samples (S x C x T x H x W per input), averaged over S;
-    I3D (one input, an inflated Inception-V1) in chunks of at most ``chunk_frames`` frames."""
-    if len(inputs) == 1 and isinstance(model, InceptionV1) and model.inflated:
-        return whole_clip_logits(model, inputs[0], chunk_frames).mean(dim=0)
-    return model(*inputs).mean(dim=0)
+    """One clip's logits (:func:`clip_outputs`), as predict scores a test clip."""
+    return clip_outputs(model, inputs, chunk_frames)[1]
 
 
 def write_predictions(path: str | Path, clip_ids: Sequence[str], labels: np.ndarray, logits: np.ndarray,
                       attrs: dict) -> None:
     """Atomic write of a predictions file."""
+    write_clip_arrays(path, clip_ids, labels, {"logits": logits}, attrs)
+
+
+def write_clip_arrays(path: str | Path, clip_ids: Sequence[str], labels: np.ndarray,
+                      arrays: Mapping[str, np.ndarray], attrs: Mapping) -> None:
+    """Atomic write of an HDF5 file of per-clip rows: ``clip_id`` (bytes), ``label``, each of ``arrays``."""
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         width = max([len(c) for c in clip_ids] + [1])
         f.create_dataset("clip_id", data=np.array([c.encode() for c in clip_ids], dtype=f"S{width}"))
         f.create_dataset("label", data=labels)
-        f.create_dataset("logits", data=logits)
+        for name, data in arrays.items():
+            f.create_dataset(name, data=data)
         for k, v in attrs.items():
             f.attrs[k] = v
 

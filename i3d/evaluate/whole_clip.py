@@ -1,9 +1,10 @@
-"""I3D on a whole clip in overlapping temporal chunks, with the logits of one pass over the clip.
+"""I3D on a whole clip in overlapping temporal chunks, with the features (and so the logits) of one pass.
 
 Why: I3D tests on the whole clip (paper §3), and a long UCF-101/HMDB-51/local clip in one pass can exhaust
-memory (the activations grow with its length). The test output is the mean over time of per-time logits;
+memory (the activations grow with its length). The clip's features are the mean over time of the per-time
+pooled Mixed_5c features (its logits, the affine logits layer on that mean, are the mean of per-time logits);
 each per-time output sees a bounded window of frames, so chunks that give every output its whole window
-reproduce the one-pass outputs exactly, and their mean is the one-pass logits (up to float rounding).
+reproduce the one-pass outputs exactly, and their mean is the one-pass features (up to float rounding).
 
 What makes a chunk's outputs the one-pass outputs (TF "SAME" padding, ``layers.same_padding``):
   * the net's temporal stride is 8 (conv1, pool 4a and pool 5a stride 2), so chunks start at multiples of
@@ -29,8 +30,8 @@ CONTEXT_FRAMES = 64  # a multiple of TEMPORAL_STRIDE, at least the 47 before and
 CHUNK_FRAMES = 512
 
 
-def whole_clip_logits(model: InceptionV1, x: torch.Tensor, chunk_frames: int = CHUNK_FRAMES) -> torch.Tensor:
-    """``model(x)`` (B×C×T×H×W -> B×classes, logits averaged over time) through chunks of at most
+def whole_clip_features(model: InceptionV1, x: torch.Tensor, chunk_frames: int = CHUNK_FRAMES) -> torch.Tensor:
+    """``model.features(x)`` (B×C×T×H×W -> B×1024, averaged over time) through chunks of at most
     ``chunk_frames`` frames (plus up to 7 to keep the length's residue) when T is longer."""
     if not model.inflated:
         raise ValueError("chunking is for the inflated (I3D) network; a 2D net's outputs are per frame already")
@@ -39,7 +40,7 @@ def whole_clip_logits(model: InceptionV1, x: torch.Tensor, chunk_frames: int = C
                          f"{CONTEXT_FRAMES} frames of context plus two outputs), got {chunk_frames}")
     frames = x.shape[2]
     if frames <= chunk_frames:
-        return model(x)
+        return model.features(x)
     outputs = -(-frames // TEMPORAL_STRIDE) - 1  # the final average pool (2 steps, VALID) drops one
     per_chunk = (chunk_frames - 2 * CONTEXT_FRAMES) // TEMPORAL_STRIDE - 1
     pieces = []
@@ -49,5 +50,5 @@ def whole_clip_logits(model: InceptionV1, x: torch.Tensor, chunk_frames: int = C
         end = TEMPORAL_STRIDE * (last + 1) + CONTEXT_FRAMES
         end = frames if end >= frames else min(frames, end + frames % TEMPORAL_STRIDE)
         offset = start // TEMPORAL_STRIDE
-        pieces.append(model.forward_per_time(x[:, :, start:end])[:, :, first - offset:last - offset])
+        pieces.append(model.features_per_time(x[:, :, start:end])[:, :, first - offset:last - offset])
     return torch.cat(pieces, dim=2).mean(dim=2)

@@ -85,3 +85,7 @@ class C3D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc8(self.dropout(self.features(x)))
+
+    def classifier(self, features: torch.Tensor) -> torch.Tensor:
+        """fc8 on B x 4096 features; no dropout (test time)."""
+        return self.fc8(features)

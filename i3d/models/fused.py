@@ -76,3 +76,7 @@ class Fused3D(nn.Module):
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Logits, B x num_classes; ``forward(rgb, flow)`` (or one input for a single-stream model)."""
         return self.fc(self.dropout(self.features(*inputs)))
+
+    def classifier(self, features: torch.Tensor) -> torch.Tensor:
+        """The fully connected layer on B x 512 features; no dropout (test time)."""
+        return self.fc(features)

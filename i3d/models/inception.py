@@ -158,6 +158,19 @@ class InceptionV1(nn.Module):
         """Logits averaged over time, B x num_classes (softmax comes after the averaging)."""
         return self.forward_per_time(x).mean(dim=2)
 
+    def features_per_time(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled Mixed_5c per remaining time step, B x 1024 x T'' (spatial positions averaged)."""
+        return self._pooled(x).mean(dim=(3, 4))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pre-classifier features, B x 1024: the pooled Mixed_5c averaged over time. The logits conv is
+        affine, so in eval mode ``classifier(features(x))`` is ``forward(x)`` (up to float rounding)."""
+        return self.features_per_time(x).mean(dim=2)
+
+    def classifier(self, features: torch.Tensor) -> torch.Tensor:
+        """The logits layer (1x1x1 conv) on B x 1024 features, B x num_classes; no dropout (test time)."""
+        return self.logits(features[:, :, None, None, None]).flatten(1)
+
 
 def frame_features(net: InceptionV1, x: torch.Tensor) -> torch.Tensor:
     """Per-frame 1024-d features after GoogLeNet's last (7x7, clipped) average pool: B x 1024 x T'."""

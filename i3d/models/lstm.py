@@ -93,3 +93,11 @@ class ConvLSTM(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The last time step's logits, B x num_classes: the paper's test-time output."""
         return self.forward_per_time(x)[:, :, -1]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last step's LSTM output, B x 512: what the test-time logits classify."""
+        return self._hidden(x)[:, -1]
+
+    def classifier(self, features: torch.Tensor) -> torch.Tensor:
+        """The linear classifier on B x 512 features; no dropout (test time)."""
+        return self.fc(features)

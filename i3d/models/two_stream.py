@@ -46,6 +46,15 @@ class TwoStream(nn.Module):
     def forward(self, rgb: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         return (self.rgb(rgb) + self.flow(flow)) / 2
 
+    def features(self, rgb: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        """The two streams' features side by side, B x (D_rgb + D_flow): all the fused logits depend on."""
+        return torch.cat([self.rgb.features(rgb), self.flow.features(flow)], dim=1)
+
+    def classifier(self, features: torch.Tensor) -> torch.Tensor:
+        """The mean of the streams' classifiers, each on its half of :meth:`features` (one linear map)."""
+        rgb, flow = features.tensor_split(2, dim=1)  # both streams are Inception-V1s: 1024 + 1024
+        return (self.rgb.classifier(rgb) + self.flow.classifier(flow)) / 2
+
 
 def rgb_stream(num_classes: int = 400, dropout: float = 0.5, *, bn_momentum: float = 0.01) -> InceptionV1:
     """2D Inception-V1 on RGB frames (6.01M parameters at 400 classes)."""
