@@ -82,10 +82,10 @@ def _train(args: argparse.Namespace) -> None:
                       weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
                       frames_scale=args.frames_scale, crop_size=args.crop_size, init=args.init, dropout=args.dropout,
                       bn_momentum=args.bn_momentum, workers=args.workers, seed=args.seed,
-                      val_fraction=args.val_fraction, device=args.device)
+                      val_fraction=args.val_fraction, device=args.device, body_lr_scale=args.body_lr_scale)
     tic = time.time()
     path = train(cfg, args.manifest, shards_by_kind(args.shards), args.split, args.out, imagenet=args.imagenet,
-                 threads=args.threads, progress=not args.quiet)
+                 from_model=args.from_model, threads=args.threads, progress=not args.quiet)
     print(f"trained {cfg.arch}-{cfg.stream} in {time.time() - tic:.0f} s -> {path}")
 
 
@@ -96,9 +96,32 @@ def _predict(args: argparse.Namespace) -> None:
 
     top1 = predict(args.model, args.manifest, shards_by_kind(args.shards), args.split, args.out, crop_size=args.crop_size,
                    device=args.device, threads=args.threads, progress=not args.quiet,
-                   attrs=dict(dataset=args.dataset, init=args.init, data=args.data),
+                   attrs=dict(dataset=args.dataset, init=args.init, data=args.data, protocol=args.protocol,
+                              imagenet_source=args.imagenet_source),
                    chunk_frames=args.chunk_frames or CHUNK_FRAMES)
     print(f"top-1 {top1:.1f}% -> {args.out}")
+
+
+def _features(args: argparse.Namespace) -> None:
+    from .data.shards import shards_by_kind
+    from .evaluate.features import extract_features
+
+    clips = extract_features(args.model, args.manifest, shards_by_kind(args.shards), args.out,
+                             crop_size=args.crop_size, device=args.device, threads=args.threads,
+                             progress=not args.quiet)
+    print(f"features of {clips} clips -> {args.out}")
+
+
+def _probe(args: argparse.Namespace) -> None:
+    import torch
+
+    from .evaluate.probe import cv_scores_path, fit_probe
+
+    torch.set_num_threads(args.threads)
+    top1 = fit_probe(args.features, args.manifest, args.split, args.out, l2_grid=args.l2, folds=args.folds,
+                     seed=args.seed, attrs=dict(dataset=args.dataset, init=args.init, data=args.data,
+                                                imagenet_source=args.imagenet_source))
+    print(f"top-1 {top1:.1f}% -> {args.out} (cross-validation of the L2 strength: {cv_scores_path(args.out)})")
 
 
 def _table1(args: argparse.Namespace) -> None:
@@ -116,6 +139,23 @@ def _table2(args: argparse.Namespace) -> None:
     df = write_table2(args.predictions, args.out)
     print(df[["architecture", "dataset", "split", "stream", "top1", "paper_top1"]].to_string(index=False))
     print(f"wrote {args.out}.csv and {args.out}.md")
+
+
+def _table345(args: argparse.Namespace) -> None:
+    from .tables.table3 import write_table3
+    from .tables.table4 import write_table4
+    from .tables.table5 import write_table5
+
+    write = {"table3": write_table3, "table4": write_table4, "table5": write_table5}[args.table]
+    df = write(args.predictions, args.out)
+    print(f"{len(df)} rows; wrote {args.out}.csv and {args.out}.md")
+
+
+def _tables_index(args: argparse.Namespace) -> None:
+    from .tables.index import write_index
+
+    write_index(args.out, dict(item.split("=", 1) for item in args.tables))
+    print(f"wrote {args.out}")
 
 
 def _weights_import(args: argparse.Namespace) -> None:
@@ -274,6 +314,20 @@ def _arch_scale(text: str) -> tuple[str, float]:
     return name, float(value)
 
 
+def _add_provenance_options(p: argparse.ArgumentParser) -> None:
+    """What an output file records of the protocol behind it, for Tables 4 and 5 (i3d/tables/runs.py)."""
+    p.add_argument("--protocol", default="original", choices=["original", "fixed", "fullft"],
+                   help="original: trained on this dataset; fixed: a probe on frozen Kinetics features; fullft: "
+                        "fine-tuned from Kinetics (recorded in the file)")
+    p.add_argument("--imagenet-source", default="torchvision", choices=["torchvision", "stand-in"],
+                   help="where ImageNet weights came from, when init is imagenet (recorded in the file)")
+
+
+def _add_table345_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="output prefix (writes .csv and .md)")
+    p.add_argument("predictions", nargs="*", help="predictions .h5 files (each table picks its own)")
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -413,8 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames per sample relative to the paper's sampling of the architecture (stand-in: < 1)")
     p.add_argument("--crop-size", type=int, default=224,
                    help="random crop side for a 224-input architecture; C3D (112) gets it resized to half")
-    p.add_argument("--init", default="scratch", choices=["scratch", "imagenet"])
+    p.add_argument("--init", default="scratch", choices=["scratch", "imagenet", "kinetics"],
+                   help="kinetics: fine-tune every layer of --from-model (a Kinetics model.pt) with a new classifier")
     p.add_argument("--imagenet", default=None, help="torchvision GoogLeNet checkpoint, for --init imagenet")
+    p.add_argument("--from-model", default=None, help="for --init kinetics: the model.pt to start from")
+    p.add_argument("--body-lr-scale", type=float, default=1.0,
+                   help="learning rate of every layer but the classifier, relative to --lr (fine-tuning)")
     p.add_argument("--dropout", type=float, default=0.5, help="drop probability before the logits")
     p.add_argument("--bn-momentum", type=float, default=0.1,
                    help="BatchNorm running-statistics momentum (PyTorch's convention: 1 - TF decay)")
@@ -438,6 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="recorded in the predictions file")
     p.add_argument("--init", default="scratch", help="recorded in the predictions file")
     p.add_argument("--data", default="stand-in", choices=["stand-in", "real"], help="recorded in the predictions file")
+    _add_provenance_options(p)
     p.add_argument("--chunk-frames", type=int, default=None,
                    help="I3D: longer clips go through in overlapping chunks of this many frames (same logits, "
                         "bounded memory; at least 144). Default: i3d.evaluate.whole_clip.CHUNK_FRAMES (512)")
@@ -445,6 +504,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1)
     _add_common(p)
     p.set_defaults(func=_predict)
+
+    p = sub.add_parser("features", help="frozen pre-classifier features of every clip (Kinetics model, any dataset)")
+    p.add_argument("--model", required=True, help="the model.pt whose features are taken (frozen)")
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--shards", nargs="+", required=True, help="the model's shards (rgb, flow or both)")
+    p.add_argument("--out", required=True, help="output features .h5 (clip_id, label, features)")
+    p.add_argument("--crop-size", type=int, default=224, help="center crop for a 224-input architecture")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=1)
+    _add_common(p)
+    p.set_defaults(func=_features)
+
+    p = sub.add_parser("probe", help="a softmax probe on frozen features: L2 by cross-validation within the train "
+                       "split, test predictions in predict's format")
+    p.add_argument("--features", required=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--split", type=int, default=1)
+    p.add_argument("--out", required=True, help="output predictions .h5 (a .cv.csv of the L2 choice beside it)")
+    p.add_argument("--l2", type=float, nargs="+", default=[1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0],
+                   help="L2 strengths tried by cross-validation")
+    p.add_argument("--folds", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dataset", required=True, help="recorded in the predictions file")
+    p.add_argument("--init", default="scratch", help="the Kinetics model's init, recorded in the predictions file")
+    p.add_argument("--data", default="stand-in", choices=["stand-in", "real"], help="recorded in the predictions file")
+    p.add_argument("--imagenet-source", default="torchvision", choices=["torchvision", "stand-in"],
+                   help="where ImageNet weights came from, when init is imagenet (recorded in the file)")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(func=_probe)
 
     tables = sub.add_parser("tables", help="assemble the paper's tables").add_subparsers(dest="table", required=True)
     p = tables.add_parser("table1", help="parameters and temporal footprint, ours beside the paper's")
@@ -458,6 +546,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output prefix (writes .csv and .md)")
     p.add_argument("predictions", nargs="+", help="predictions .h5 files")
     p.set_defaults(func=_table2)
+    p = tables.add_parser("table3", help="Kinetics, from scratch vs ImageNet then Kinetics (top-1, top-5)")
+    _add_table345_arguments(p)
+    p.set_defaults(func=_table345)
+    p = tables.add_parser("table4", help="UCF-101/HMDB-51 split 1: Original, Fixed (probe), Full-FT, with/without "
+                          "ImageNet")
+    _add_table345_arguments(p)
+    p.set_defaults(func=_table345)
+    p = tables.add_parser("table5", help="mean over the three splits, Kinetics pre-trained I3D beside the literature")
+    _add_table345_arguments(p)
+    p.set_defaults(func=_table345)
+    p = tables.add_parser("index", help="results/tables.md: the five tables, linked, with what data made them")
+    p.add_argument("--out", required=True)
+    p.add_argument("tables", nargs="+", metavar="NAME=PATH", help="e.g. table1=results/table1.md")
+    p.set_defaults(func=_tables_index)
 
     weights = sub.add_parser("weights", help="pretrained weights: ImageNet GoogLeNet, released I3D checkpoints")
     weights = weights.add_subparsers(dest="step", required=True)

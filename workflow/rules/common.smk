@@ -23,7 +23,8 @@ job's re-parse counts `gpus: auto` as no GPU, so a cluster run sets `gpus` (the 
 def acquire_cfg(wildcards):
     """Only the keys that shape the raw data, so that e.g. a dataset's training overrides do not re-acquire it."""
     dataset = config["datasets"][wildcards.dataset]
-    return {key: dataset[key] for key in ("source", "root", "standin", "subset")}
+    keys = ("source", "root", "standin") if dataset["source"] == "synthetic" else ("source", "root", "subset")
+    return {key: dataset[key] for key in keys}
 
 
 def shard_names(dataset):
@@ -66,6 +67,10 @@ def trained_models():
 
 IMAGENET_WEIGHTS = f"resources/weights/{Path(config['imagenet']['url'].split('?')[0]).name}"
 """Where the fetch_imagenet rule puts torchvision's GoogLeNet checkpoint (or where to place it by hand)."""
+
+
+IMAGENET_SOURCE = "torchvision"
+"""Where the ImageNet weights come from, recorded in every predictions file (the tables mark stand-in ones)."""
 
 
 def imagenet_weights(wc):

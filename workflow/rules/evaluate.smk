@@ -16,6 +16,8 @@ rule predict:
     params:
         crop=lambda wc: config["datasets"][wc.dataset]["test"]["crop_size"],
         data=lambda wc: data_kind(wc.dataset),
+        protocol=lambda wc, output: "fullft" if "/fullft/" in output[0] else "original",
+        imagenet_source=IMAGENET_SOURCE,
         device=config["device"],
         code=lambda wc: stage_fingerprint("_predict", wc.arch),
     threads: config["threads"]
@@ -26,5 +28,6 @@ rule predict:
     shell:
         "i3d predict --model {input.model} --manifest {input.manifest} --shards {input.shards}"
         " --split {wildcards.split} --out {output} --crop-size {params.crop} --dataset {wildcards.dataset}"
-        " --init {wildcards.init} --data {params.data} --device {params.device} --threads {threads}"
+        " --init {wildcards.init} --data {params.data} --protocol {params.protocol}"
+        " --imagenet-source {params.imagenet_source} --device {params.device} --threads {threads}"
         " > {log} 2>&1"

@@ -35,3 +35,64 @@ rule table2:
     threads: 1
     shell:
         "i3d tables table2 --out results/table2 {input.predictions} > {log} 2>&1"
+
+
+# Tables 3-5 and the index (rules/transfer.smk makes their Fixed and Full-FT inputs): snakemake results/tables.md
+
+def predictions(ds, split, arch, stream, init, protocol="original"):
+    folder = "" if protocol == "original" else f"{protocol}/"
+    return f"results/{ds}/split{split}/{folder}{arch}-{stream}-{init}/predictions.h5"
+
+
+def table3_inputs():
+    """Kinetics models per architecture and stream: the configured init and every transferred one."""
+    if "kinetics400" not in config["datasets"]:
+        return []
+    return [predictions("kinetics400", 1, arch, stream, init)
+            for arch in config["datasets"]["kinetics400"]["architectures"]
+            for stream in get_spec(arch).model_streams(config["models"]["streams"])
+            for init in sorted({arch_settings(arch)["init"], *kinetics_inits(arch)})]
+
+
+def table4_inputs():
+    """Split 1 of UCF-101 and HMDB-51: Original (Table 2's models), Fixed and Full-FT."""
+    original = [predictions(*model) for model in trained_models() if model[0] in TRANSFER_DATASETS and model[1] == 1]
+    return original + [predictions(*model, protocol) for model in transfer_models() if model[1] == 1
+                       for protocol in ("fixed", "fullft")]
+
+
+def table5_inputs():
+    """Full-FT I3D on every configured split (the table averages the splits it has)."""
+    return [predictions(*model, "fullft") for model in transfer_models() if model[2] == "i3d"]
+
+
+rule table345:
+    input:
+        lambda wc: {"table3": table3_inputs, "table4": table4_inputs, "table5": table5_inputs}[wc.table](),
+    output:
+        csv="results/{table}.csv",
+        md="results/{table}.md",
+    log:
+        "logs/{table}.log",
+    wildcard_constraints:
+        table="table[345]",
+    params:
+        code=stage_fingerprint("_table345"),
+    threads: 1
+    shell:
+        "i3d tables {wildcards.table} --out results/{wildcards.table} {input} > {log} 2>&1"
+
+
+rule tables:
+    input:
+        expand("results/table{n}.md", n=[1, 2, 3, 4, 5]),
+    output:
+        "results/tables.md",
+    log:
+        "logs/tables.log",
+    params:
+        code=stage_fingerprint("_tables_index"),
+    threads: 1
+    shell:
+        "i3d tables index --out {output} " + " ".join(f"table{n}=results/table{n}.md" for n in range(1, 6))
+        + " > {log} 2>&1"

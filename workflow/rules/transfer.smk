@@ -1,0 +1,128 @@
+# transfer (Tables 3-5): the Kinetics models reused on UCF-101 and HMDB-51, as the paper's Table 4 does.
+#   Fixed:   features of every clip from the frozen Kinetics model -> a softmax probe (L2 by cross-validation on
+#            the train split) -> test predictions;
+#   Full-FT: every layer from the Kinetics weights and a new classifier, trained on the dataset -> predict.
+# {init} in these paths is the Kinetics model's initialisation (scratch: Kinetics only; imagenet: ImageNet, then
+# Kinetics); Original is Table 2's models, reused.
+
+TRANSFER_DATASETS = [d for d in ("ucf101", "hmdb51") if d in config["datasets"]]
+
+
+def kinetics_inits(arch):
+    """The Kinetics models of ``arch`` that are transferred: transfer.kinetics_inits, without imagenet for an
+    architecture that has no ImageNet start (the 3D-ConvNet)."""
+    return [i for i in config["transfer"]["kinetics_inits"] if i == "scratch" or get_spec(arch).imagenet_init]
+
+
+def transfer_models():
+    """(dataset, split, arch, stream, kinetics init) of every Fixed and Full-FT model: each architecture trained
+    on Kinetics and on the dataset."""
+    if "kinetics400" not in config["datasets"]:
+        return []
+    on_kinetics = config["datasets"]["kinetics400"]["architectures"]
+    return [(ds, split, arch, stream, init)
+            for ds in TRANSFER_DATASETS for split in config["datasets"][ds]["splits"]
+            for arch in config["datasets"][ds]["architectures"] if arch in on_kinetics
+            for stream in get_spec(arch).model_streams(config["models"]["streams"])
+            for init in kinetics_inits(arch)]
+
+
+def kinetics_model(wc):
+    return f"results/kinetics400/split1/{wc.arch}-{wc.stream}-{wc.init}/model.pt"
+
+
+rule features:
+    input:
+        model=kinetics_model,
+        manifest="results/{dataset}/manifest.csv",
+        shards=stream_shards,
+    output:
+        "results/{dataset}/features/{arch}-{stream}-{init}.h5",
+    log:
+        "logs/{dataset}/features/{arch}-{stream}-{init}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/features/{arch}-{stream}-{init}.tsv"
+    wildcard_constraints:
+        dataset="ucf101|hmdb51",
+    params:
+        crop=lambda wc: config["datasets"][wc.dataset]["test"]["crop_size"],
+        device=config["device"],
+        code=lambda wc: stage_fingerprint("_features", wc.arch),
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=GPU_JOBS,
+    shell:
+        "i3d features --model {input.model} --manifest {input.manifest} --shards {input.shards} --out {output}"
+        " --crop-size {params.crop} --device {params.device} --threads {threads} > {log} 2>&1"
+
+
+rule probe:
+    input:
+        features="results/{dataset}/features/{arch}-{stream}-{init}.h5",
+        manifest="results/{dataset}/manifest.csv",
+    output:
+        predictions="results/{dataset}/split{split}/fixed/{arch}-{stream}-{init}/predictions.h5",
+        cv="results/{dataset}/split{split}/fixed/{arch}-{stream}-{init}/predictions.cv.csv",
+    log:
+        "logs/{dataset}/split{split}/fixed/{arch}-{stream}-{init}/probe.log",
+    wildcard_constraints:
+        dataset="ucf101|hmdb51",
+    params:
+        l2=" ".join(map(str, config["transfer"]["probe"]["l2"])),
+        folds=config["transfer"]["probe"]["folds"],
+        data=lambda wc: data_kind(wc.dataset),
+        imagenet_source=IMAGENET_SOURCE,
+        code=stage_fingerprint("_probe"),
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "i3d probe --features {input.features} --manifest {input.manifest} --split {wildcards.split}"
+        " --out {output.predictions} --l2 {params.l2} --folds {params.folds} --dataset {wildcards.dataset}"
+        " --init {wildcards.init} --data {params.data} --imagenet-source {params.imagenet_source}"
+        " --threads {threads} > {log} 2>&1"
+
+
+def finetune_args(wc):
+    """The dataset's training settings with transfer.finetune's schedule (epochs scaled as training's are)."""
+    f = config["transfer"]["finetune"]
+    scale = arch_settings(wc.arch)["epochs_scale"]
+    return (train_args(wc) + f" --epochs {max(1, round(f['epochs'] * scale))} --lr {f['lr']}"
+            f" --body-lr-scale {f['body_lr_scale']}")  # later options win over train_args' own
+
+
+use rule train as finetune with:
+    input:
+        manifest="results/{dataset}/manifest.csv",
+        shards=stream_shards,
+        source=kinetics_model,
+    output:
+        model="results/{dataset}/split{split}/fullft/{arch}-{stream}-{init}/model.pt",
+        metrics="results/{dataset}/split{split}/fullft/{arch}-{stream}-{init}/metrics.csv",
+    log:
+        "logs/{dataset}/split{split}/fullft/{arch}-{stream}-{init}/train.log",
+    benchmark:
+        "results/benchmarks/{dataset}/split{split}/fullft/{arch}-{stream}-{init}/train.tsv"
+    wildcard_constraints:
+        dataset="ucf101|hmdb51",
+    params:
+        args=finetune_args,
+        init=lambda wc: f"--init kinetics --from-model {kinetics_model(wc)}",
+
+
+use rule predict as predict_fullft with:
+    input:
+        model="results/{dataset}/split{split}/fullft/{arch}-{stream}-{init}/model.pt",
+        manifest="results/{dataset}/manifest.csv",
+        shards=stream_shards,
+    output:
+        "results/{dataset}/split{split}/fullft/{arch}-{stream}-{init}/predictions.h5",
+    log:
+        "logs/{dataset}/split{split}/fullft/{arch}-{stream}-{init}/predict.log",
+    benchmark:
+        "results/benchmarks/{dataset}/split{split}/fullft/{arch}-{stream}-{init}/predict.tsv"
+    wildcard_constraints:
+        dataset="ucf101|hmdb51",
