@@ -23,7 +23,7 @@ job's re-parse counts `gpus: auto` as no GPU, so a cluster run sets `gpus` (the 
 def acquire_cfg(wildcards):
     """Only the keys that shape the raw data, so that e.g. a dataset's training overrides do not re-acquire it."""
     dataset = config["datasets"][wildcards.dataset]
-    keys = ("source", "root", "standin") if dataset["source"] == "synthetic" else ("source", "root", "subset")
+    keys = ("source", "root", "standin") + (() if dataset["source"] == "synthetic" else ("subset",))
     return {key: dataset[key] for key in keys}
 
 
