@@ -47,6 +47,8 @@ STAMP = "standin.json"  # in a rendered root: the parameters and code its files 
 Pose = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 Sprite = tuple[np.ndarray, np.ndarray]  # premultiplied RGB and 1 - alpha (both h×w×3 float32): fastest to composite
 _TAU = 2.0 * np.pi
+SHAPES = ("ellipse", "rectangle", "triangle", "star", "blob")  # kinds of `_shape_mask`, in its order
+TEXTURES = ("stripes", "checker", "rings", "blobs")  # kinds of `_texture`, in its order
 
 
 @dataclass(frozen=True)
@@ -219,8 +221,8 @@ def render_standin(dataset: str, root: Path, *, classes: int, clips_per_class: i
     root = Path(root)
     chosen = [(name, _MOTION[motion]) for name, motion in available[:classes]]
     jobs, texts = _PLANNERS[dataset](root, chosen, clips_per_class, seed, seconds)
-    render = dict(dataset=dataset, classes=classes, clips_per_class=clips_per_class, seed=seed,
-                  short_side=list(short_side), seconds=list(seconds), code=code_fingerprint(__name__))
+    render = {"dataset": dataset, "classes": classes, "clips_per_class": clips_per_class, "seed": seed,
+                  "short_side": list(short_side), "seconds": list(seconds), "code": code_fingerprint(__name__)}
     _keep_only_same_render(root, render, sorted(str(job.path.relative_to(root)) for job in jobs) + sorted(texts))
     todo = [job for job in jobs if not job.path.exists()]
     longest = max(2, math.ceil(seconds[1])) + 4.0  # a Kinetics source: action plus up to 4 s of distractors
@@ -380,10 +382,10 @@ def _colour_pair(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return a, (a + rng.uniform(80, 176, 3)) % 256
 
 
-def _texture(rng: np.random.Generator, h: int, w: int, cell: float) -> np.ndarray:
-    """h×w pattern in [0, 1] (stripes, checker, rings or blobs of scale ``cell`` px) plus fine grain."""
+def _texture(rng: np.random.Generator, h: int, w: int, cell: float, kind: int | None = None) -> np.ndarray:
+    """h×w pattern in [0, 1] (``TEXTURES[kind]`` of scale ``cell`` px, a random kind if None) plus fine grain."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    kind = rng.integers(4)
+    kind = rng.integers(len(TEXTURES)) if kind is None else kind
     if kind == 0:
         theta, period = rng.uniform(0, np.pi), rng.uniform(0.8, 1.6) * cell
         pattern = 0.5 + 0.5 * np.sin(_TAU * (xx * np.cos(theta) + yy * np.sin(theta)) / period)
@@ -403,12 +405,13 @@ def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: float) -> np.n
     return np.clip(cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
 
 
-def _shape_mask(rng: np.random.Generator, size: int, diameter: float) -> np.ndarray:
-    """Antialiased mask (drawn 4× larger, then area-downsampled) of a random, not rotationally symmetric shape."""
+def _shape_mask(rng: np.random.Generator, size: int, diameter: float, kind: int | None = None) -> np.ndarray:
+    """Antialiased mask (drawn 4× larger, then area-downsampled) of a randomly turned, not rotationally symmetric
+    shape (``SHAPES[kind]``, a random kind if None)."""
     k = 4
     big = np.zeros((size * k, size * k), np.uint8)
     centre, radius, turn = size * k / 2, diameter * k / 2, rng.uniform(0, _TAU)
-    kind = rng.integers(5)
+    kind = rng.integers(len(SHAPES)) if kind is None else kind
     if kind == 0:  # ellipse
         axes = (round(radius), round(radius * rng.uniform(0.45, 0.75)))
         cv2.ellipse(big, (round(centre), round(centre)), axes, math.degrees(turn), 0, 360, 255, -1)
@@ -428,12 +431,14 @@ def _shape_mask(rng: np.random.Generator, size: int, diameter: float) -> np.ndar
     return cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
 
 
-def _sprite(rng: np.random.Generator, diameter: float) -> Sprite:
-    """A textured, outlined object of about ``diameter`` pixels."""
+def draw_sprite(rng: np.random.Generator, diameter: float, shape: int | None = None,
+            texture: int | None = None) -> Sprite:
+    """A textured, outlined object of about ``diameter`` pixels (kinds ``SHAPES[shape]``, ``TEXTURES[texture]``;
+    random if None, as in every video: there the actor's look is not tied to the class)."""
     size = int(np.ceil(diameter)) + 4
-    mask = _shape_mask(rng, size, diameter)
+    mask = _shape_mask(rng, size, diameter, shape)
     a, b = _colour_pair(rng)
-    rgb = a + (b - a) * _texture(rng, size, size, max(3.0, diameter / 3))[..., None]
+    rgb = a + (b - a) * _texture(rng, size, size, max(3.0, diameter / 3), texture)[..., None]
     edge = (mask - cv2.erode(mask, np.ones((3, 3), np.uint8)))[..., None]
     rgb = rgb * (1.0 - edge) + rng.choice([20.0, 235.0]) * edge
     alpha = np.repeat(mask[..., None], 3, axis=2)
@@ -464,9 +469,17 @@ def _make_look(rng: np.random.Generator, short_side: tuple[int, int], portrait: 
     long = 2 * round(short * rng.choice([4 / 3, 16 / 9]) / 2)
     width, height = (short, long) if rng.random() < portrait else (long, short)
     fps = float(rng.choice(_FPS))
-    sprite = _sprite(rng, rng.uniform(0.32, 0.46) * short)
+    sprite = draw_sprite(rng, rng.uniform(0.32, 0.46) * short)
     speed, heading = rng.uniform(0.0, 0.06) * short, rng.uniform(0, _TAU)
     margin = int(np.ceil(speed * max_seconds + 0.05 * short)) + 2
+    background = draw_background(rng, width, height, short, margin, scene)
+    return _Look(width, height, fps, sprite, background, margin, (speed * np.cos(heading), speed * np.sin(heading)))
+
+
+def draw_background(rng: np.random.Generator, width: int, height: int, short: int, margin: int = 0,
+                scene: tuple[int, int] | None = None) -> np.ndarray:
+    """A (height+2·margin)×(width+2·margin)×3 float32 textured, shaded scene: random colours, or with ``scene`` a
+    class-typical palette (jittered) and its static prop at a random place in the central ``width``×``height``."""
     a, b = _colour_pair(rng)
     if scene is not None:
         a, b, _, _ = _scene_palette(scene)
@@ -480,9 +493,8 @@ def _make_look(rng: np.random.Generator, short_side: tuple[int, int], portrait: 
         c = (len(prop[0]) - 1) / 2
         x, y = margin + rng.uniform(0.15, 0.85) * width, margin + rng.uniform(0.15, 0.85) * height
         background = np.ascontiguousarray(background, dtype=np.float32)
-        _paste(background, prop, np.float64([[1, 0, x - c], [0, 1, y - c]]))
-    return _Look(width, height, fps, sprite, background.astype(np.float32), margin,
-                 (speed * np.cos(heading), speed * np.sin(heading)))
+        paste(background, prop, np.float64([[1, 0, x - c], [0, 1, y - c]]))
+    return background.astype(np.float32)
 
 
 # ---------------------------------------------------------------------------------------------- rendering
@@ -514,7 +526,7 @@ def _sprite_matrices(size: int, x: np.ndarray, y: np.ndarray, angle: np.ndarray,
                      np.stack([-beta, alpha, y + (beta - alpha) * c], axis=-1)], axis=1)
 
 
-def _paste(frame: np.ndarray, sprite: Sprite, m: np.ndarray) -> None:
+def paste(frame: np.ndarray, sprite: Sprite, m: np.ndarray) -> None:
     """Composite ``sprite`` warped by ``m`` over ``frame`` in place, warping only its bounding box."""
     colour, clear = sprite
     h, w = colour.shape[:2]
@@ -548,7 +560,7 @@ def _render(job: _Job, short_side: tuple[int, int], max_seconds: float) -> tuple
     x, y = x + _place(rng, x, w), y + _place(rng, y, h)
     layers = []  # (sprite, T×2×3 affines, T visibility), back to front
     for _ in range(job.clutter):
-        sprite = _sprite(rng, rng.uniform(0.1, 0.18) * short)
+        sprite = draw_sprite(rng, rng.uniform(0.1, 0.18) * short)
         path = _wander(rng, t, 0.25 * short, (0.2, 0.8))
         spin = _wander(rng, t, 60.0, (0.1, 0.5))[0]
         mats = _sprite_matrices(len(sprite[0]), path[0] + rng.uniform(0, w), path[1] + rng.uniform(0, h), spin, ones)
@@ -573,7 +585,7 @@ def _render(job: _Job, short_side: tuple[int, int], max_seconds: float) -> tuple
         frame = cv2.getRectSubPix(look.background, (w, h), (float(centre[0, i]), float(centre[1, i])))
         for sprite, mats, visible in layers:
             if visible[i]:
-                _paste(frame, sprite, mats[i])
+                paste(frame, sprite, mats[i])
         k, oy, ox = pick[i]
         frame += noise[k, oy:oy + h, ox:ox + w]
         frames[i] = np.clip(frame + 0.5, 0, 255)
