@@ -290,6 +290,16 @@ def _download_report(args: argparse.Namespace) -> None:
         print(f"  {row.item}: {row.status}: {row.reason}")
 
 
+def _weights_imagenet_standin(args: argparse.Namespace) -> None:
+    from .models.imagenet_standin import metadata_path, train_imagenet_standin
+
+    about = train_imagenet_standin(args.out, classes=args.classes, images_per_class=args.images_per_class,
+                                   size=args.size, epochs=args.epochs, seed=args.seed, threads=args.threads,
+                                   progress=not args.quiet)
+    print(f"ImageNet stand-in: val top-1 {about['val_top1']:.3f} (chance {about['chance']:.3f}) in "
+          f"{about['seconds']:.0f} s -> {args.out} ({metadata_path(args.out)})")
+
+
 def _check_config(args: argparse.Namespace) -> None:
     from .config import load_config
 
@@ -577,6 +587,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default=None, help="a local copy to use instead of downloading")
     p.add_argument("dst", help="where the checkpoint goes")
     p.set_defaults(func=_weights_fetch_imagenet)
+    p = weights.add_parser("imagenet-standin", help="pre-train the ImageNet stand-in offline: a 2D Inception-V1 on "
+                           "appearance-labelled stand-in stills, written in torchvision GoogLeNet's layout")
+    p.add_argument("--out", required=True, help="the weights file (a .json beside it describes the stand-in)")
+    p.add_argument("--classes", type=int, default=10, help="appearance classes (shape x texture), at most 20")
+    p.add_argument("--images-per-class", type=int, default=500)
+    p.add_argument("--size", type=int, default=48, help="image side, pixels")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    _add_common(p)
+    p.set_defaults(func=_weights_imagenet_standin)
 
     p = sub.add_parser("config", help="validate a config file against the schema")
     p.add_argument("config")

@@ -72,3 +72,20 @@ def test_table2_alone_plans_no_transfer_job(transferred, tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert not {"features", "probe", "finetune", "predict_fullft", "table345"} & {
         line.split()[0] for line in out.stdout.splitlines() if line.split()}
+
+
+def test_the_imagenet_standin_replaces_the_download_offline(tmp_path):
+    """imagenet.standin: Kinetics models from ImageNet train from the stand-in, never the torchvision download,
+    and every prediction says where its ImageNet weights came from."""
+    root = copy_project(tmp_path)
+    config = copy.deepcopy(SMALL)
+    config["imagenet"] = {"standin": True}
+    config["transfer"]["kinetics_inits"] = ["scratch", "imagenet"]
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    out = snakemake(root, "-n", "-p", "results/tables.md")
+    assert out.returncode == 0, out.stderr[-2000:]
+    rules = {line.split()[0] for line in out.stdout.splitlines() if line.split()}
+    assert "imagenet_standin" in rules and "fetch_imagenet" not in rules
+    assert "--imagenet resources/weights/googlenet-standin.pth" in out.stdout
+    assert "--imagenet-source stand-in" in out.stdout
+    assert "results/ucf101/split1/fullft/i3d-rgb-imagenet/model.pt" in out.stdout

@@ -65,11 +65,16 @@ def trained_models():
     ]
 
 
-IMAGENET_WEIGHTS = f"resources/weights/{Path(config['imagenet']['url'].split('?')[0]).name}"
+TORCHVISION_WEIGHTS = f"resources/weights/{Path(config['imagenet']['url'].split('?')[0]).name}"
 """Where the fetch_imagenet rule puts torchvision's GoogLeNet checkpoint (or where to place it by hand)."""
 
+STANDIN_WEIGHTS = "resources/weights/googlenet-standin.pth"
+"""Where the imagenet_standin rule writes the ImageNet stand-in (imagenet.standin: true)."""
 
-IMAGENET_SOURCE = "torchvision"
+IMAGENET_WEIGHTS = STANDIN_WEIGHTS if config["imagenet"]["standin"] else TORCHVISION_WEIGHTS
+
+
+IMAGENET_SOURCE = "stand-in" if config["imagenet"]["standin"] else "torchvision"
 """Where the ImageNet weights come from, recorded in every predictions file (the tables mark stand-in ones)."""
 
 

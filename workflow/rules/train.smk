@@ -13,7 +13,7 @@ rule fetch_imagenet:
     input:
         config["imagenet"]["path"] or [],
     output:
-        IMAGENET_WEIGHTS,
+        TORCHVISION_WEIGHTS,
     log:
         "logs/fetch_imagenet.log",
     params:
@@ -24,6 +24,23 @@ rule fetch_imagenet:
     shell:
         "i3d weights fetch-imagenet --url {params.url} --sha256 {params.sha256} {params.source} {output}"
         " > {log} 2>&1"
+
+
+rule imagenet_standin:
+    """The ImageNet stand-in (imagenet.standin: true): a 2D Inception-V1 pre-trained on stand-in stills whose
+    classes are appearance (shape x texture), written in torchvision GoogLeNet's layout, with a JSON beside it."""
+    output:
+        weights=STANDIN_WEIGHTS,
+        about=STANDIN_WEIGHTS.replace(".pth", ".json"),
+    log:
+        "logs/imagenet_standin.log",
+    benchmark:
+        "results/benchmarks/imagenet_standin.tsv"
+    params:
+        code=stage_fingerprint("_weights_imagenet_standin"),
+    threads: 1  # one thread: measured faster than two on a 2-core machine running other jobs
+    shell:
+        "i3d weights imagenet-standin --out {output.weights} --threads {threads} > {log} 2>&1"
 
 
 def train_args(wc):
