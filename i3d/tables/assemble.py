@@ -16,6 +16,7 @@ from .paper import paper_numbers, paper_source
 from .render import (
     DATASET_NAMES,
     STREAM_ORDER,
+    document,
     markdown_table,
     ours_text,
     paper_text,
@@ -81,9 +82,9 @@ def table2_markdown(df: pd.DataFrame) -> str:
                         "weights (except the 3D-ConvNet), so scratch rows are expected to be lower.")]
     caption += captions.standin_data(df) + captions.standin_imagenet(df) + captions.shortened(df) + \
         captions.schedules(df)
-    return "\n".join(caption) + "\n\n" + markdown_table(layout) + "\n" + \
-        "Tidy form (one row per architecture, dataset, split, stream, with test clip counts): `table2.csv`. " \
-        "Model sizes and input lengths: `table1.md`.\n"
+    return document(caption, layout,
+                    "Tidy form (one row per architecture, dataset, split, stream, with test clip counts): "
+                    "`table2.csv`. Model sizes and input lengths: `table1.md`.")
 
 
 def write_table2(prediction_paths: Sequence[str | Path], prefix: str | Path) -> pd.DataFrame:

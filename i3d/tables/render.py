@@ -27,6 +27,11 @@ def write_tables(df: pd.DataFrame, markdown: str, prefix: str | Path) -> None:
         write_text_atomic(Path(prefix).with_suffix(suffix), text)
 
 
+def document(caption: Sequence[str], layout: pd.DataFrame, tidy: str) -> str:
+    """A table's markdown page: its caption lines, the table in the paper's layout, and where the tidy form is."""
+    return "\n".join(caption) + "\n\n" + markdown_table(layout) + "\n" + tidy + "\n"
+
+
 def markdown_table(df: pd.DataFrame) -> str:
     """A GitHub-flavoured markdown table (no extra dependency)."""
     cells = [[(MISSING if (isinstance(v, float) and np.isnan(v)) else str(v)) for v in row]

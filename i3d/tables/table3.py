@@ -11,7 +11,7 @@ from .paper import beside_paper, paper_source
 from .render import (
     STREAM_NAMES,
     STREAM_ORDER,
-    markdown_table,
+    document,
     ours_text,
     paper_order,
     paper_text,
@@ -62,9 +62,9 @@ def table3_markdown(df: pd.DataFrame) -> str:
         *captions.uncertain(paper),
         *captions.run_conditions(ours),
     ]
-    return "\n".join(caption) + "\n\n" + markdown_table(layout) + "\n" + \
-        "Tidy form (one row per architecture, stream and init, ours and the paper's, with top-5 and test clip " \
-        "counts): `table3.csv`.\n"
+    return document(caption, layout,
+                    "Tidy form (one row per architecture, stream and init, ours and the paper's, with top-5 and "
+                    "test clip counts): `table3.csv`.")
 
 
 def write_table3(prediction_paths: Sequence[str | Path], out_prefix: str | Path) -> pd.DataFrame:

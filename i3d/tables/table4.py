@@ -12,7 +12,7 @@ from .paper import beside_paper, paper_source
 from .render import (
     DATASET_NAMES,
     MISSING,
-    markdown_table,
+    document,
     ours_text,
     paper_order,
     paper_text,
@@ -87,9 +87,9 @@ def table4_markdown(df: pd.DataFrame) -> str:
         *captions.uncertain(paper),
         *captions.run_conditions(ours),
     ]
-    return "\n".join(caption) + "\n\n" + markdown_table(layout) + "\n" + \
-        "Tidy form (one row per architecture, dataset, stream, protocol and init, ours and the paper's, with " \
-        "test clip counts): `table4.csv`.\n"
+    return document(caption, layout,
+                    "Tidy form (one row per architecture, dataset, stream, protocol and init, ours and the "
+                    "paper's, with test clip counts): `table4.csv`.")
 
 
 def write_table4(prediction_paths: Sequence[str | Path], out_prefix: str | Path) -> pd.DataFrame:

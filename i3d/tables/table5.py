@@ -14,7 +14,7 @@ from .paper import KEY, beside_paper, paper_numbers, paper_source
 from .render import (
     DATASET_NAMES,
     STREAM_NAMES,
-    markdown_table,
+    document,
     ours_text,
     paper_text,
     side_by_side,
@@ -110,9 +110,9 @@ def table5_markdown(df: pd.DataFrame, per_split: pd.DataFrame) -> str:
         *captions.uncertain(paper),
         *captions.run_conditions(per_split),
     ]
-    return "\n".join(caption) + "\n\n" + markdown_table(layout) + "\n" + \
-        "Tidy form (one row per model, dataset and init, ours and the paper's, with the splits each mean " \
-        "covers and each split's top-1): `table5.csv`.\n"
+    return document(caption, layout,
+                    "Tidy form (one row per model, dataset and init, ours and the paper's, with the splits each "
+                    "mean covers and each split's top-1): `table5.csv`.")
 
 
 def write_table5(prediction_paths: Sequence[str | Path], out_prefix: str | Path) -> pd.DataFrame:
