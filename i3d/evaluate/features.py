@@ -19,14 +19,14 @@ import pandas as pd
 import torch
 
 from ..data.annotations import SPLIT_COLUMNS
-from ..data.loader import ClipDataset, ClipSample, split_samples
+from ..data.loader import ClipSample, split_samples
 from ..device import resolve_device
-from ..models import get_spec
 from .predict import (
     dataset_outputs,
     eval_sampling,
     load_model,
     model_attrs,
+    test_dataset,
     write_clip_arrays,
 )
 from .whole_clip import CHUNK_FRAMES
@@ -47,8 +47,7 @@ def extract_features(model_path: str | Path, manifest: str | Path, shards: Mappi
     samples = listed_samples(pd.read_csv(manifest), {s: shards[s] for s in sampling})
     if not samples:
         raise RuntimeError(f"no clip of the manifest's splits is in the {'+'.join(sampling)} shards")
-    dataset = ClipDataset(shards, samples, sampling, train=False, crop_size=crop_size,
-                          input_size=get_spec(cfg["arch"]).crop_for(crop_size))
+    dataset = test_dataset(shards, samples, sampling, cfg, crop_size)
     features, _ = dataset_outputs(model, dataset, dev, chunk_frames=chunk_frames, progress=progress,
                                   desc=f"features {cfg['arch']}-{cfg['stream']}")
     write_features(out_path, [s.clip_id for s in samples], np.array([s.label for s in samples], dtype=np.int64),

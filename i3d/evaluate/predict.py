@@ -59,8 +59,7 @@ def predict(model_path: str | Path, manifest: str | Path, shards: Mapping[str, S
     samples = split_samples(table, {s: shards[s] for s in sampling}, split, "test")
     if not samples:
         raise RuntimeError(f"no test clips for split {split} in the {'+'.join(sampling)} shards")
-    dataset = ClipDataset(shards, samples, sampling, train=False, crop_size=crop_size,
-                          input_size=get_spec(cfg["arch"]).crop_for(crop_size))
+    dataset = test_dataset(shards, samples, sampling, cfg, crop_size)
     _, logits = dataset_outputs(model, dataset, dev, chunk_frames=chunk_frames, progress=progress,
                                 desc=f"predict {cfg['arch']}-{cfg['stream']}")
     labels = np.array([s.label for s in samples], dtype=np.int64)
@@ -84,6 +83,13 @@ def eval_sampling(cfg: Mapping) -> dict:
     """Per input stream, the test sampling of the model trained with ``cfg``, frames scaled as in training
     (checkpoints from before the scale are the paper's)."""
     return model_sampling(cfg["arch"], cfg["stream"], "test", float(cfg.get("frames_scale", 1.0)))
+
+
+def test_dataset(shards: Mapping[str, Sequence[str | Path]], samples: Sequence, sampling: Mapping,
+                 cfg: Mapping, crop_size: int) -> ClipDataset:
+    """The clips in the model's test footprint: center crop, the architecture's input size."""
+    return ClipDataset(shards, samples, sampling, train=False, crop_size=crop_size,
+                       input_size=get_spec(cfg["arch"]).crop_for(crop_size))
 
 
 def model_attrs(cfg: Mapping, input_size: int) -> dict:

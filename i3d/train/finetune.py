@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..models.pretrained import check_fits
 from .checkpoints import load
 
 
@@ -56,13 +57,7 @@ def load_body(model: nn.Module, source: Mapping[str, torch.Tensor]) -> tuple[str
     head = classifier_prefixes(model)
     own = {k: v for k, v in model.state_dict().items() if not k.startswith(head)}
     body = {k: v for k, v in source.items() if not k.startswith(head)}
-    missing = [k for k in own if k not in body]
-    unexpected = [k for k in body if k not in own]
-    reshaped = [f"{k} {tuple(v.shape)} (model {tuple(own[k].shape)})"
-                for k, v in body.items() if k in own and v.shape != own[k].shape]
-    if missing or unexpected or reshaped:
-        raise ValueError(f"the starting model does not fit: missing {missing[:5]}, unexpected {unexpected[:5]}, "
-                         f"reshaped {reshaped[:5]}")
+    check_fits(own, body, "the starting model does not fit")
     model.load_state_dict(body, strict=False)
     return head
 
