@@ -329,6 +329,10 @@ def _add_provenance_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", default="original", choices=["original", "fixed", "fullft"],
                    help="original: trained on this dataset; fixed: a probe on frozen Kinetics features; fullft: "
                         "fine-tuned from Kinetics (recorded in the file)")
+    _add_imagenet_source_option(p)
+
+
+def _add_imagenet_source_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--imagenet-source", default="torchvision", choices=["torchvision", "stand-in"],
                    help="where ImageNet weights came from, when init is imagenet (recorded in the file)")
 
@@ -539,8 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="recorded in the predictions file")
     p.add_argument("--init", default="scratch", help="the Kinetics model's init, recorded in the predictions file")
     p.add_argument("--data", default="stand-in", choices=["stand-in", "real"], help="recorded in the predictions file")
-    p.add_argument("--imagenet-source", default="torchvision", choices=["torchvision", "stand-in"],
-                   help="where ImageNet weights came from, when init is imagenet (recorded in the file)")
+    _add_imagenet_source_option(p)
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(func=_probe)
 
