@@ -1,0 +1,253 @@
+"""The report's sections, each from its part of a results tree: HTML (all text escaped) plus the images it
+links, written into the report's image folder. A missing or unreadable input becomes a short note, never an
+error: the report is most useful while a run is still incomplete."""
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import h5py
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.image import imsave
+
+from ..evaluate.predict import read_predictions
+from ..tables.render import DATASET_NAMES
+from ..tables.runs import topk_accuracy
+from .confusion import confusion_counts, plot_confusion
+from .curves import plot_curves, read_metrics
+from .examples import write_examples
+from .flow_colour import wheel_legend
+from .markdown import markdown_to_html
+from .stage_times import stage_times
+
+PROTOCOLS = ("original", "fixed", "fullft")
+"""Table 4's order: trained on the dataset, probe on frozen Kinetics features, fine-tuned from Kinetics."""
+TABLES = ("tables", "table1", "table2", "table3", "table4", "table5")
+UNREADABLE = (OSError, ValueError, KeyError, IndexError, pd.errors.ParserError)
+"""What a damaged or half-written input raises; it is reported on the page, and the rest still shows."""
+
+
+@dataclass
+class Section:
+    """One part of the page: its anchor, heading, body, and how many items it shows (for the contents)."""
+
+    anchor: str
+    title: str
+    body: list[str] = field(default_factory=list)
+    items: int = 0
+
+
+@dataclass(frozen=True)
+class Images:
+    """Where the report's images go, and how the page (in ``page_dir``) links them."""
+
+    folder: Path
+    page_dir: Path
+
+    def save_name(self, name: str) -> Path:
+        """A file in the image folder for ``name``, with characters that need quoting in a URL replaced."""
+        return self.folder / re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+    def tag(self, path: Path, alt: str) -> str:
+        """An ``<img>`` linking ``path`` relative to the page."""
+        rel = path.relative_to(self.page_dir).as_posix()
+        return f'<img src="{quote(rel)}" alt="{html.escape(alt)}">'
+
+
+def note(text: str) -> str:
+    """A short remark on the page (e.g. what is missing and why)."""
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
+def figure(img: str, caption: str, standin: bool = False) -> str:
+    """An image with a caption, marked when it comes from stand-in data."""
+    mark = ' <span class="standin">stand-in data</span>' if standin else ""
+    return f"<figure>{img}<figcaption>{html.escape(caption)}{mark}</figcaption></figure>"
+
+
+def datasets(results: Path) -> list[str]:
+    """Dataset folders of the results tree (those with a manifest or a split), in the paper's order."""
+    found = [d.name for d in results.iterdir()
+             if d.is_dir() and ((d / "manifest.csv").exists() or any(d.glob("split*")))]
+    order = list(DATASET_NAMES)
+    return sorted(found, key=lambda d: (order.index(d) if d in order else len(order), d))
+
+
+def dataset_name(dataset: str) -> str:
+    """The paper's spelling of a dataset's name."""
+    return DATASET_NAMES.get(dataset, dataset)
+
+
+def class_names(results: Path, dataset: str, count: int) -> list[str]:
+    """Label index -> class name from the dataset's manifest; the index itself where the manifest has none."""
+    names = [str(i) for i in range(count)]
+    try:
+        manifest = pd.read_csv(results / dataset / "manifest.csv", usecols=["label", "label_index"])
+    except UNREADABLE:
+        return names
+    for label, index in manifest.drop_duplicates("label_index").itertuples(index=False):
+        if 0 <= int(index) < count:
+            names[int(index)] = str(label)
+    return names
+
+
+def model_runs(results: Path, dataset: str, filename: str) -> list[tuple[str, Path]]:
+    """(``split<N> <protocol> <arch>-<stream>-<init>``, path) of every ``filename`` under the dataset's splits:
+    Original models directly in the split folder, transfer ones in ``fixed/`` and ``fullft/``."""
+    runs = []
+    for path in (results / dataset).glob(f"split*/**/{filename}"):
+        parts = path.relative_to(results / dataset).parts
+        protocol = parts[1] if len(parts) == 4 else "original"
+        runs.append((f"{parts[0]} {protocol} {path.parent.name}", path))
+    return sorted(runs, key=lambda run: (run[0].split()[0], PROTOCOLS.index(run[0].split()[1])
+                                         if run[0].split()[1] in PROTOCOLS else len(PROTOCOLS), run[0]))
+    return runs
+
+
+def standin_datasets(results: Path) -> set[str]:
+    """Datasets with at least one prediction file recorded as made from stand-in data."""
+    marked = set()
+    for dataset in datasets(results):
+        for _, path in model_runs(results, dataset, "predictions.h5"):
+            try:
+                with h5py.File(path, "r", locking=False) as f:
+                    if f.attrs.get("data") == "stand-in":
+                        marked.add(dataset)
+                        break
+            except UNREADABLE:
+                continue
+    return marked
+
+
+def tables_section(results: Path) -> Section:
+    """Every table page that exists (``tables.md`` is the index), as HTML tables with their captions."""
+    section = Section("tables", "Tables")
+    for name in TABLES:
+        md = results / f"{name}.md"
+        if not md.exists():
+            section.body.append(note(f"{md.name}: not made yet."))
+            continue
+        section.body.append(f'<section id="{name}" class="table">{markdown_to_html(md.read_text())}</section>')
+        section.items += 1
+    return section
+
+
+def curves_section(results: Path, images: Images, standin: set[str]) -> Section:
+    """Loss and top-1 per epoch of every trained model (``metrics.csv``), grouped per dataset."""
+    section = Section("curves", "Training and validation curves")
+    for dataset in datasets(results):
+        runs = model_runs(results, dataset, "metrics.csv")
+        section.body.append(f"<h3>{html.escape(dataset_name(dataset))}</h3>")
+        if not runs:
+            section.body.append(note(f"{dataset}: no metrics.csv yet (no model trained)."))
+            continue
+        figures = []
+        for title, path in runs:
+            try:
+                metrics = read_metrics(path)
+                out = images.save_name(f"curves-{dataset}-{title.replace(' ', '-')}.png")
+                plot_curves(metrics, f"{dataset} {title}", out)
+            except UNREADABLE as exc:
+                figures.append(note(f"{path.relative_to(results)}: unreadable ({exc})."))
+                continue
+            kept = metrics.epoch[metrics.selected].tolist()
+            caption = f"{title}: {len(metrics)} epochs, selected {kept[0] if kept else 'none'}"
+            figures.append(figure(images.tag(out, title), caption, dataset in standin))
+            section.items += 1
+        section.body.append('<div class="grid">' + "".join(figures) + "</div>")
+    return section
+
+
+def confusion_section(results: Path, images: Images) -> Section:
+    """A row-normalised confusion matrix per prediction file (RGB+Flow Fixed: one per stream's probe)."""
+    section = Section("confusion", "Confusion matrices")
+    for dataset in datasets(results):
+        runs = model_runs(results, dataset, "predictions.h5")
+        section.body.append(f"<h3>{html.escape(dataset_name(dataset))}</h3>")
+        if not runs:
+            section.body.append(note(f"{dataset}: no predictions.h5 yet."))
+            continue
+        figures = []
+        for title, path in runs:
+            try:
+                _, labels, logits = read_predictions(path)
+                with h5py.File(path, "r", locking=False) as f:
+                    standin = f.attrs.get("data") == "stand-in"
+                names = class_names(results, dataset, logits.shape[1])
+                top1 = topk_accuracy(labels, logits)
+                out = images.save_name(f"confusion-{dataset}-{title.replace(' ', '-')}.png")
+                plot_confusion(confusion_counts(labels, logits), names,
+                               f"{dataset} {title}\ntop-1 {top1:.1f}% ({len(labels)} clips)", out)
+            except UNREADABLE as exc:
+                figures.append(note(f"{path.relative_to(results)}: unreadable ({exc})."))
+                continue
+            figures.append(figure(images.tag(out, title), f"{title}: top-1 {top1:.1f}% on {len(labels)} clips",
+                                  standin))
+            section.items += 1
+        section.body.append('<div class="grid">' + "".join(figures) + "</div>")
+    return section
+
+
+def examples_section(results: Path, images: Images, count: int, frames: int, flow_bound: float,
+                     standin: set[str]) -> Section:
+    """A few clips per dataset: frames over their TV-L1 flow in the Middlebury colours, and the colour key."""
+    section = Section("examples", "Frames and TV-L1 flow")
+    legend = images.save_name("flow-colour-wheel.png")
+    imsave(legend, wheel_legend(96))
+    section.body.append(figure(images.tag(legend, "flow colour key"),
+                               "Colour key: hue = direction of motion (right red, down yellow, left cyan, up blue), "
+                               "saturation = speed (white: still), relative to the largest motion in each strip."))
+    for dataset in datasets(results):
+        section.body.append(f"<h3>{html.escape(dataset_name(dataset))}</h3>")
+        rgb = sorted((results / dataset / "rgb").glob("shard*.h5"))
+        flow = sorted((results / dataset / "flow").glob("shard*.h5"))
+        if not rgb or not flow:
+            section.body.append(note(f"{dataset}: no {'RGB' if not rgb else 'flow'} shards yet."))
+            continue
+        try:
+            shown = write_examples(rgb, flow, images.folder, f"examples-{dataset}", count, frames, flow_bound)
+        except UNREADABLE as exc:
+            section.body.append(note(f"{dataset}: shards unreadable ({exc})."))
+            continue
+        if not shown:
+            section.body.append(note(f"{dataset}: no clip has both frames and flow."))
+        names = class_names(results, dataset, max([e.label + 1 for e in shown], default=0))
+        for e in shown:
+            caption = (f"{e.clip_id} ({names[e.label]}), frames {', '.join(map(str, e.frames))}: frame above, "
+                       f"flow to the next frame below (full colour = {e.scale:.1f} px)")
+            section.body.append(figure(images.tag(e.image, e.clip_id), caption, dataset in standin))
+            section.items += 1
+    return section
+
+
+def stage_times_section(results: Path, images: Images) -> Section:
+    """Job seconds per stage from Snakemake's benchmark files: a table and a bar chart."""
+    section = Section("stages", "Time per stage")
+    try:
+        df = stage_times(results / "benchmarks")
+    except UNREADABLE as exc:
+        section.body.append(note(f"benchmark files unreadable ({exc})."))
+        return section
+    if df.empty:
+        section.body.append(note("no benchmark files under benchmarks/ yet."))
+        return section
+    section.items = len(df)
+    out = images.save_name("stage-times.png")
+    fig = Figure(figsize=(6.4, 0.35 * len(df) + 1.0), dpi=80)
+    ax = fig.subplots()
+    ax.barh(df.stage, df.job_seconds, color="tab:blue")
+    ax.invert_yaxis()
+    ax.set_xlabel("job seconds (summed over the stage's jobs)")
+    fig.tight_layout()  # one figure: the stage names' width is not known in advance
+    fig.savefig(out)
+    total = df.job_seconds.sum()
+    section.body += [df.round(1).to_html(index=False, classes="data", border=0),
+                     f"<p>Total: {total:.0f} job seconds ({np.round(total / 3600, 2)} h); jobs that ran side by side "
+                     "overlap, so the wall time is shorter.</p>",
+                     figure(images.tag(out, "job seconds per stage"), "Job seconds per stage")]
+    return section
