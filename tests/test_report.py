@@ -28,6 +28,7 @@ from i3d.report.confusion import confusion_counts, row_normalised
 from i3d.report.flow_colour import flow_to_colour
 from i3d.report.markdown import markdown_to_html
 from i3d.report.page import write_report
+from i3d.report.pretraining import comparisons
 from i3d.report.stage_times import stage_times
 from i3d.tables.render import document
 
@@ -191,7 +192,7 @@ def test_the_report_shows_every_part_and_notes_what_is_missing(results, tmp_path
     out = write_report(results, tmp_path / "site/report.html")
     page = out.read_text()
     assert not list(out.parent.glob("*.tmp*"))  # written through a temporary name
-    for anchor in ("tables", "table2", "curves", "confusion", "examples", "stages"):
+    for anchor in ("tables", "table2", "pretraining", "curves", "confusion", "examples", "stages"):
         assert f'id="{anchor}"' in page
     assert "Table 2: architecture comparison" in page and "&lt;of a test&gt;" in page
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page  # escaped
@@ -218,6 +219,31 @@ def test_the_report_shows_every_part_and_notes_what_is_missing(results, tmp_path
         strip = (mpimg.imread(out.parent / f"report/examples-ucf101-{n}.png")[..., :3] * 255).round()
         flow_part = strip[strip.shape[0] * 3 // 4, : strip.shape[1] // 8]  # a row in the middle of the flow half
         assert np.abs(flow_part - expected).max() <= 40, (n, flow_part.mean(axis=0), expected)
+
+
+def test_models_that_differ_only_in_their_start_are_compared(results, tmp_path):
+    kinetics = results / "kinetics400/split1"
+    for init in ("imagenet", "scratch"):
+        write_model(kinetics / f"i3d-rgb-{init}", dict(arch="i3d", stream="rgb", init=init, protocol="original"))
+    write_model(kinetics / "c3d-rgb-scratch", dict(arch="c3d", stream="rgb", init="scratch", protocol="original"))
+    write_model(results / "ucf101/split1/fullft/i3d-rgb-scratch",
+                dict(arch="i3d", stream="rgb", init="scratch", protocol="fullft"), epochs=2)
+    (results / "ucf101/split1/fullft/i3d-rgb-scratch/predictions.h5").unlink()  # not predicted yet
+
+    found = {(c.dataset, c.model): [s.label for s in c.starts] for c in comparisons(results / "kinetics400")}
+    found.update({(c.dataset, c.model): [s.label for s in c.starts] for c in comparisons(results / "ucf101")})
+    assert found == {("kinetics400", "i3d-rgb"): ["from scratch", "from ImageNet"],  # c3d has one start: no figure
+                     ("ucf101", "i3d-rgb"): ["Original (scratch)", "Full-FT from Kinetics",
+                                             "Full-FT from ImageNet→Kinetics"]}
+
+    page = write_report(results, tmp_path / "report.html").read_text()
+    part = page[page.index('id="pretraining"'):page.index('id="curves"')]
+    assert part.count("<img") == 2 and "pretraining-ucf101-split1-i3d-rgb.png" in part
+    rows = [[re.sub("<.*?>", "", cell) for cell in re.findall(r"<td>(.*?)</td>", row)]
+            for row in re.findall(r"<tr>(.*?)</tr>", part, re.S)]
+    assert ["split1 i3d-rgb", "Original (scratch)", "3", "40.0", "70.0", "83.3"] in rows
+    assert ["split1 i3d-rgb", "Full-FT from Kinetics", "2", "40.0", "70.0", "–"] in rows  # no predictions: a dash
+    assert ["split1 i3d-rgb", "from ImageNet", "3", "40.0", "70.0", "83.3"] in rows
 
 
 def test_the_report_of_an_empty_tree_is_notes_only(tmp_path):

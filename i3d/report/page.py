@@ -31,6 +31,7 @@ def render(results: Path, images: sections.Images, examples: int, frames: int, f
     """The whole page's HTML; the images are written on the way."""
     standin = sections.standin_datasets(results)
     parts = [sections.tables_section(results),
+             sections.pretraining_section(results, images, standin),
              sections.curves_section(results, images, standin),
              sections.confusion_section(results, images),
              sections.examples_section(results, images, examples, frames, flow_bound, standin),

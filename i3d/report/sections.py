@@ -23,6 +23,7 @@ from .curves import plot_curves, read_metrics
 from .examples import write_examples
 from .flow_colour import wheel_legend
 from .markdown import markdown_to_html
+from .pretraining import comparisons, plot_comparison
 from .stage_times import stage_times
 
 PROTOCOLS = ("original", "fixed", "fullft")
@@ -106,7 +107,6 @@ def model_runs(results: Path, dataset: str, filename: str) -> list[tuple[str, Pa
         runs.append((f"{parts[0]} {protocol} {path.parent.name}", path))
     return sorted(runs, key=lambda run: (run[0].split()[0], PROTOCOLS.index(run[0].split()[1])
                                          if run[0].split()[1] in PROTOCOLS else len(PROTOCOLS), run[0]))
-    return runs
 
 
 def standin_datasets(results: Path) -> set[str]:
@@ -161,6 +161,52 @@ def curves_section(results: Path, images: Images, standin: set[str]) -> Section:
             section.items += 1
         section.body.append('<div class="grid">' + "".join(figures) + "</div>")
     return section
+
+
+def pretraining_section(results: Path, images: Images, standin: set[str]) -> Section:
+    """Models that differ only in their starting weights on one figure each, and a table of what each start
+    reached: the paper's claim that pre-training helps, or not, at a glance."""
+    section = Section("pretraining", "Does pre-training help?")
+    section.body.append("<p>Each figure overlays models of one dataset, architecture and stream that differ only in "
+                        "where their weights started. Top-1 on the test split is from the epoch chosen on "
+                        "validation; the first epoch's validation top-1 shows a head start.</p>")
+    for dataset in datasets(results):
+        found = comparisons(results / dataset)
+        if not found:
+            continue
+        section.body.append(f"<h3>{html.escape(dataset_name(dataset))}</h3>")
+        rows, figures = [], []
+        for comparison in found:
+            title = f"{comparison.split} {comparison.model}"
+            try:
+                curves = {start.label: read_metrics(start.metrics) for start in comparison.starts}
+                out = images.save_name(f"pretraining-{dataset}-{title.replace(' ', '-')}.png")
+                plot_comparison(curves, f"{dataset} {title}", out)
+            except UNREADABLE as exc:
+                figures.append(note(f"{dataset} {title}: unreadable ({exc})."))
+                continue
+            for start in comparison.starts:
+                metrics = curves[start.label]
+                rows.append({"model": title, "start": start.label, "epochs": len(metrics),
+                             "val top-1, epoch 1": float(metrics.val_top1.iloc[0]),
+                             "val top-1, chosen": float(metrics.val_top1[metrics.selected].max()),
+                             "test top-1": _test_top1(start.predictions)})
+            figures.append(figure(images.tag(out, title), title, dataset in standin))
+            section.items += 1
+        section.body.append(pd.DataFrame(rows).round(1).to_html(index=False, classes="data", border=0, na_rep="–"))
+        section.body.append('<div class="grid">' + "".join(figures) + "</div>")
+    if not section.items:
+        section.body.append(note("no two models of one architecture and stream with different starts yet."))
+    return section
+
+
+def _test_top1(predictions: Path) -> float:
+    """Top-1 % of a predictions file, NaN when it is missing or unreadable (the table shows a dash)."""
+    try:
+        _, labels, logits = read_predictions(predictions)
+    except UNREADABLE:
+        return float("nan")
+    return topk_accuracy(labels, logits)
 
 
 def confusion_section(results: Path, images: Images) -> Section:
