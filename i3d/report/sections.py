@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -137,30 +138,44 @@ def tables_section(results: Path) -> Section:
     return section
 
 
-def curves_section(results: Path, images: Images, standin: set[str]) -> Section:
-    """Loss and top-1 per epoch of every trained model (``metrics.csv``), grouped per dataset."""
-    section = Section("curves", "Training and validation curves")
+Drawing = tuple[Path, str, bool]
+"""A figure drawn for one model's file: the image, its caption, whether it comes from stand-in data."""
+
+
+def per_model_figures(section: Section, results: Path, images: Images, filename: str, missing: str,
+                      draw: Callable[[str, str, Path], Drawing]) -> Section:
+    """Fill ``section`` with one figure per ``filename`` of each dataset's models, drawn by ``draw(dataset,
+    title, path)``; a dataset with none gets the note ``missing``, an unreadable file its own note."""
     for dataset in datasets(results):
-        runs = model_runs(results, dataset, "metrics.csv")
+        runs = model_runs(results, dataset, filename)
         section.body.append(f"<h3>{html.escape(dataset_name(dataset))}</h3>")
         if not runs:
-            section.body.append(note(f"{dataset}: no metrics.csv yet (no model trained)."))
+            section.body.append(note(f"{dataset}: {missing}"))
             continue
         figures = []
         for title, path in runs:
             try:
-                metrics = read_metrics(path)
-                out = images.save_name(f"curves-{dataset}-{title.replace(' ', '-')}.png")
-                plot_curves(metrics, f"{dataset} {title}", out)
+                out, caption, standin = draw(dataset, title, path)
             except UNREADABLE as exc:
                 figures.append(note(f"{path.relative_to(results)}: unreadable ({exc})."))
                 continue
-            kept = metrics.epoch[metrics.selected].tolist()
-            caption = f"{title}: {len(metrics)} epochs, selected {kept[0] if kept else 'none'}"
-            figures.append(figure(images.tag(out, title), caption, dataset in standin))
+            figures.append(figure(images.tag(out, title), caption, standin))
             section.items += 1
         section.body.append('<div class="grid">' + "".join(figures) + "</div>")
     return section
+
+
+def curves_section(results: Path, images: Images, standin: set[str]) -> Section:
+    """Loss and top-1 per epoch of every trained model (``metrics.csv``), grouped per dataset."""
+    def draw(dataset: str, title: str, path: Path) -> Drawing:
+        metrics = read_metrics(path)
+        out = images.save_name(f"curves-{dataset}-{title.replace(' ', '-')}.png")
+        plot_curves(metrics, f"{dataset} {title}", out)
+        kept = metrics.epoch[metrics.selected].tolist()
+        return out, f"{title}: {len(metrics)} epochs, selected {kept[0] if kept else 'none'}", dataset in standin
+
+    return per_model_figures(Section("curves", "Training and validation curves"), results, images, "metrics.csv",
+                             "no metrics.csv yet (no model trained).", draw)
 
 
 def pretraining_section(results: Path, images: Images, standin: set[str]) -> Section:
@@ -211,32 +226,19 @@ def _test_top1(predictions: Path) -> float:
 
 def confusion_section(results: Path, images: Images) -> Section:
     """A row-normalised confusion matrix per prediction file (RGB+Flow Fixed: one per stream's probe)."""
-    section = Section("confusion", "Confusion matrices")
-    for dataset in datasets(results):
-        runs = model_runs(results, dataset, "predictions.h5")
-        section.body.append(f"<h3>{html.escape(dataset_name(dataset))}</h3>")
-        if not runs:
-            section.body.append(note(f"{dataset}: no predictions.h5 yet."))
-            continue
-        figures = []
-        for title, path in runs:
-            try:
-                _, labels, logits = read_predictions(path)
-                with h5py.File(path, "r", locking=False) as f:
-                    standin = f.attrs.get("data") == "stand-in"
-                names = class_names(results, dataset, logits.shape[1])
-                top1 = topk_accuracy(labels, logits)
-                out = images.save_name(f"confusion-{dataset}-{title.replace(' ', '-')}.png")
-                plot_confusion(confusion_counts(labels, logits), names,
-                               f"{dataset} {title}\ntop-1 {top1:.1f}% ({len(labels)} clips)", out)
-            except UNREADABLE as exc:
-                figures.append(note(f"{path.relative_to(results)}: unreadable ({exc})."))
-                continue
-            figures.append(figure(images.tag(out, title), f"{title}: top-1 {top1:.1f}% on {len(labels)} clips",
-                                  standin))
-            section.items += 1
-        section.body.append('<div class="grid">' + "".join(figures) + "</div>")
-    return section
+    def draw(dataset: str, title: str, path: Path) -> Drawing:
+        _, labels, logits = read_predictions(path)
+        with h5py.File(path, "r", locking=False) as f:
+            standin = f.attrs.get("data") == "stand-in"
+        names = class_names(results, dataset, logits.shape[1])
+        top1 = topk_accuracy(labels, logits)
+        out = images.save_name(f"confusion-{dataset}-{title.replace(' ', '-')}.png")
+        plot_confusion(confusion_counts(labels, logits), names,
+                       f"{dataset} {title}\ntop-1 {top1:.1f}% ({len(labels)} clips)", out)
+        return out, f"{title}: top-1 {top1:.1f}% on {len(labels)} clips", standin
+
+    return per_model_figures(Section("confusion", "Confusion matrices"), results, images, "predictions.h5",
+                             "no predictions.h5 yet.", draw)
 
 
 def examples_section(results: Path, images: Images, count: int, frames: int, flow_bound: float,
