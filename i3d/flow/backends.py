@@ -53,8 +53,8 @@ def _create_torch(threads: int = 1, tvl1: dict | None = None, device: str = "aut
 
 
 def _cuda_available() -> bool:
-    import torch
-    return torch.cuda.is_available()
+    from ..device import cuda_available
+    return cuda_available()
 
 
 #: Backends: "auto" takes the first available one, so the CUDA case of torch comes first.
