@@ -16,7 +16,8 @@ Nothing is leased when:
 - the process is one rank of a multi-process job (``LOCAL_RANK`` set, or ``WORLD_SIZE`` above 1): torchrun
   starts one process per GPU and each picks ``cuda:LOCAL_RANK``, so a rank must not narrow what it sees;
 - the device is ``cpu`` or names a GPU (``cuda:1``): the command line decided;
-- ``nvidia-smi`` is missing or lists no GPU.
+- ``nvidia-smi`` is missing or lists fewer than two GPUs: with one there is nothing to choose, and jobs that
+  declare no ``gpu`` resource (config ``gpus: 0``) keep sharing it, as documented, instead of queueing on a lock.
 
 The lease must come before anything initialises CUDA in the process (``torch.cuda.is_available()`` does): CUDA
 reads ``CUDA_VISIBLE_DEVICES`` once, at start-up. The stages take it where they resolve their device
@@ -114,14 +115,14 @@ def lease_gpu(timeout: float | None = None, gpus: Callable[[], list[tuple[str, s
               log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> str | None:
     """Lease a free GPU for the rest of this process and set ``CUDA_VISIBLE_DEVICES`` to its UUID.
 
-    Returns the UUID, or None when the machine has no GPU. Call before CUDA starts, and only when
+    Returns the UUID, or None when the machine has fewer than two GPUs. Call before CUDA starts, and only when
     ``wants_lease``. Waits up to ``timeout`` seconds (default ``I3D_GPU_LEASE_TIMEOUT``, else 600) while all are
     held, then raises RuntimeError. A second call in the same process returns the first lease.
     """
     if "uuid" in _held:
         return str(_held["uuid"])
     found = gpus()
-    if not found:
+    if len(found) < 2:  # none, or one: nothing to choose; jobs share the card as the gpu resource limit allows
         return None
     if timeout is None:
         timeout = float(os.environ.get("I3D_GPU_LEASE_TIMEOUT", LEASE_TIMEOUT_S))

@@ -72,9 +72,11 @@ def test_concurrent_jobs_get_distinct_gpus_and_a_fourth_waits_for_a_freed_one(tm
 
 
 def test_a_killed_holder_frees_its_gpu_at_once(tmp_path, procs):
-    env = lease_env(tmp_path, gpus=1)
+    env = lease_env(tmp_path, gpus=2)
     procs.append(holder(tmp_path, env, "a"))
     assert leased(procs[0], timeout=30) == "GPU-fake-0"
+    procs.append(holder(tmp_path, env, "c"))
+    assert leased(procs[1], timeout=30) == "GPU-fake-1"
 
     now = {**env, "I3D_GPU_LEASE_TIMEOUT": "0"}
     busy = subprocess.run([sys.executable, "-c", HOLDER, "auto", str(tmp_path / "none")], env=now, timeout=30,
@@ -126,10 +128,12 @@ def test_a_lease_in_process_sets_the_visible_gpu_once(tmp_path, monkeypatch):
             os.close(gpu_lease._held["fd"])
 
 
-def test_no_gpus_no_lease(tmp_path, monkeypatch):
+def test_no_lease_without_a_choice_of_gpus(tmp_path, monkeypatch):
     monkeypatch.setattr(gpu_lease, "_held", {})
     monkeypatch.setenv("I3D_GPU_LOCK_DIR", str(tmp_path / "locks"))
     assert gpu_lease.lease_gpu(gpus=list) is None
+    assert gpu_lease.lease_gpu(gpus=lambda: [("0", "GPU-only")]) is None  # one GPU: shared, as the limit allows
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ or os.environ["CUDA_VISIBLE_DEVICES"] != "GPU-only"
     assert not (tmp_path / "locks").exists()
 
 
