@@ -74,6 +74,7 @@ def _train(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from .data.shards import shards_by_kind
+    from .train.distributed import launch_from_env
     from .train.loop import TrainConfig, train
 
     manifest = pd.read_csv(args.manifest)
@@ -82,11 +83,13 @@ def _train(args: argparse.Namespace) -> None:
                       weight_decay=args.weight_decay, warmup_epochs=args.warmup_epochs,
                       frames_scale=args.frames_scale, crop_size=args.crop_size, init=args.init, dropout=args.dropout,
                       bn_momentum=args.bn_momentum, workers=args.workers, seed=args.seed,
-                      val_fraction=args.val_fraction, device=args.device, body_lr_scale=args.body_lr_scale)
+                      val_fraction=args.val_fraction, device=args.device, body_lr_scale=args.body_lr_scale,
+                      sync_bn=args.sync_bn, lr_scaling=args.lr_scaling)
     tic = time.time()
     path = train(cfg, args.manifest, shards_by_kind(args.shards), args.split, args.out, imagenet=args.imagenet,
                  from_model=args.from_model, threads=args.threads, progress=not args.quiet)
-    print(f"trained {cfg.arch}-{cfg.stream} in {time.time() - tic:.0f} s -> {path}")
+    if launch_from_env() is None or launch_from_env().rank == 0:  # one line per job, not per process
+        print(f"trained {cfg.arch}-{cfg.stream} in {time.time() - tic:.0f} s -> {path}")
 
 
 def _predict(args: argparse.Namespace) -> None:
@@ -503,8 +506,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-fraction", type=float, default=0.1,
                    help="share of each class's training clips (whole groups) held out to pick the saved epoch; 0: none")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA when present), cpu, cuda, cuda:1, ...; under torchrun or srun each process "
+                        "takes cuda:LOCAL_RANK (or the CPU for cpu)")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="data-parallel on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)")
+    p.add_argument("--lr-scaling", default="none", choices=["none", "linear"],
+                   help="linear: --lr times the number of processes (--batch-size is per process)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (per process)")
     _add_common(p)
     p.set_defaults(func=_train)
 

@@ -139,29 +139,39 @@ class EpochShuffle(Sampler[tuple[int, int]]):
     The sampler runs in the main process and DataLoader workers (persistent ones above all) keep their
     own copy of the dataset, so the epoch must travel with each key: state set on the dataset never
     reaches the workers. Being a function of the epoch, the order also needs no saved state to resume.
+
+    Data-parallel (``world_size`` > 1): every rank draws the same permutation, cut to a multiple of
+    ``world_size``, and takes every ``world_size``-th key from position ``rank`` (disjoint shares, none
+    repeated). Batch i of rank r are then positions r, r + W, ... of ``perm[i*W*B:(i+1)*W*B]``: together the
+    ranks' batches i are batch i of one process with a batch W times larger (the same global order).
     """
 
-    def __init__(self, size: int, seed: int) -> None:
-        self.size, self.seed, self.epoch = size, seed, 0
+    def __init__(self, size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside a world of {world_size}")
+        self.size, self.seed, self.epoch, self.rank, self.world_size = size, seed, 0, rank, world_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.size
+        return self.size // self.world_size
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         order = np.random.default_rng((self.seed, self.epoch)).permutation(self.size)
+        order = order[:len(self) * self.world_size][self.rank::self.world_size]
         return iter([(self.epoch, int(i)) for i in order])
 
 
 def training_loader(dataset: ClipDataset, *, batch_size: int, workers: int, seed: int,
-                    pin_memory: bool = False) -> DataLoader:
+                    pin_memory: bool = False, rank: int = 0, world_size: int = 1) -> DataLoader:
     """Shuffled training batches (``loader.sampler.set_epoch(epoch)`` before each epoch); the last partial
     batch is dropped when there is more than one batch. The seeded generator only feeds the workers'
-    torch seeds, so iterating leaves the global torch RNG (dropout) alone."""
-    return DataLoader(dataset, batch_size=batch_size, sampler=EpochShuffle(len(dataset), seed),
-                      drop_last=len(dataset) > batch_size, num_workers=workers, persistent_workers=workers > 0,
+    torch seeds, so iterating leaves the global torch RNG (dropout) alone. ``rank`` of ``world_size``: this
+    process's share (:class:`EpochShuffle`); ``batch_size`` is per process, and every rank gets as many batches."""
+    sampler = EpochShuffle(len(dataset), seed, rank, world_size)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
+                      drop_last=len(sampler) > batch_size, num_workers=workers, persistent_workers=workers > 0,
                       generator=torch.Generator().manual_seed(seed), pin_memory=pin_memory)
 
 

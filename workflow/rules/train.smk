@@ -52,7 +52,18 @@ def train_args(wc):
         f" --frames-scale {arch_settings(wc.arch)['frames_scale']}"
         f" --crop-size {t['crop_size']} --dropout {t['dropout']} --bn-momentum {t['bn_momentum']}"
         f" --workers {t['workers']} --seed {t['seed']} --val-fraction {t['val_fraction']}"
+        f" --lr-scaling {t['lr_scaling']}" + (" --sync-bn" if t["sync_bn"] else "")
     )
+
+
+def gpus_per_model(wc):
+    return config["datasets"][wc.dataset]["train"]["gpus_per_model"]
+
+
+def train_launcher(wc):
+    """`i3d train`, or torchrun with one process per GPU when a model trains data-parallel (train.gpus_per_model)."""
+    n = gpus_per_model(wc)
+    return f"torchrun --standalone --nproc-per-node {n} -m i3d.cli train" if n > 1 else "i3d train"
 
 
 def init_args(wc):
@@ -74,15 +85,16 @@ rule train:
     params:
         args=train_args,
         init=init_args,
+        launch=train_launcher,
         device=config["device"],
         code=lambda wc: stage_fingerprint("_train", wc.arch),
     threads: config["threads"]
     resources:
         mem_mb=16000,
         runtime=24 * 60,
-        gpu=GPU_JOBS,
+        gpu=lambda wc: GPU_JOBS * gpus_per_model(wc),
     shell:
-        "i3d train --manifest {input.manifest} --shards {input.shards} --split {wildcards.split}"
+        "{params.launch} --manifest {input.manifest} --shards {input.shards} --split {wildcards.split}"
         " --out $(dirname {output.model}) --arch {wildcards.arch} --stream {wildcards.stream} {params.args}"
         " {params.init}"
         " --device {params.device} --threads {threads} > {log} 2>&1"
