@@ -8,6 +8,8 @@ Inception-V1 is the same network with a temporal kernel of 1.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -118,13 +120,117 @@ class Unit3D(nn.Module):
         return x
 
 
+POOL_IMPLS = ("auto", "separable", "separable_pool", "native")
+"""How :class:`MaxPool3dSame` computes its max (all give the same outputs; ``benchmarks/train_step.py`` and
+``benchmarks/pool.py`` time them):
+
+- ``separable``: three 1-D maxes (along W, then H, then T; a box max is separable, so the outputs are exactly
+  the 3-D pool's), each the running ``torch.maximum`` of the k strided slices of the -inf padded input, keeping a
+  uint8 window offset per output for the backward (:class:`_Max1d`). No ``max_pool3d_with_indices`` (PyTorch's
+  native 3-D pool, ~30% of the I3D step's GPU time in the profile of issue 15: an int64 index per output and a
+  backward that scatters with atomics), only element-wise kernels, which ``torch.compile`` can fuse (its lowering
+  of the native pool's backward is always the ATen fallback).
+- ``separable_pool``: three 1-D native pools (``F.max_pool3d`` with a k x 1 x 1, 1 x k x 1, 1 x 1 x k kernel):
+  3k reads per output instead of k^3, still the native kernel.
+- ``native``: one ``F.max_pool3d``, what the models ran before.
+- ``auto`` (the default): ``native`` on the CPU, where it is the fastest (``benchmarks/pool.py``), ``separable``
+  elsewhere (CUDA; ``benchmarks/train_step.py`` in the GPU check measures every choice).
+
+Gradients are the same too: each 1-D pass gives the whole gradient of a window to its first maximum (strictly
+greater replaces), so three passes pick the first maximum in (t, h, w) raster order, as the native pool does.
+Only the order in which overlapping windows' gradients are summed differs (fp rounding).
+"""
+
+
+def _window_slices(ndim: int, dim: int, kernel: int, stride: int, n_out: int) -> list[tuple[slice, ...]]:
+    """Index of the ``j``-th element of every window along ``dim``, for j in range(kernel)."""
+    out = []
+    for j in range(kernel):
+        index = [slice(None)] * ndim
+        index[dim] = slice(j, j + (n_out - 1) * stride + 1, stride)
+        out.append(tuple(index))
+    return out
+
+
+def _layout(x: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last_3d if x.dim() == 5 and x.is_contiguous(memory_format=torch.channels_last_3d) \
+        and not x.is_contiguous() else torch.contiguous_format
+
+
+class _Max1d(torch.autograd.Function):
+    """1-D max pool along one axis whose backward needs only a uint8 window offset per output.
+
+    Forward: the running ``torch.maximum`` over the window's slices of the -inf padded input, and the offset of
+    the first maximum (strictly greater replaces, as in the native pool: on ties the first position wins, so
+    three 1-D passes pick the first maximum in (t, h, w) raster order, the native 3-D pool's choice).
+    Backward: each offset's share of the output gradient added into its slice of a zero padded gradient.
+    Element-wise kernels only (no ``max_pool3d_with_indices``, no int64 indices, no atomics).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, dim: int, kernel: int, stride: int, before: int, after: int) -> torch.Tensor:
+        if before or after:
+            x = F.pad(x, [0, 0] * (x.dim() - 1 - dim) + [before, after], value=float("-inf"))
+        n_out = (x.shape[dim] - kernel) // stride + 1
+        slices = _window_slices(x.dim(), dim, kernel, stride, n_out)
+        out, offset = x[slices[0]], None
+        for j in range(1, kernel):
+            part = x[slices[j]]
+            greater = part > out
+            offset = greater.to(torch.uint8) if offset is None else torch.where(greater, j, offset)
+            out = torch.maximum(out, part)
+        ctx.save_for_backward(offset)
+        ctx.geometry = x.shape, dim, kernel, stride, before, after, _layout(out)
+        return out.contiguous(memory_format=_layout(out))
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (offset,) = ctx.saved_tensors
+        shape, dim, kernel, stride, before, after, layout = ctx.geometry
+        n_out = grad.shape[dim]
+        grad_in = grad.new_zeros(shape).contiguous(memory_format=layout)
+        zero = grad.new_zeros(())
+        for j, index in enumerate(_window_slices(grad.dim(), dim, kernel, stride, n_out)):
+            grad_in[index] += torch.where(offset == j, grad, zero)
+        if before or after:
+            grad_in = grad_in.narrow(dim, before, shape[dim] - before - after)
+        return grad_in, None, None, None, None, None
+
+
+def _max_along(x: torch.Tensor, dim: int, kernel: int, stride: int, before: int, after: int) -> torch.Tensor:
+    """1-D max pool of ``x`` along ``dim``: pad ``before``/``after`` with -inf, max of the ``kernel`` slices
+    strided by ``stride`` (as ``F.max_pool1d`` with floor mode would along that axis)."""
+    if kernel == 1 and stride == 1:
+        return x
+    if kernel == 1:
+        index = [slice(None)] * x.dim()
+        index[dim] = slice(before, None, stride)  # (before is 0: SAME pads nothing for a 1-wide kernel)
+        return x[tuple(index)]
+    return _Max1d.apply(x, dim, kernel, stride, before, after)
+
+
+def max_pool3d_separable(x: torch.Tensor, kernel: Triple, stride: Triple, pads: Sequence[tuple[int, int]]
+                         ) -> torch.Tensor:
+    """Max pool of a B x C x T x H x W tensor as three 1-D maxes (W, then H, then T); ``pads`` are the
+    (before, after) -inf pads of T, H and W."""
+    for dim in (4, 3, 2):
+        x = _max_along(x, dim, kernel[dim - 2], stride[dim - 2], *pads[dim - 2])
+    return x
+
+
 class MaxPool3dSame(nn.Module):
     """Max-pool with TF "SAME" padding.
 
     TF's SAME max-pool ignores padded positions. Padding here is with -inf (PyTorch's own pool
     padding is -inf too), which is exactly that; zero padding, as piergiaj uses, gives the same result
     only because every max-pool in these nets follows a ReLU.
+
+    ``impl`` (one of :data:`POOL_IMPLS`, the class attribute's value unless set on an instance) picks how the
+    max is computed; all give the same outputs. The module has no parameters or buffers, so the choice changes
+    no state-dict key.
     """
+
+    impl: ClassVar[str] = "auto"
 
     def __init__(self, kernel_size: int | Triple, stride: int | Triple) -> None:
         super().__init__()
@@ -132,8 +238,23 @@ class MaxPool3dSame(nn.Module):
         self.stride = _triple(stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        impl = self.impl
+        if impl == "auto":
+            impl = "native" if x.device.type == "cpu" else "separable"
+        if impl == "separable":
+            pads = [same_padding(n, k, s) for n, k, s in zip(x.shape[2:], self.kernel_size, self.stride)]
+            return max_pool3d_separable(x, self.kernel_size, self.stride, pads)
+        if impl not in POOL_IMPLS:
+            raise ValueError(f"MaxPool3dSame.impl must be one of {POOL_IMPLS}, got {self.impl!r}")
         x, padding = _pad_same(x, self.kernel_size, self.stride, value=float("-inf"))
-        return F.max_pool3d(x, self.kernel_size, self.stride, padding)
+        if impl == "native":
+            return F.max_pool3d(x, self.kernel_size, self.stride, padding)
+        for axis in (2, 1, 0):  # W, H, T
+            if self.kernel_size[axis] > 1 or self.stride[axis] > 1:
+                kernel, stride, pad = [1, 1, 1], [1, 1, 1], [0, 0, 0]
+                kernel[axis], stride[axis], pad[axis] = self.kernel_size[axis], self.stride[axis], padding[axis]
+                x = F.max_pool3d(x, kernel, stride, pad)
+        return x
 
 
 class InceptionBlock(nn.Module):
