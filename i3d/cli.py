@@ -84,7 +84,8 @@ def _train(args: argparse.Namespace) -> None:
                       frames_scale=args.frames_scale, crop_size=args.crop_size, init=args.init, dropout=args.dropout,
                       bn_momentum=args.bn_momentum, workers=args.workers, seed=args.seed,
                       val_fraction=args.val_fraction, device=args.device, body_lr_scale=args.body_lr_scale,
-                      sync_bn=args.sync_bn, lr_scaling=args.lr_scaling)
+                      sync_bn=args.sync_bn, lr_scaling=args.lr_scaling, precision=args.precision,
+                      compile=args.compile)
     tic = time.time()
     path = train(cfg, args.manifest, shards_by_kind(args.shards), args.split, args.out, imagenet=args.imagenet,
                  from_model=args.from_model, threads=args.threads, progress=not args.quiet)
@@ -513,6 +514,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="data-parallel on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)")
     p.add_argument("--lr-scaling", default="none", choices=["none", "linear"],
                    help="linear: --lr times the number of processes (--batch-size is per process)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                   help="bf16: forward and loss of the training steps under bfloat16 autocast (weights stay fp32)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the network the training steps run (fuses BN, ReLU, pools; compiles first)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (per process)")
     _add_common(p)
     p.set_defaults(func=_train)

@@ -100,9 +100,18 @@ class TrainConfig:
     lr_scaling: str = "none"
     """``linear``: the peak rate is ``lr`` times the number of processes (the global batch is ``batch_size``
     times as many); ``none``: ``lr`` as given."""
+    precision: str = "fp32"
+    """``bf16``: the training steps' forward and loss under bfloat16 autocast (CUDA, and the CPU, where PyTorch
+    autocasts too); weights, optimizer and gradients stay fp32, so no loss scaling. ``fp32``: no autocast.
+    Validation runs in fp32 either way."""
+    compile: bool = False
+    """``torch.compile`` (default mode) the network the training steps run: fuses batch-norm, ReLU and the
+    separable max pools' element-wise kernels. The first steps compile (Inductor caches the result on disk for
+    the next job of the same shapes); on the CPU it works but compiling costs more than it saves in short runs."""
 
 
 LR_SCALINGS = ("none", "linear")
+PRECISIONS = ("fp32", "bf16")
 
 
 class PerTime(nn.Module):
@@ -128,9 +137,10 @@ def step_loss(model: nn.Module, inputs: Sequence[torch.Tensor], labels: torch.Te
               loss: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, B x classes logits for accuracy) of one batch; ``per_step`` takes the cross-entropy at every
     time step of ``forward_per_time`` (the label repeated) and reports the last step, the test output. ``model``
-    may be a :class:`PerTime` (or DDP of one) whose forward already is ``forward_per_time``."""
+    may be a :class:`PerTime` (or DDP of one, or either compiled) whose forward already is ``forward_per_time``."""
     if loss == "per_step":
-        inner = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+        inner = getattr(model, "_orig_mod", model)  # under torch.compile
+        inner = inner.module if isinstance(inner, nn.parallel.DistributedDataParallel) else inner
         per_time = model(*inputs) if isinstance(inner, PerTime) else model.forward_per_time(*inputs)  # B x classes x T
         targets = labels[:, None].expand(-1, per_time.shape[2])
         return F.cross_entropy(per_time, targets), per_time[:, :, -1]
@@ -210,6 +220,8 @@ def train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[
     """
     if cfg.lr_scaling not in LR_SCALINGS:
         raise ValueError(f"lr_scaling must be one of {LR_SCALINGS}, got {cfg.lr_scaling!r}")
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {cfg.precision!r}")
     with process_group(cfg.device) as (ctx, rank_device):
         return _train(cfg, manifest, shards, split, out_dir, ctx, rank_device or resolve_device(cfg.device),
                       imagenet=imagenet, from_model=from_model, threads=threads, progress=progress)
@@ -261,6 +273,12 @@ def _train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence
                                                   device_ids=[device.index] if device.type == "cuda" else None)
         log(f"data-parallel: {ctx.world_size} processes on {device.type}, global batch "
             f"{cfg.batch_size * ctx.world_size}", flush=True)
+    if cfg.compile:  # forward_per_time as the forward, so that the compiled graph is the one the loss takes
+        net = torch.compile(PerTime(net) if spec.loss == "per_step" and net is model else net)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+    if cfg.precision != "fp32" or cfg.compile:
+        log(f"training steps: {cfg.precision}{' autocast' if cfg.precision != 'fp32' else ''}"
+            f"{', torch.compile' if cfg.compile else ''}", flush=True)
     peak_lr = cfg.lr * (ctx.world_size if cfg.lr_scaling == "linear" else 1)
     optimizer = torch.optim.SGD(param_groups(model, cfg.body_lr_scale), lr=peak_lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
@@ -303,7 +321,8 @@ def _train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence
                 group["lr"] = lr_at(step, total_steps, warmup_steps, peak_lr) * group["lr_scale"]
             inputs = [x.to(device, non_blocking=True, memory_format=torch.channels_last_3d) for x in inputs]
             y = y.to(device, non_blocking=True)
-            loss, logits = step_loss(net, inputs, y, spec.loss)
+            with autocast:
+                loss, logits = step_loss(net, inputs, y, spec.loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
