@@ -1,7 +1,17 @@
 #!/usr/bin/env bash
-# The GPU check, in one call on a machine with one NVIDIA GPU and PyTorch (with Triton) installed. Stages run in
-# the order of what a short device lease most needs, each with its own time limit, and everything is written to
-# OUTDIR as it comes (a run cut short still leaves its first stages):
+# The GPU check, in one call on a machine with one NVIDIA GPU and PyTorch (with Triton) installed. It has two parts,
+# each fitting one call of ~8 minutes; stages run in the order of what a short device lease most needs, each with its
+# own time limit, and everything is written to OUTDIR as it comes (a run cut short still leaves its first stages).
+#
+# Part `train` (the default; issue 15, the training step), limits adding up to 7 3/4 minutes:
+#   1. benchmarks/train_step.py: our I3D training step (fp32/bf16, native/separable max pool, eager/compiled,
+#      batch 8 and 16, 64 x 224^2) beside the public PyTorch port's, clips/s and ratios against the port's best;
+#      needs the port's model file in .gpu/port/ (benchmarks/port_fetch.sh, carried to the machine; without it
+#      the port's rows are skipped);
+#   2. the max pools alone, forward + backward, per implementation (benchmarks/pool.py);
+#   3. the CUDA tests of the pools (exact outputs) and of bf16 training (loss curve within noise of fp32,
+#      resume), then the table of stage 1.
+# Part `flow` (issue 4 and later, the TV-L1 solver):
 #   1. the TV-L1 benchmark at 340x256 (OpenCV, our CPU path, both CUDA iteration designs at batches 1..1024, and
 #      a kernel profile of each design at batch 256: where the time goes, the iteration kernels' own GB/s);
 #   2. the CUDA tests (pytest -m gpu: parity with OpenCV for both iteration designs, the ten-minute clip);
@@ -10,8 +20,8 @@
 #   5. the flow stage around the CUDA solver: does its JPEG work keep up? (benchmarks/flow_stage.py);
 # then the short table: the best row of each implementation and size, and the tests' result line. Rows are saved
 # as they come, so a stage stopped by its time limit still shows what it measured.
-# Usage: benchmarks/gpu_check.sh [OUTDIR]   (default $OUT or /tmp/gpu_check). Expected ~4-5 minutes; the stages'
-# time limits add up to 7 1/2.
+# Usage: benchmarks/gpu_check.sh [OUTDIR] [train|flow]   (default $OUT or /tmp/gpu_check, train). Part flow:
+# expected ~4-5 minutes; the stages' time limits add up to 7 1/2.
 #
 # Files in .gpu/ (git-ignored), for a machine without ffmpeg or opencv-contrib: benchmarks/gpu_files.sh makes them
 # elsewhere. ocv.tar.xz: cv2 with cv2.optflow (OpenCV's TV-L1, the reference), used when the machine's cv2 lacks it;
@@ -20,8 +30,30 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-/tmp/gpu_check}}
+part=${2:-train}
 mkdir -p "$out"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+stage() { echo "== $1 (at ${SECONDS} s)"; }
+
+if [ "$part" = train ]; then
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/gpu.txt"
+    [ -f .gpu/port/pytorch_i3d.py ] || echo "gpu_check: no .gpu/port/pytorch_i3d.py (benchmarks/port_fetch.sh):" \
+        "the port's rows are skipped" >&2
+    stage "Training step: our I3D beside the port, 64 x 224^2"
+    timeout 300 python3 benchmarks/train_step.py --json "$out/train_step.json" 2>&1 | tee "$out/train_step.txt"
+    stage "I3D's max pools alone, forward + backward, batch 8 x 64 x 224^2"
+    timeout 45 python3 benchmarks/pool.py --device cuda --batch 8 --frames 64 --size 224 --repeats 10 2>&1 \
+        | tee "$out/pool.txt"
+    stage "CUDA tests: pools, bf16 training"
+    timeout 120 python3 -m pytest -q -p no:cacheprovider -o addopts="" tests/test_pool.py tests/test_train_step.py \
+        -k "cuda or bf16" 2>&1 | tee "$out/train_tests.txt" | tail -15
+    stage "done"
+    echo
+    [ -f "$out/train_step.json" ] && python3 benchmarks/train_step.py --summary "$out/train_step.json"
+    echo "CUDA tests: $(grep -E '(passed|failed|error|skipped)' "$out/train_tests.txt" | tail -1)"
+    exit 0
+fi
+[ "$part" = flow ] || { echo "gpu_check: part is train or flow, not $part" >&2; exit 2; }
 if ! python3 -c "import cv2; cv2.optflow" 2>/dev/null && [ -f .gpu/ocv.tar.xz ]; then
     mkdir -p /tmp/ocv && tar xJf .gpu/ocv.tar.xz -C /tmp/ocv && export PYTHONPATH="/tmp/ocv:$PYTHONPATH"
 fi
@@ -43,7 +75,6 @@ if ! { [ -f .gpu/frames_340x256.npy ] && [ -f .gpu/frames_128x96.npy ]; } \
         "benchmarks/gpu_files.sh on a machine that has ffmpeg" >&2
     exit 2
 fi
-stage() { echo "== $1 (at ${SECONDS} s)"; }
 benchmark() {  # SIZE LIMIT_S [flow.py options...]
     local size=$1 limit=$2
     shift 2

@@ -133,3 +133,17 @@ def test_an_unknown_impl_is_refused():
     pool.impl = "cudnn"
     with pytest.raises(ValueError, match="impl"):
         pool(torch.zeros(1, 1, 3, 3, 3))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_on_cuda_the_implementations_agree(dtype):
+    """The same checks on CUDA, at an Inception module's size: outputs exact, gradients within summation order."""
+    for kernel, stride in POOLS:
+        x = torch.randn(4, 64, 16, 28, 28, device="cuda").relu().to(dtype).to(memory_format=torch.channels_last_3d)
+        y_native, g_native = run("native", x, kernel, stride, None)
+        for impl in SEPARABLE + ["auto"]:
+            y, g = run(impl, x, kernel, stride, None)
+            assert torch.equal(y, y_native), (impl, kernel, stride)
+            torch.testing.assert_close(g, g_native, rtol=0, atol=1.0 if dtype == torch.bfloat16 else 1e-4)

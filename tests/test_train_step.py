@@ -142,3 +142,49 @@ def test_compile_with_inductor_on_the_cpu(data, tmp_path):
     compiled = curve(config(epochs=1, compile=True), data, tmp_path / "compiled")
     np.testing.assert_allclose(compiled, plain, rtol=1e-3)
 
+
+FAKE_PORT = '''
+import torch
+from torch import nn
+
+
+class InceptionI3d(nn.Module):
+    """Stands for the port's model file (not in the repository): its constructor and B x classes x T output."""
+
+    def __init__(self, num_classes=400, in_channels=3):
+        super().__init__()
+        self.conv = nn.Conv3d(in_channels, 8, 3, stride=2, padding=1)
+        self.bn = nn.BatchNorm3d(8)
+        self.avg_pool = nn.AvgPool3d([2, 7, 7], stride=1)
+        self.logits = nn.Conv3d(8, num_classes, 1)
+
+    def forward(self, x):
+        return self.logits(self.avg_pool(torch.relu(self.bn(self.conv(x))))).squeeze(3).squeeze(3)
+'''
+
+
+def test_the_benchmark_runs_end_to_end_at_its_smoke_size(tmp_path, capsys):
+    """benchmarks/train_step.py --smoke on the CPU: every configuration it runs gives a row, the port's are against
+    a stand-in model file (the real one is third-party and git-ignored), ratios are against the port's best."""
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import train_step
+    from i3d.models.layers import MaxPool3dSame
+
+    port = tmp_path / "pytorch_i3d.py"
+    port.write_text(FAKE_PORT)
+    rows = train_step.main(["--smoke", "--size", "32", "--port", str(port), "--json", str(tmp_path / "rows.json"),
+                            "--configs", "port fp32", "port bf16 cl", "ours bf16 sep"])
+    assert [r["config"] for r in rows] == ["port fp32", "port bf16 cl", "ours bf16 sep"]
+    assert all(r["clips_per_s"] > 0 and np.isfinite(r["loss"]) for r in rows)
+    assert json.loads((tmp_path / "rows.json").read_text()) == rows
+    out = capsys.readouterr().out
+    assert "| ours bf16 sep | 2 |" in out and "vs port's best" in out
+    assert MaxPool3dSame.impl == "auto"  # put back
+    # without the port's file its rows are skipped
+    rows = train_step.main(["--smoke", "--size", "32", "--port", str(tmp_path / "absent.py"), "--configs", "port fp32",
+                            "ours fp32 native"])
+    assert [r["config"] for r in rows] == ["ours fp32 native"]
