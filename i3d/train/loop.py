@@ -8,6 +8,8 @@ logits). ``init="imagenet"`` starts every Inception-V1 part from torchvision's G
 where 3D; ``inflate.load_imagenet``); ``init="kinetics"`` starts from another trained model of the same
 architecture and stream (``from_model``, the paper's Kinetics model) with a new classifier (``finetune``).
 
+The steps run in fp32 or under bf16 autocast (``precision``), eagerly or through ``torch.compile`` (``compile``).
+
 SGD with momentum 0.9 as in the paper, a short linear warm-up then cosine decay (the stand-in runs are
 far shorter than the paper's schedule, so a fixed step schedule would need retuning per preset).
 
