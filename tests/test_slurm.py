@@ -40,7 +40,7 @@ STANDIN = {
 }
 MODEL = "ucf101/split1/i3d-flow-scratch"
 RUN_TIMEOUT_S = 1800  # a guard against a hang, not a timing assertion (SIGKILL: Snakemake ignores SIGTERM then);
-# 16 minutes at nice 19 on a 2-core machine under a load of 5-6 (each job re-parses the Snakefile)
+# 11-16 minutes at nice 19 on a 2-core machine under a load of 5-6 (each job re-parses the Snakefile)
 
 
 def _ci() -> bool:
