@@ -283,11 +283,35 @@ def test_a_hanging_nvidia_smi_does_not_hang_the_start(unrun, tmp_path):
     assert "nvidia-smi did not answer" in out.stderr
 
 
-def test_the_slurm_profile_asks_for_gpus_on_a_host_without_one(unrun, tmp_path):
-    """The SLURM profile (its executor left out: the plugin need not be installed for a dry run) sets gpus: 1."""
+def slurm_profile_without_executor(tmp_path: Path) -> str:
+    """The SLURM profile, its executor left out (and with it the plugin's settings): the plugin need not be
+    installed for a dry run."""
     profile = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "profile.yaml").read_text())
-    del profile["executor"]
+    for key in [k for k in profile if k == "executor" or k.startswith("slurm-")]:
+        del profile[key]
     (tmp_path / "slurm").mkdir()
     (tmp_path / "slurm" / "profile.yaml").write_text(yaml.safe_dump(profile))
-    out = snakemake(unrun, "-n", "--workflow-profile", str(tmp_path / "slurm"), env=fake_nvidia_smi(tmp_path, NO_GPU))
+    return str(tmp_path / "slurm")
+
+
+def test_the_slurm_profile_asks_for_gpus_on_a_host_without_one(unrun, tmp_path):
+    """The SLURM profile sets gpus: 1."""
+    out = snakemake(unrun, "-n", "--workflow-profile", slurm_profile_without_executor(tmp_path),
+                    env=fake_nvidia_smi(tmp_path, NO_GPU))
     assert declared_gpus(out) == {"flow": {1}, "train": {1}, "predict": {1}}
+
+
+def test_slurm_jobs_ask_for_as_many_cpus_as_they_run_threads(unrun, tmp_path):
+    """cpus_per_task (sbatch --cpus-per-task) is each job's threads (the profile's set-threads), also when the
+    command line replaces the profile's set-resources and default-resources, e.g. to size memory to small nodes
+    (before: one CPU for train and predict, from default-resources' cpus_per_task: 1). --cores 16: a dry run caps
+    threads at --cores, a SLURM run does not."""
+    out = snakemake(unrun, "-n", "--cores", "16", "--workflow-profile", slurm_profile_without_executor(tmp_path),
+                    "--set-resources", "train:mem_mb=2000", "--default-resources", "mem_mb=1000", "cpus_per_task=1",
+                    env=fake_nvidia_smi(tmp_path, NO_GPU))
+    assert out.returncode == 0, out.stderr[-2000:]
+    cpus: dict[str, set[str]] = {}
+    for rule, resources in re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out.stdout, re.MULTILINE):
+        cpus.setdefault(rule, set()).add(re.search(r"\bcpus_per_task=(\d+)", resources).group(1))
+    assert {rule: cpus[rule] for rule in ("train", "predict", "flow")} == {"train": {"8"}, "predict": {"8"},
+                                                                          "flow": {"4"}}

@@ -25,6 +25,7 @@ rule predict:
         mem_mb=8000,
         runtime=240,
         gpu=GPU_JOBS,
+        cpus_per_task=lambda wc, threads: threads,  # SLURM: --cpus-per-task, whatever default-resources say
     shell:
         "i3d predict --model {input.model} --manifest {input.manifest} --shards {input.shards}"
         " --split {wildcards.split} --out {output} --crop-size {params.crop} --dataset {wildcards.dataset}"

@@ -21,6 +21,7 @@ rule flow:
         mem_mb=4000,
         runtime=240,
         gpu=0 if config["flow"]["backend"] == "opencv" else GPU_JOBS,  # torch (or auto) runs on CUDA when present
+        cpus_per_task=lambda wc, threads: threads,  # SLURM: --cpus-per-task, whatever default-resources say
     shell:
         "i3d flow --rgb {input} --out {output} --backend {params.backend} --bound {params.bound}"
         " --workers {threads} --device {params.device} --tvl1 {params.tvl1} > {log} 2>&1"
