@@ -16,10 +16,10 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 import yaml
+from tiny_shards import brightness_shard
 from torch import nn
 
 from i3d.data.loader import EpochShuffle
-from i3d.data.shards import ShardWriter, encode_jpeg
 from i3d.train import loop
 from i3d.train.checkpoints import load
 from i3d.train.distributed import first_host, launch_from_env, rank_device
@@ -32,17 +32,7 @@ SPAWN_TIMEOUT_S = 240  # a guard against a hung rendezvous, not a timing asserti
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """An RGB shard of 16 training clips of 2 classes (brightness codes the class) and 2 test clips."""
-    root = tmp_path_factory.mktemp("ddp")
-    writer, rng, rows = ShardWriter(root / "rgb.h5", "rgb", params={"short_side": 40}), np.random.default_rng(0), []
-    for k in range(TRAIN_CLIPS + TEST_CLIPS):
-        label = k % 2
-        frames = [encode_jpeg(rng.integers(0, 60, (32, 40, 3), dtype=np.uint8) + 150 * label) for _ in range(6)]
-        writer.add_clip(f"c{k}", label, frames, 25.0, 32, 40)
-        rows.append(dict(clip_id=f"c{k}", label=f"class{label}", label_index=label,
-                         split1="train" if k < TRAIN_CLIPS else "test"))
-    writer.close()
-    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
-    return root / "manifest.csv", {"rgb": [root / "rgb.h5"]}
+    return brightness_shard(tmp_path_factory.mktemp("ddp"), TRAIN_CLIPS, TEST_CLIPS, frames=6)
 
 
 def config(**changes) -> dict:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tiny_shards import brightness_shard
 
-from i3d.data.shards import ShardWriter, encode_jpeg
 from i3d.train import loop
 from i3d.train.checkpoints import load
 from i3d.train.loop import TrainConfig, train
@@ -21,17 +20,7 @@ TRAIN_CLIPS, TEST_CLIPS = 6, 2
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """An RGB shard of 8 clips of 2 classes (brightness codes the class), 6 train and 2 test, and the manifest."""
-    root = tmp_path_factory.mktemp("resume")
-    writer, rng, rows = ShardWriter(root / "rgb.h5", "rgb", params={"short_side": 40}), np.random.default_rng(0), []
-    for k in range(TRAIN_CLIPS + TEST_CLIPS):
-        label = k % 2
-        frames = [encode_jpeg(rng.integers(0, 60, (32, 40, 3), dtype=np.uint8) + 150 * label) for _ in range(12)]
-        writer.add_clip(f"c{k}", label, frames, 25.0, 32, 40)
-        rows.append(dict(clip_id=f"c{k}", label=f"class{label}", label_index=label,
-                         split1="train" if k < TRAIN_CLIPS else "test"))
-    writer.close()
-    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
-    return root / "manifest.csv", {"rgb": [root / "rgb.h5"]}
+    return brightness_shard(tmp_path_factory.mktemp("resume"), TRAIN_CLIPS, TEST_CLIPS, frames=12)
 
 
 def config(**changes) -> TrainConfig:
