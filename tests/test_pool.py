@@ -12,6 +12,7 @@ import itertools
 import pytest
 import torch
 import torch.nn.functional as F
+from small_i3d import small_i3d_batch
 
 from i3d.models import InceptionI3d
 from i3d.models.layers import POOL_IMPLS, MaxPool3dSame, same_padding
@@ -99,10 +100,7 @@ def test_the_whole_i3d_gives_the_same_logits_and_gradients(monkeypatch):
     """A small I3D, trained-mode BN, no dropout: logits and every parameter's gradient with the separable pools
     equal the native pools' (within fp32 summation order; the pools follow ReLUs, whose tied zeros get no
     gradient whichever way a tie is broken)."""
-    torch.manual_seed(0)
-    model = InceptionI3d(num_classes=5, dropout=0.0).to(memory_format=torch.channels_last_3d)
-    x = torch.randn(2, 3, 16, 64, 64).to(memory_format=torch.channels_last_3d)
-    labels = torch.tensor([1, 3])
+    model, x, labels = small_i3d_batch(5, 16, 64, [1, 3])
     results = {}
     for impl in ("native", "separable"):
         monkeypatch.setattr(MaxPool3dSame, "impl", impl)

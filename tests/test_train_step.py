@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from small_i3d import small_i3d_batch
 
 from i3d.data.shards import ShardWriter, encode_jpeg
 from i3d.train import loop
@@ -65,11 +66,7 @@ def test_one_bf16_step_matches_fp32():
     gradients. Per-layer gradients are no test at these sizes: the deep layers' batch norms see a handful of
     values, and even a 1e-3 relative perturbation of the input turns their gradients in fp32 (median cosine with
     the unperturbed ones 0.03 at this size), so the curve test above judges what bf16 does to training."""
-    from i3d.models import InceptionI3d
-    torch.manual_seed(0)
-    model = InceptionI3d(num_classes=4, dropout=0.0).to(memory_format=torch.channels_last_3d)
-    x = torch.randn(2, 3, 8, 48, 48).to(memory_format=torch.channels_last_3d)
-    labels = torch.tensor([0, 3])
+    model, x, labels = small_i3d_batch(4, 8, 48, [0, 3])
     losses = {}
     for precision in ("fp32", "bf16"):
         model.zero_grad()
@@ -172,6 +169,7 @@ def test_the_benchmark_runs_end_to_end_at_its_smoke_size(tmp_path, capsys):
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
     import train_step
+
     from i3d.models.layers import MaxPool3dSame
 
     port = tmp_path / "pytorch_i3d.py"
