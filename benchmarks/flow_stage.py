@@ -2,7 +2,8 @@
 
 A GPU computes a 340×256 pair in about a millisecond, and decoding its frame and encoding its flow take about two
 on one core. This runs ``compute_flow_shard`` on a shard of rendered 340×256 clips and prints the stage's pairs/s
-for each ``--workers`` beside two baselines measured in the same run: the backend's own rate, and the serial
+for each ``--workers`` beside two baselines measured in the same run: the backend's own rate (on a GPU at the batch
+the stage packs, up to ``GPU_PACK_PAIRS`` pairs of several clips per call), and the serial
 estimate (the JPEG work per pair, timed here, plus the backend's time per pair), which is what the stage managed
 before its JPEG threads.
 
@@ -79,7 +80,8 @@ def main() -> None:
     p.add_argument("--backend", default="stand-in", choices=["stand-in", "torch"])
     p.add_argument("--rate", type=float, default=1000.0, help="the stand-in backend's pairs/s")
     p.add_argument("--workers", nargs="+", type=int, default=[1, 2], help="the stage's --workers to time")
-    p.add_argument("--clips", type=int, default=8)
+    p.add_argument("--clips", type=int, default=8, help="clips in the shard (on a GPU the stage packs the pairs of "
+                   "several into one solver call, up to i3d.flow.shard.GPU_PACK_PAIRS)")
     p.add_argument("--frames", type=int, default=251, help="frames per clip (a 10 s Kinetics clip: 251)")
     p.add_argument("--size", default="340x256", help="WxH")
     args = p.parse_args()
@@ -96,17 +98,18 @@ def main() -> None:
         if args.backend == "stand-in":
             shard.get_backend = lambda *_, **__: stand_in
             backend_rate = args.rate
-        else:  # the real backend's rate alone, on one clip's pairs
+        else:  # the real backend's rate alone, at the batch the stage packs (clip0's pairs, repeated)
             from i3d.flow.backends import get_backend
             real = get_backend("torch")
             gray = np.stack([shard._gray(b) for b in ShardReader(rgb).encoded("clip0", range(args.frames))])
-            real.compute(gray)  # compile the kernels
+            index = np.arange(min(shard.pack_pairs(real), args.clips * (args.frames - 1))) % (args.frames - 1)
+            real.compute_pairs(gray[index], gray[index + 1])  # compile the kernels
             start = time.perf_counter()
-            real.compute(gray)
-            backend_rate = (args.frames - 1) / (time.perf_counter() - start)
+            real.compute_pairs(gray[index], gray[index + 1])
+            backend_rate = len(index) / (time.perf_counter() - start)
         serial = 1 / (jpeg + 1 / backend_rate)
         print(f"# {args.clips} clips × {args.frames - 1} pairs of {args.size}; backend {args.backend} "
-              f"{backend_rate:.0f} pairs/s alone; JPEG work {jpeg * 1e3:.2f} ms per pair on one thread; "
+              f"{backend_rate:.0f} pairs/s alone (at the stage's batch); JPEG work {jpeg * 1e3:.2f} ms per pair on one thread; "
               f"serial estimate {serial:.0f} pairs/s")
         print("| --workers | stage pairs/s | × backend alone | × serial estimate |")
         print("|---|---|---|---|")

@@ -224,6 +224,41 @@ def test_jpeg_threads_beside_the_backend_give_the_serial_result(rgb_shard, monke
     assert [len(jpegs) for jpegs in serial] == [4, 4] and threaded == serial
 
 
+def test_short_clips_share_a_solver_call_with_the_flow_each_gets_alone(rgb_shard, tmp_path, monkeypatch):
+    """The torch backend takes pairs of several clips at once (what fills a GPU's batch): the shard is the one of
+    one call per clip, to the byte, and a corrupt clip in a shared call fails alone."""
+    from i3d.flow import shard
+    from i3d.flow.torch_backend import TorchTVL1
+    calls = []
+    real = TorchTVL1.compute_pairs
+    monkeypatch.setattr(TorchTVL1, "compute_pairs", lambda self, a, b: calls.append(len(a)) or real(self, a, b))
+    tvl1 = dict(nscales=2, warps=2, outer_iterations=2, inner_iterations=5)  # cheap: what matters is equality
+    compute_flow_shard(rgb_shard, tmp_path / "packed.h5", backend="torch", device="cpu", tvl1=tvl1, progress=False)
+    assert calls == [8]  # both 5-frame clips' 4 pairs in one call
+    with monkeypatch.context() as patch:
+        patch.setattr(shard, "pack_pairs", lambda backend: 0)
+        compute_flow_shard(rgb_shard, tmp_path / "alone.h5", backend="torch", device="cpu", tvl1=tvl1, progress=False)
+    packed, alone = ShardReader(tmp_path / "packed.h5"), ShardReader(tmp_path / "alone.h5")
+    assert [c.clip_id for c in packed.clips] == [c.clip_id for c in alone.clips] == ["clip0", "clip1"]
+    for clip in alone.clips:
+        assert [e.tobytes() for e in packed.encoded(clip.clip_id, range(clip.num_frames))] == \
+            [e.tobytes() for e in alone.encoded(clip.clip_id, range(clip.num_frames))]
+    source = ShardReader(rgb_shard)
+    writer = ShardWriter(tmp_path / "with_bad.h5", "rgb")
+    for clip in source.clips:
+        frames = [f.tobytes() for f in source.encoded(clip.clip_id, range(clip.num_frames))]
+        writer.add_clip(clip.clip_id, clip.label, frames, clip.fps, clip.height, clip.width)
+        if clip.clip_id == "clip0":
+            writer.add_clip("bad", 9, frames[:4] + [b"\xff\xd8 not a JPEG"], 25.0, 32, 40)
+    writer.close()
+    summary = compute_flow_shard(tmp_path / "with_bad.h5", tmp_path / "flow.h5", backend="torch", device="cpu",
+                                 tvl1=tvl1, progress=False)
+    assert summary["failed"] == {"bad": "ValueError: corrupt JPEG frame"}
+    out = ShardReader(tmp_path / "flow.h5")
+    for clip in alone.clips:
+        np.testing.assert_array_equal(out.read(clip.clip_id), alone.read(clip.clip_id))
+
+
 def test_flow_shard_with_the_torch_backend_records_it_and_agrees_with_opencv(rgb_shard, tmp_path):
     compute_flow_shard(rgb_shard, tmp_path / "cv.h5", backend="opencv", progress=False)
     compute_flow_shard(rgb_shard, tmp_path / "pt.h5", backend="torch", device="cpu", progress=False)

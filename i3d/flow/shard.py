@@ -6,7 +6,8 @@ on whole clips, rather than one process with ``cv2.setNumThreads(workers)``. Mea
 85×64 6.2 / 11.6 / 9.7, 149×112 3.0 / 5.4 / 5.1; at 340×256 the two are closer (~1.5 vs ~1.3, machine not idle).
 Processes share nothing, so they scale with cores at any frame size; OpenCV's parallel loops synchronise many
 times per iteration, which costs most on small frames. A shard with a single clip falls back to OpenCV threads.
-A GPU is fed from one process, with ``workers`` threads decoding frames and encoding flow beside the solver.
+A GPU is fed from one process, with ``workers`` threads decoding frames and encoding flow beside the solver, and
+the windows of short clips share its batch (up to ``GPU_PACK_PAIRS`` pairs per call, :func:`pack_pairs`).
 Clips come back in shard order, so the output does not depend on ``workers``.
 
 One bad clip never fails the shard: a clip whose flow cannot be computed (a corrupt JPEG frame, an error in the
@@ -67,9 +68,15 @@ def _then(value: T | ClipFailure, step: Callable[[T], U]) -> U | ClipFailure:
         return ClipFailure(failure_reason(exc))
 
 
-#: Frame pairs handed to a backend at once: bounds the float flow held in memory for long clips (a 10-minute
-#: 340×256 clip would be 10 GB of float32 flow) while still filling a GPU batch.
+#: Frame pairs of one clip handed to a backend at once: bounds the float flow held in memory for long clips (a
+#: 10-minute 340×256 clip would be 10 GB of float32 flow) while still filling a GPU batch.
 FLOW_WINDOW = 256
+#: Frame pairs per solver call on a GPU when a backend takes pairs of several clips (``compute_pairs``): short clips'
+#: windows share a call up to this many pairs (Kinetics' 10 s clips are 249 pairs; an H200 runs 340×256 TV-L1 at
+#: ~1,400 pairs/s at batch 1024, far fewer at one clip's 249). On the CPU such a backend packs up to FLOW_WINDOW.
+GPU_PACK_PAIRS = 1024
+
+Segment = tuple[str, range]  # (clip id, frames): one window of one clip
 
 
 def _gray(encoded: np.ndarray) -> np.ndarray:
@@ -82,43 +89,96 @@ def _flow_jpeg(flow: np.ndarray, bound: float) -> bytes:
     return encode_jpeg(stack_flow_image(quantize(flow, bound)), JPEG_QUALITY)
 
 
-def _window_jpegs(reader: ShardReader, backend: FlowBackend, windows: list[tuple[str, range]], bound: float,
-                  pool: ThreadPoolExecutor | None) -> Iterator[list[bytes] | ClipFailure]:
-    """The encoded flow frames of each (clip, frames) window, in order, or why the window failed.
+def pack_pairs(backend: FlowBackend) -> int:
+    """Frame pairs per backend call when windows of several clips share it; 0: one window per call (a backend
+    without ``compute_pairs``, such as OpenCV's, which runs pair by pair anyway)."""
+    if not hasattr(backend, "compute_pairs"):
+        return 0
+    device = getattr(backend, "device", None)
+    return GPU_PACK_PAIRS if device is not None and device.type == "cuda" else FLOW_WINDOW
 
-    With a thread pool, the next window's frames decode and the previous window's flow encodes while the backend
+
+def _packs(segments: list[Segment], limit: int) -> list[list[Segment]]:
+    """Consecutive segments grouped into packs of at most ``limit`` frame pairs (0: one segment per pack)."""
+    packs: list[list[Segment]] = []
+    pairs = 0
+    for segment in segments:
+        n = len(segment[1]) - 1
+        if packs and limit and pairs + n <= limit:
+            packs[-1].append(segment)
+            pairs += n
+        else:
+            packs.append([segment])
+            pairs = n
+    return packs
+
+
+def _pack_flow(backend: FlowBackend, grays: list[np.ndarray]) -> np.ndarray:
+    """The flow of every segment's consecutive pairs, in order, in one backend call."""
+    if len(grays) == 1:
+        return backend.compute(grays[0])
+    return backend.compute_pairs(np.concatenate([g[:-1] for g in grays]), np.concatenate([g[1:] for g in grays]))
+
+
+def _split(items: list, counts: list[int]) -> list[list]:
+    bounds = np.cumsum([0, *counts])
+    return [items[bounds[k]:bounds[k + 1]] for k in range(len(counts))]
+
+
+def _pack_jpegs(reader: ShardReader, backend: FlowBackend, packs: list[list[Segment]], bound: float,
+                pool: ThreadPoolExecutor | None) -> Iterator[list[list[bytes]] | ClipFailure]:
+    """The encoded flow frames of each pack's segments (one list per segment), in order, or why the pack failed.
+
+    With a thread pool, the next pack's frames decode and the previous pack's flow encodes while the backend
     computes this one: on a GPU the JPEG work (~2 ms per 340×256 pair on one core, more than the GPU's time per
-    pair) would otherwise leave it idle most of the time. At most two windows of float flow are held.
-    Without a pool the same steps run one after another. Each step's error is caught where its window is known
-    (a pool's error surfaces when its results are read), so it fails that window only."""
+    pair) would otherwise leave it idle most of the time. At most two packs of float flow are held.
+    Without a pool the same steps run one after another. Each step's error is caught where its pack is known
+    (a pool's error surfaces when its results are read), so it fails that pack only."""
     run = pool.map if pool is not None else map
 
-    def start_decoding(k: int) -> Iterator[np.ndarray] | ClipFailure:
-        return _then(windows[k], lambda window: run(_gray, reader.encoded(*window)))
+    def start_decoding(k: int) -> list[Iterator[np.ndarray]] | ClipFailure:
+        return _then(packs[k], lambda pack: [run(_gray, reader.encoded(*segment)) for segment in pack])
 
-    decoding = start_decoding(0) if windows else None
+    decoding = start_decoding(0) if packs else None
     encoding = None
-    for k in range(len(windows)):
-        gray = _then(decoding, lambda frames: np.stack(list(frames)))
-        if k + 1 < len(windows):
+    for k in range(len(packs)):
+        gray = _then(decoding, lambda segments: [np.stack(list(frames)) for frames in segments])
+        if k + 1 < len(packs):
             decoding = start_decoding(k + 1)
-        flow = _then(gray, backend.compute)
+        flow = _then(gray, lambda grays: _pack_flow(backend, grays))
         if encoding is not None:
-            yield _then(encoding, list)
-        encoding = _then(flow, lambda f: run(_flow_jpeg, f, itertools.repeat(bound)))
+            yield _then(encoding[0], lambda jpegs, counts=encoding[1]: _split(list(jpegs), counts))
+        encoding = (_then(flow, lambda f: run(_flow_jpeg, f, itertools.repeat(bound))),
+                    [len(segment[1]) - 1 for segment in packs[k]])
     if encoding is not None:
-        yield _then(encoding, list)
+        yield _then(encoding[0], lambda jpegs, counts=encoding[1]: _split(list(jpegs), counts))
+
+
+def _segment_jpegs(reader: ShardReader, backend: FlowBackend, segments: list[Segment], bound: float,
+                   pool: ThreadPoolExecutor | None) -> Iterator[list[bytes] | ClipFailure]:
+    """Each segment's encoded flow frames (or why it failed), in order, packed as the backend allows; a pack of
+    several that fails is redone one segment at a time, so that only the bad clip fails."""
+    packs = _packs(segments, pack_pairs(backend))
+    for pack, result in zip(packs, _pack_jpegs(reader, backend, packs, bound, pool)):
+        if not isinstance(result, ClipFailure):
+            yield from result
+        elif len(pack) == 1:
+            yield result
+        else:
+            for segment in pack:
+                alone = next(_pack_jpegs(reader, backend, [[segment]], bound, pool))
+                yield alone if isinstance(alone, ClipFailure) else alone[0]
 
 
 def _clip_jpegs(reader: ShardReader, backend: FlowBackend, clips: list[ClipRecord], bound: float,
                 pool: ThreadPoolExecutor | None) -> Iterator[list[bytes] | ClipFailure]:
     """Each clip's encoded flow frames (or its first window's failure), in ``clips`` order, computed
     ``FLOW_WINDOW`` pairs at a time: only a window's frames are decoded at once (a whole 10-minute 340×256 clip
-    would be 3.9 GB of RGB)."""
+    would be 3.9 GB of RGB); short clips' windows share a backend call where it takes pairs (:func:`pack_pairs`)."""
     starts = [range(0, c.num_frames - 1, FLOW_WINDOW) for c in clips]
-    windows = [(c.clip_id, range(s, min(s + FLOW_WINDOW + 1, c.num_frames))) for c, st in zip(clips, starts)
-               for s in st]
-    produced = _window_jpegs(reader, backend, windows, bound, pool)
+    segments = [(c.clip_id, range(s, min(s + FLOW_WINDOW + 1, c.num_frames))) for c, st in zip(clips, starts)
+                for s in st]
+    produced = _segment_jpegs(reader, backend, segments, bound, pool)
     for st in starts:
         parts = [next(produced) for _ in st]
         failures = [part for part in parts if isinstance(part, ClipFailure)]

@@ -1,7 +1,8 @@
 """The project's PyTorch TV-L1 (:func:`i3d.flow.solver.tvl1`) behind the flow-backend interface.
 
 A clip's T-1 frame pairs go to :func:`~i3d.flow.solver.tvl1` as one batch (it cuts batches to the device's memory
-itself), so a long clip fills the GPU and a short one still runs in one call.
+itself), so a long clip fills the GPU and a short one still runs in one call; ``compute_pairs`` takes pairs of
+several clips at once, which the flow stage uses to fill the GPU's batch with short clips.
 """
 from __future__ import annotations
 
@@ -39,7 +40,16 @@ class TorchTVL1:
             raise ValueError(f"expected T×H×W uint8 frames, got {frames.dtype} {frames.shape}")
         if len(frames) < 2:
             return np.empty((0, *frames.shape[1:], 2), dtype=np.float32)
-        gray = torch.from_numpy(frames).to(self.device)
+        return self.compute_pairs(frames[:-1], frames[1:])
+
+    def compute_pairs(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """N×H×W uint8 gray frames -> N×H×W×2 float32 flow from ``first[i]`` to ``second[i]``: pairs of any clips in
+        one solver batch (the flow stage packs short clips' pairs together); each pair's flow is the one it gets
+        alone (the solver stops each pair on its own)."""
+        if first.shape != second.shape or first.ndim != 3 or first.dtype != np.uint8 or second.dtype != np.uint8:
+            raise ValueError(f"expected two N×H×W uint8 stacks, got {first.dtype} {first.shape} and "
+                             f"{second.dtype} {second.shape}")
+        prev, nxt = (torch.from_numpy(np.ascontiguousarray(f)).to(self.device) for f in (first, second))
         kwargs = {k: v for k, v in asdict(self.tvl1).items() if k != "use_initial_flow"}
-        flow = tvl1(gray[:-1], gray[1:], **kwargs)
+        flow = tvl1(prev, nxt, **kwargs)
         return flow.permute(0, 2, 3, 1).contiguous().cpu().numpy()
