@@ -3,16 +3,18 @@
 # minutes on a machine with one NVIDIA GPU and PyTorch (with Triton). Stages run most needed first, each with its
 # own time limit, and everything is written to OUTDIR as it comes (a run cut short still leaves its first stages).
 #
-# Default part (`all`), limits adding up to 7 3/4 minutes:
+# Default part (`all`), limits adding up to 8 minutes:
 #   1. benchmarks/train_step.py (issue 15): our I3D training step (fp32/bf16, native/separable max pool,
 #      eager/compiled, batch 8 and 16, 64 x 224^2) beside the public PyTorch port's, clips/s and ratios against the
 #      port's best; needs the port's model file in .gpu/port/ (benchmarks/port_fetch.sh, carried to the machine;
 #      without it the port's rows are skipped);
-#   2. the max pools alone, forward + backward, per implementation (benchmarks/pool.py);
-#   3. the CUDA tests of the pools (exact outputs) and of bf16 training (loss within noise of fp32, resume);
-#   4. the CUDA tests of TV-L1 (pytest -m gpu: parity with OpenCV for both iteration designs, the ten-minute clip);
-#   5. the flow stage around the CUDA solver (benchmarks/flow_stage.py): does its JPEG work keep up?
-# then the short tables: the training step's rows and the tests' result lines.
+#   2. the training loader (benchmarks/loader.py): frames/s per core against raw JPEG decoding, by worker count,
+#      and an I3D training step fed from a shard by the loader against the same step on a resident batch;
+#   3. the max pools alone, forward + backward, per implementation (benchmarks/pool.py);
+#   4. the CUDA tests of the pools (exact outputs) and of bf16 training (loss within noise of fp32, resume);
+#   5. the CUDA tests of TV-L1 (pytest -m gpu: parity with OpenCV for both iteration designs, the ten-minute clip);
+#   6. the flow stage around the CUDA solver (benchmarks/flow_stage.py): does its JPEG work keep up?
+# then the short tables: the training step's rows, the loader's lines and the tests' result lines.
 # Part `flow` (the TV-L1 solver in depth, ~4-5 minutes, limits adding up to 7 1/2):
 #   1. the TV-L1 benchmark at 340x256 (OpenCV, our CPU path, both CUDA iteration designs at batches 1..1024, and
 #      a kernel profile of each design at batch 256: where the time goes, the iteration kernels' own GB/s);
@@ -58,7 +60,12 @@ if [ "$part" = all ]; then
     [ -f .gpu/port/pytorch_i3d.py ] || echo "gpu_check: no .gpu/port/pytorch_i3d.py (benchmarks/port_fetch.sh):" \
         "the port's rows are skipped" >&2
     stage "Training step: our I3D beside the port, 64 x 224^2"
-    timeout 240 python3 benchmarks/train_step.py --json "$out/train_step.json" 2>&1 | tee "$out/train_step.txt"
+    timeout 210 python3 benchmarks/train_step.py --json "$out/train_step.json" 2>&1 | tee "$out/train_step.txt"
+    stage "The training loader: frames/s per core vs raw JPEG decode; loader-fed vs model-only I3D step"
+    frames_npy=()
+    if [ -f .gpu/frames_340x256.npy ]; then frames_npy=(--frames-npy .gpu/frames_340x256.npy); fi
+    timeout 45 python3 benchmarks/loader.py --step --seconds 2 --workers 1 4 8 14 "${frames_npy[@]}" \
+        --json "$out/loader.json" 2>&1 | tee "$out/loader.txt"
     stage "I3D's max pools alone, forward + backward, batch 8 x 64 x 224^2"
     timeout 30 python3 benchmarks/pool.py --device cuda --batch 8 --frames 64 --size 224 --repeats 10 2>&1 \
         | tee "$out/pool.txt"
@@ -72,6 +79,7 @@ if [ "$part" = all ]; then
     stage "done"
     echo
     [ -f "$out/train_step.json" ] && python3 benchmarks/train_step.py --summary "$out/train_step.json"
+    [ -f "$out/loader.json" ] && python3 benchmarks/loader.py --summary "$out/loader.json"
     echo "CUDA tests, training: $(grep -E '(passed|failed|error|skipped)' "$out/train_tests.txt" | tail -1)"
     echo "CUDA tests, TV-L1: $(grep -E '(passed|failed|error|skipped)' "$out/gpu_tests.txt" | tail -1)"
     exit 0

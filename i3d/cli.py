@@ -75,7 +75,7 @@ def _train(args: argparse.Namespace) -> None:
 
     from .data.shards import shards_by_kind
     from .train.distributed import launch_from_env
-    from .train.loop import TrainConfig, train
+    from .train.loop import PREEMPTED_EXIT, Preempted, TrainConfig, train
 
     manifest = pd.read_csv(args.manifest)
     cfg = TrainConfig(arch=args.arch, stream=args.stream, num_classes=int(manifest.label_index.max()) + 1,
@@ -87,8 +87,12 @@ def _train(args: argparse.Namespace) -> None:
                       sync_bn=args.sync_bn, lr_scaling=args.lr_scaling, precision=args.precision,
                       compile=args.compile)
     tic = time.time()
-    path = train(cfg, args.manifest, shards_by_kind(args.shards), args.split, args.out, imagenet=args.imagenet,
-                 from_model=args.from_model, threads=args.threads, progress=not args.quiet)
+    try:
+        path = train(cfg, args.manifest, shards_by_kind(args.shards), args.split, args.out, imagenet=args.imagenet,
+                     from_model=args.from_model, threads=args.threads, progress=not args.quiet)
+    except Preempted as stop:
+        print(stop, file=sys.stderr, flush=True)
+        sys.exit(PREEMPTED_EXIT)
     if launch_from_env() is None or launch_from_env().rank == 0:  # one line per job, not per process
         print(f"trained {cfg.arch}-{cfg.stream} in {time.time() - tic:.0f} s -> {path}")
 

@@ -4,6 +4,7 @@ rank 0 writes, and the train rule launches torchrun when a model asks for more t
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -59,12 +60,22 @@ class Killed(Exception):
 
 
 def run_rank(rank: int, world: int, port: int, cfg: dict, data, out: str, kill_after: int | None,
-             frozen_bn: bool) -> None:
-    """One process of a torchrun-like launch (torchrun's variables, a rendezvous on 127.0.0.1)."""
+             frozen_bn: bool, sigterm: tuple[int, int] | None) -> None:
+    """One process of a torchrun-like launch (torchrun's variables, a rendezvous on 127.0.0.1); ``sigterm``:
+    (rank, step) at which that rank alone receives SIGTERM."""
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     if frozen_bn:
         loop.build = freeze_bn(loop.build)
+    if sigterm is not None and sigterm[0] == rank:
+        steps, step_loss = [], loop.step_loss
+
+        def step_then_signal(*args, **kwargs):
+            steps.append(1)
+            if len(steps) == sigterm[1]:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return step_loss(*args, **kwargs)
+        loop.step_loss = step_then_signal
     save = loop.save_atomic
     if rank > 0:
         def refuse(*args, **kwargs):
@@ -85,9 +96,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def spawn(world: int, cfg: dict, data, out: Path, *, kill_after: int | None = None, frozen_bn: bool = False) -> None:
+def spawn(world: int, cfg: dict, data, out: Path, *, kill_after: int | None = None, frozen_bn: bool = False,
+          sigterm: tuple[int, int] | None = None) -> None:
     """Run ``world`` processes; ProcessRaisedException if one fails (the others are then terminated)."""
-    context = mp.start_processes(run_rank, args=(world, free_port(), cfg, data, str(out), kill_after, frozen_bn),
+    context = mp.start_processes(run_rank, args=(world, free_port(), cfg, data, str(out), kill_after, frozen_bn,
+                                                 sigterm),
                                  nprocs=world, join=False, start_method="spawn")
     deadline = time.monotonic() + SPAWN_TIMEOUT_S
     while not context.join(timeout=5):
@@ -155,6 +168,23 @@ def test_a_run_killed_on_one_process_resumes_on_two(data, tmp_path, monkeypatch)
     metrics = pd.read_csv(out / "metrics.csv")
     assert metrics.epoch.tolist() == [1, 2]
     assert sorted(p.name for p in out.iterdir()) == ["metrics.csv", "model.pt"]
+
+
+def test_sigterm_on_one_rank_stops_all_at_the_same_step_and_they_resume_there(data, tmp_path, capsys):
+    """SLURM signals every task, but not at the same instant: a SIGTERM seen by rank 1 alone still stops both
+    ranks after the same step (the flag is all-reduced), rank 0 saves that point of the epoch, and two processes
+    resume there to the weights of an uninterrupted two-process run (no dropout, BN frozen: nothing random)."""
+    spawn(2, config(), data, tmp_path / "whole", frozen_bn=True)
+    out = tmp_path / "preempted"
+    steps_per_epoch = TRAIN_CLIPS // (2 * config()["batch_size"])
+    with pytest.raises(mp.ProcessRaisedException, match="Preempted"):
+        spawn(2, config(), data, out, frozen_bn=True, sigterm=(1, steps_per_epoch + 1))  # epoch 2's first step
+    state = load(out / "checkpoint.pt")
+    assert state["epoch"] == 1 and state["partial"]["clips"] == state["partial"]["seen"] == 2 * config()["batch_size"]
+    spawn(2, config(), data, out, frozen_bn=True)
+    assert max_abs_difference(load(tmp_path / "whole" / "model.pt")["model"], load(out / "model.pt")["model"]) == 0
+    metrics = [pd.read_csv(tmp_path / run / "metrics.csv").drop(columns="seconds") for run in ("whole", "preempted")]
+    pd.testing.assert_frame_equal(*metrics)
 
 
 def test_the_ranks_split_one_global_order():

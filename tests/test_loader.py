@@ -9,13 +9,14 @@ from i3d.data.loader import (
     ClipDataset,
     ClipSample,
     crop_box,
-    flip_horizontal,
+    mirror_flow_x,
+    model_input,
     resize,
     to_tensor,
     training_loader,
 )
 from i3d.data.sampling import eval_indices, frame_indices, model_sampling, train_start
-from i3d.data.shards import ShardWriter, encode_jpeg, shards_by_kind, stack_flow_image
+from i3d.data.shards import ShardReader, ShardWriter, decode_jpeg, encode_jpeg, shards_by_kind, stack_flow_image
 from i3d.models import Sampling
 
 
@@ -78,23 +79,59 @@ def test_resize_scales_flow_displacements():
     assert resize(np.zeros((2, 8, 8, 3), np.uint8), 4, "rgb").shape == (2, 4, 4, 3)
 
 
-def test_flip_negates_flow_x_only():
+def _textured_shards(tmp_path, frames: int = 3, height: int = 40, width: int = 52):
+    """An RGB and a flow shard of one clip of noise (JPEG-coded as the pipeline codes them), and the frames."""
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (frames, height, width, 3), dtype=np.uint8)
+    flow = rng.integers(0, 256, (frames, height, width, 2), dtype=np.uint8)
+    for kind, data, code in (("rgb", rgb, lambda f: f), ("flow", flow, stack_flow_image)):
+        writer = ShardWriter(tmp_path / f"{kind}.h5", kind)
+        writer.add_clip("a", 0, [encode_jpeg(code(f)) for f in data], 25.0, height, width)
+        writer.close()
+    return ShardReader(tmp_path / "rgb.h5"), ShardReader(tmp_path / "flow.h5")
+
+
+def test_cropped_mirrored_reads_are_the_whole_frames_cut(tmp_path):
+    """The loader decodes each frame straight into its crop (and mirror): the values of decoding the whole frame
+    and cutting it, to the bit, for RGB (BGR -> RGB) and for flow (x above y in one gray JPEG)."""
+    rgb, flow = _textured_shards(tmp_path)
+    encoded = rgb.encoded("a", [0, 1, 2])
+    whole = np.stack([decode_jpeg(e, color=True) for e in encoded])
+    assert np.array_equal(rgb.read("a"), whole)
+    box = (5, 9, 24, 30)
+    cut = whole[:, 5:29, 9:39]
+    assert np.array_equal(rgb.read("a", [0, 2], box=box), cut[[0, 2]])
+    assert np.array_equal(rgb.read("a", [1], box=box, mirror=True), cut[[1], :, ::-1])
+    gray = np.stack([decode_jpeg(e, color=False) for e in flow.encoded("a", [0, 1, 2])])
+    xy = np.stack([gray[:, :40], gray[:, 40:]], axis=-1)
+    assert np.array_equal(flow.read("a"), xy)
+    assert np.array_equal(flow.read("a", [2], box=box, mirror=True), xy[[2], 5:29, 9:39][:, :, ::-1])
+
+
+def test_mirrored_flow_changes_the_sign_of_x_only():
     flow = np.zeros((1, 2, 3, 2), dtype=np.uint8)
     flow[..., 0] = [[10, 20, 30], [40, 50, 60]]
     flow[..., 1] = 77
-    flipped = flip_horizontal(flow, "flow")
-    assert flipped[0, 0, :, 0].tolist() == [225, 235, 245]  # mirrored, then 255 - q (x changes sign)
-    assert (flipped[..., 1] == 77).all()
-    rgb = np.arange(18, dtype=np.uint8).reshape(1, 1, 6, 3)
-    assert (flip_horizontal(rgb, "rgb")[0, 0, 0] == rgb[0, 0, -1]).all()
+    mirror_flow_x(flow)
+    assert flow[0, 0, :, 0].tolist() == [245, 235, 225]  # 255 - q: x changes sign
+    assert (flow[..., 1] == 77).all()
 
 
-def test_center_crop_and_range():
+def test_items_are_uint8_scaled_to_the_unit_range_on_the_device():
+    frames = np.stack([np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8)])
+    x = to_tensor(frames)
+    assert x.shape == (3, 2, 4, 4) and x.dtype == torch.uint8
+    assert x.data_ptr() == torch.from_numpy(frames).data_ptr()  # a view: no copy on the host
+    y = model_input(x[None], "cpu")
+    assert y.dtype == torch.float32 and y.is_contiguous(memory_format=torch.channels_last_3d)
+    assert torch.equal(y[0, :, 0], -torch.ones(3, 4, 4)) and torch.equal(y[0, :, 1], torch.ones(3, 4, 4))
+    assert model_input(torch.tensor([128], dtype=torch.uint8), "cpu").item() == pytest.approx(1 / 255, rel=1e-4)
+
+
+def test_center_crop():
     assert crop_box(64, 86, 56, None) == (4, 15)
     with pytest.raises(ValueError, match="smaller than the crop"):
         crop_box(32, 40, 56, None)
-    x = to_tensor(np.full((2, 4, 4, 3), 255, dtype=np.uint8))
-    assert x.shape == (3, 2, 4, 4) and torch.allclose(x, torch.ones_like(x))
 
 
 def _flow_shard(path, frames: int):
@@ -116,7 +153,7 @@ def test_dataset_train_and_test_items(tmp_path):
     shards = {"flow": [tmp_path / "f.h5"]}
     train = ClipDataset(shards, [ClipSample("a", 1)], {"flow": Sampling(8)}, train=True, crop_size=32)
     (x,), y = train[0]
-    assert x.shape == (2, 8, 32, 32) and y == 1 and x.abs().max() < 0.02  # 128 -> ~0
+    assert x.shape == (2, 8, 32, 32) and y == 1 and x.dtype == torch.uint8 and (x.int() - 128).abs().max() <= 2  # ~0, scaled on the device
     test = ClipDataset(shards, [ClipSample("a", 1)], {"flow": Sampling(0)}, train=False, crop_size=32)
     assert test[0][0][0].shape == (1, 2, 5, 32, 32)  # one sample: the whole clip
     with pytest.raises(KeyError, match="not in the flow shards"):
@@ -132,7 +169,7 @@ def test_joint_items_have_both_streams_in_time(tmp_path):
     test = ClipDataset(shards, [ClipSample("a", 1)], sampling, train=False, crop_size=32, input_size=16)
     (rgb, flow), _ = test[0]
     assert rgb.shape == (5, 3, 2, 16, 16) and flow.shape == (5, 2, 20, 16, 16)
-    level = ((rgb[:, 0, :, 0, 0] + 1) * 255 / 2 / 8).round()  # frame t has value 8 t
+    level = (rgb[:, 0, :, 0, 0].float() / 8).round()  # frame t has value 8 t
     assert level[0].tolist() == [0, 10] and level[-1].tolist() == [9, 19]  # starts 0 .. 30 - 20 - 1
 
 
@@ -149,7 +186,7 @@ def _coded_shard(path, clips: int, frames: int = 30, height: int = 40, width: in
 
 def _augmentation(x: torch.Tensor) -> tuple[int, int, int, bool]:
     """(start frame, crop top, crop left, flipped) of a C x T x H x W sample of a coded clip."""
-    levels = (x + 1) * 255 / 2
+    levels = x.float()
     columns = levels[1, 0, 0]
     return (round(float(levels[0, 0].mean()) / 8), round(float(levels[2, 0, :, 0].min()) / 4),
             round(float(columns.min()) / 4), bool(columns[-1] < columns[0]))
@@ -175,3 +212,20 @@ def test_each_epoch_augments_anew_in_workers_as_in_the_main_process(tmp_path):
     print("clip c0 (start, top, left, flip) per epoch, workers=2:", in_workers, "workers=0:", in_process)
     assert len(in_workers) == 3 and len(set(in_workers)) == 3
     assert in_workers == in_process
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_batches_are_the_items_stacked_channels_last(tmp_path, workers):
+    """The collate keeps the items' layout (no transposing copy) and their values, in the sampler's order."""
+    _coded_shard(tmp_path / "r.h5", clips=4)
+    dataset = ClipDataset({"rgb": [tmp_path / "r.h5"]}, [ClipSample(f"c{k}", k) for k in range(4)],
+                          {"rgb": Sampling(8)}, train=True, crop_size=32)
+    loader = training_loader(dataset, batch_size=2, workers=workers, seed=0)
+    loader.sampler.set_epoch(1)
+    keys = list(loader.sampler)
+    for b, ((x,), y) in enumerate(loader):
+        assert x.dtype == torch.uint8 and x.shape == (2, 3, 8, 32, 32)
+        assert x.is_contiguous(memory_format=torch.channels_last_3d)
+        items = [dataset[key] for key in keys[2 * b:2 * b + 2]]
+        assert torch.equal(x, torch.stack([item[0][0] for item in items]))
+        assert y.tolist() == [item[1] for item in items]

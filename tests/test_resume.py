@@ -4,6 +4,7 @@ is the epoch that validates best."""
 from __future__ import annotations
 
 import os
+import signal
 
 import pandas as pd
 import pytest
@@ -154,3 +155,39 @@ def test_stale_checkpoint_is_not_resumed(data, tmp_path, monkeypatch, capsys, ch
             os.utime(shard, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     out = capsys.readouterr().out
     assert f"written from other {change}" in out and "resuming" not in out
+
+
+def sigterm_at_step(monkeypatch, step: int) -> None:
+    """Send this process SIGTERM during training step ``step`` (1-based), as SLURM does when it preempts a job."""
+    steps, real = [], loop.step_loss
+
+    def step_loss(*args, **kwargs):
+        steps.append(1)
+        if len(steps) == step:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "step_loss", step_loss)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_sigterm_checkpoints_inside_the_epoch_and_the_rerun_goes_on_from_there(data, tmp_path, monkeypatch,
+                                                                                 capsys, workers):
+    """Preemption: the step SIGTERM interrupts completes, the checkpoint holds that point inside the epoch (with
+    the epoch's training numbers so far), and the rerun ends with the uninterrupted run's weights and metrics
+    (workers ignore the signal: the training process stops them)."""
+    cfg = config(workers=workers)
+    whole = load(train(cfg, *data, 1, tmp_path / "whole", progress=False))
+    steps_per_epoch = (TRAIN_CLIPS - 2) // cfg.batch_size  # 2 of the 6 clips validate
+    with monkeypatch.context() as patch:
+        sigterm_at_step(patch, steps_per_epoch + 1)  # the first step of epoch 2
+        with pytest.raises(loop.Preempted, match="stopped after batch 1 of epoch 2"):
+            train(cfg, *data, 1, tmp_path / "resumed", progress=False)
+    state = load(tmp_path / "resumed" / "checkpoint.pt")
+    assert state["epoch"] == 1 and state["partial"]["clips"] == state["partial"]["seen"] == cfg.batch_size
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is only there while training
+    resumed = load(train(cfg, *data, 1, tmp_path / "resumed", progress=False))
+    assert f"resuming from epoch 1 and {cfg.batch_size} clips of epoch 2" in capsys.readouterr().out
+    assert max_abs_difference(whole["model"], resumed["model"]) == 0
+    metrics = [pd.read_csv(tmp_path / run / "metrics.csv").drop(columns="seconds") for run in ("whole", "resumed")]
+    pd.testing.assert_frame_equal(*metrics)

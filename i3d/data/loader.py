@@ -10,10 +10,12 @@ Augmentation (paper §3 "Implementation details"): a random spatial crop and a r
 training (a flipped flow field also has its x component negated); a center crop at test. An
 architecture with a smaller input than the crop (C3D: 112 where the others take 224) gets the crop
 resized, which keeps the field of view (C3D's own recipe, resize to 128 then crop 112, covers the same
-share of the frame as a 224 crop of 256). Pixels and quantized flow are rescaled to [-1, 1].
+share of the frame as a 224 crop of 256). Pixels and quantized flow are rescaled to [-1, 1] on the model's device
+(:func:`model_input`): the loader decodes each frame straight into its crop and hands uint8 on.
 """
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from ..models.registry import Sampling
 from .sampling import eval_indices, frame_indices, train_start
@@ -47,18 +49,24 @@ def crop_box(height: int, width: int, size: int, rng: np.random.Generator | None
 
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """T×H×W×C uint8 -> C×T×H×W float32 in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2).float()
-    return x.mul_(2.0 / 255.0).sub_(1.0)
+    """(S×)T×H×W×C uint8 -> (S×)C×T×H×W uint8, a view: channels last in memory, as the models run (channels_last_3d).
+
+    The loader hands uint8 on, a quarter of float32's bytes through the workers' queues and to the device;
+    :func:`model_input` scales it there."""
+    x = torch.from_numpy(np.ascontiguousarray(frames))
+    return x.permute(0, 4, 1, 2, 3) if x.dim() == 5 else x.permute(3, 0, 1, 2)
 
 
-def flip_horizontal(frames: np.ndarray, stream: str) -> np.ndarray:
-    """Mirror T×H×W×C frames; for quantized flow the x component changes sign (q -> 255 - q)."""
-    flipped = frames[:, :, ::-1]
-    if stream == "flow":
-        flipped = flipped.copy()
-        flipped[..., 0] = 255 - flipped[..., 0]
-    return flipped
+def model_input(x: torch.Tensor, device: torch.device | str) -> torch.Tensor:
+    """A loader's uint8 tensor on ``device`` as the network takes it: float32 in [-1, 1] (pixels and quantized flow
+    alike, ``i3d.flow.quantize``), its memory layout kept."""
+    return x.to(device, non_blocking=True).float().mul_(2.0 / 255.0).sub_(1.0)
+
+
+def mirror_flow_x(frames: np.ndarray) -> np.ndarray:
+    """Mirrored quantized flow (T×H×W×2) gets the sign of its x component changed (q -> 255 - q), in place."""
+    np.subtract(255, frames[..., 0], out=frames[..., 0])
+    return frames
 
 
 def resize(frames: np.ndarray, size: int, stream: str) -> np.ndarray:
@@ -78,6 +86,8 @@ class ClipDataset(Dataset):
 
     ``train=True``: an item is one augmented sample per stream, C×T×H×W. ``train=False``: the
     sampling's test samples, center crop, S×C×T×H×W per stream (use batch size 1: clip lengths differ).
+    Tensors are uint8, channels last in memory (:func:`to_tensor`): :func:`model_input` makes the network's
+    input of them on its device.
     Items are ``(inputs, label)`` with ``inputs`` a tuple with one tensor per stream, so that a training
     or test step is ``model(*inputs)``. ``crop_size`` is the crop taken from the frames; ``input_size``
     (default: the crop) is the side the model gets. A training item's key is ``(epoch, index)`` (a plain
@@ -123,13 +133,17 @@ class ClipDataset(Dataset):
         for stream in self.streams:
             idx = indices[stream]
             unique, inverse = np.unique(idx, return_inverse=True)  # overlapping test samples decode once
-            frames = self.readers[stream][sample.clip_id].read(sample.clip_id, unique)
-            frames = frames[:, top:top + self.crop_size, left:left + self.crop_size]
+            frames = self.readers[stream][sample.clip_id].read(
+                sample.clip_id, unique, box=(top, left, self.crop_size, self.crop_size), mirror=flip)
             frames = resize(frames, self.input_size, stream)
-            if flip:
-                frames = flip_horizontal(frames, stream)
-            x = torch.stack([to_tensor(frames[row]) for row in inverse.reshape(idx.shape)])
-            inputs.append(x[0] if self.train else x)
+            if flip and stream == "flow":
+                mirror_flow_x(frames)
+            order = inverse.reshape(idx.shape)
+            if self.train:  # one sample, read in order unless it loops a short clip
+                order = order[0]
+                inputs.append(to_tensor(frames if np.array_equal(order, np.arange(len(frames))) else frames[order]))
+            else:
+                inputs.append(to_tensor(frames[order]))
         return tuple(inputs), sample.label
 
 
@@ -150,17 +164,40 @@ class EpochShuffle(Sampler[tuple[int, int]]):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside a world of {world_size}")
         self.size, self.seed, self.epoch, self.rank, self.world_size = size, seed, 0, rank, world_size
+        self.skip = 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """The next iteration is epoch ``epoch``'s keys, less this rank's first ``skip`` (the batches a resumed
+        run already trained on)."""
+        self.epoch, self.skip = epoch, skip
 
     def __len__(self) -> int:
-        return self.size // self.world_size
+        return self.size // self.world_size - self.skip
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
+        share = self.size // self.world_size
         order = np.random.default_rng((self.seed, self.epoch)).permutation(self.size)
-        order = order[:len(self) * self.world_size][self.rank::self.world_size]
-        return iter([(self.epoch, int(i)) for i in order])
+        order = order[:share * self.world_size][self.rank::self.world_size]
+        return iter([(self.epoch, int(i)) for i in order[self.skip:]])
+
+
+Item = tuple[tuple[torch.Tensor, ...], int]
+
+
+def collate_clips(batch: Sequence[Item]) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """Training items -> (one B×C×T×H×W uint8 tensor per stream, labels), their channels-last layout kept: the
+    items' memory is stacked as it lies (PyTorch's default collate would transpose every clip into C×T×H×W order),
+    straight into shared memory when in a worker, as the default does, so that the batch reaches the training
+    process without another copy."""
+    inputs, labels = zip(*batch)
+    streams = []
+    for items in zip(*inputs):
+        lying = [x.permute(1, 2, 3, 0) for x in items]  # T×H×W×C, contiguous
+        out = torch.empty((len(lying), *lying[0].shape), dtype=lying[0].dtype)
+        if get_worker_info() is not None:
+            out.share_memory_()
+        streams.append(torch.stack(lying, out=out).permute(0, 4, 1, 2, 3))
+    return tuple(streams), torch.tensor(labels)
 
 
 def training_loader(dataset: ClipDataset, *, batch_size: int, workers: int, seed: int,
@@ -168,11 +205,19 @@ def training_loader(dataset: ClipDataset, *, batch_size: int, workers: int, seed
     """Shuffled training batches (``loader.sampler.set_epoch(epoch)`` before each epoch); the last partial
     batch is dropped when there is more than one batch. The seeded generator only feeds the workers'
     torch seeds, so iterating leaves the global torch RNG (dropout) alone. ``rank`` of ``world_size``: this
-    process's share (:class:`EpochShuffle`); ``batch_size`` is per process, and every rank gets as many batches."""
+    process's share (:class:`EpochShuffle`); ``batch_size`` is per process, and every rank gets as many batches.
+    Batches are uint8 (:func:`collate_clips`)."""
     sampler = EpochShuffle(len(dataset), seed, rank, world_size)
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate_clips,
                       drop_last=len(sampler) > batch_size, num_workers=workers, persistent_workers=workers > 0,
-                      generator=torch.Generator().manual_seed(seed), pin_memory=pin_memory)
+                      generator=torch.Generator().manual_seed(seed), pin_memory=pin_memory,
+                      worker_init_fn=ignore_sigterm)
+
+
+def ignore_sigterm(worker_id: int) -> None:
+    """Workers leave SIGTERM to the training process (SLURM signals every process of a job): it checkpoints
+    and shuts them down, where a worker dead of the signal would fail the step being saved."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def split_samples(manifest: pd.DataFrame, shards: Mapping[str, Sequence[str | Path]], split: int,

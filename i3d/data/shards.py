@@ -195,15 +195,36 @@ class ShardReader:
             out.append(block[self.offsets[k] - base:self.offsets[k + 1] - base])
         return out
 
-    def read(self, clip_id: str, frame_indices: Sequence[int] | None = None) -> np.ndarray:
-        """Decoded frames: T×H×W×3 uint8 for RGB shards, T×H×W×2 uint8 for flow shards."""
+    def read(self, clip_id: str, frame_indices: Sequence[int] | None = None, *,
+             box: tuple[int, int, int, int] | None = None, mirror: bool = False) -> np.ndarray:
+        """Decoded frames: T×H×W×3 uint8 for RGB shards, T×H×W×2 uint8 for flow shards.
+
+        ``box`` (top, left, height, width) crops every frame as it is decoded and ``mirror`` flips it left to
+        right (pixels only: a flow field's x component keeps its sign), each frame going straight from the
+        decoder into its place in the result: the training loader's crop never copies whole frames. Values are
+        those of :func:`decode_jpeg` on the whole frame (a flow frame: :func:`stack_flow_image` undone), cropped.
+        """
         clip = self.clips[self.index[clip_id]]
         if frame_indices is None:
             frame_indices = range(clip.num_frames)
-        encoded = self.encoded(clip_id, list(frame_indices))
-        if self.kind == "rgb":
-            return np.stack([decode_jpeg(b, color=True) for b in encoded])
-        return np.stack([split_flow_image(decode_jpeg(b, color=False)) for b in encoded])
+        top, left, height, width = box or (0, 0, clip.height, clip.width)
+        rgb = self.kind == "rgb"
+        out = np.empty((len(frame_indices), height, width, 3 if rgb else 2), dtype=np.uint8)
+        for i, data in enumerate(self.encoded(clip_id, list(frame_indices))):
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR if rgb else cv2.IMREAD_GRAYSCALE)
+            if image is None:
+                raise ValueError(f"{self.path}: corrupt JPEG frame in clip {clip_id}")
+            if rgb:  # BGR -> RGB of the crop alone (OpenCV reads the ROI in place)
+                pixels = cv2.cvtColor(image[top:top + height, left:left + width], cv2.COLOR_BGR2RGB)
+            else:  # x on top, y below (stack_flow_image)
+                half = image.shape[0] // 2
+                pixels = cv2.merge((image[top:top + height, left:left + width],
+                                    image[half + top:half + top + height, left:left + width]))
+            if mirror:
+                cv2.flip(pixels, 1, dst=out[i])
+            else:
+                out[i] = pixels
+        return out
 
     def close(self) -> None:
         if self._file is not None:
@@ -217,14 +238,8 @@ class ShardReader:
 
 
 def stack_flow_image(flow_uint8: np.ndarray) -> np.ndarray:
-    """H×W×2 quantized flow -> one 2H×W gray image (x on top, y below), stored as a single JPEG."""
+    """H×W×2 quantized flow -> one 2H×W gray image (x on top, y below), stored as a single JPEG (``read`` splits it)."""
     return np.concatenate([flow_uint8[..., 0], flow_uint8[..., 1]], axis=0)
-
-
-def split_flow_image(image: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`stack_flow_image`: 2H×W gray -> H×W×2."""
-    h = image.shape[0] // 2
-    return np.stack([image[:h], image[h:]], axis=-1)
 
 
 def open_shards(paths: Sequence[str | os.PathLike]) -> dict[str, ShardReader]:

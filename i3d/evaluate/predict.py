@@ -31,7 +31,7 @@ import torch
 from tqdm import tqdm
 
 from ..atomic import atomic_path
-from ..data.loader import ClipDataset, split_samples
+from ..data.loader import ClipDataset, model_input, split_samples
 from ..data.sampling import model_sampling
 from ..device import resolve_device
 from ..models import build, get_spec
@@ -106,7 +106,7 @@ def dataset_outputs(model: torch.nn.Module, dataset: ClipDataset, device: torch.
     with torch.inference_mode():
         for i in tqdm(range(len(dataset)), desc=desc, unit="clip", disable=not progress):
             inputs, _ = dataset[i]
-            f, z = clip_outputs(model, [x.to(device) for x in inputs], chunk_frames)
+            f, z = clip_outputs(model, [model_input(x, device) for x in inputs], chunk_frames)
             features.append(f.float().cpu().numpy())
             logits.append(z.float().cpu().numpy())
     return np.stack(features), np.stack(logits)

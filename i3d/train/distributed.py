@@ -102,6 +102,14 @@ class Dist:
         dist.all_reduce(t)
         return t.tolist()
 
+    def any(self, flag: bool, device: torch.device) -> bool:
+        """Whether ``flag`` is set on some rank (every rank gets the same answer, so all stop at the same step)."""
+        if not self.enabled:
+            return flag
+        t = torch.tensor([int(flag)], device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
     def broadcast_buffers(self, module: torch.nn.Module) -> None:
         """Rank 0's buffers (BN running statistics) on every rank: DDP syncs them before each forward, and each
         rank's last training forward then moves its own copy."""

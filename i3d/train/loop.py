@@ -19,7 +19,9 @@ The test split is never touched: a validation set carved out of the training cli
 Resumable: a checkpoint is written atomically after every epoch and picked up when the job is rerun, only
 if it was made with the same settings, code and inputs (fingerprints); it carries the RNG state and the
 best epoch so far, and the shuffle is a function of the epoch, so a resumed run ends with the weights of an
-uninterrupted one.
+uninterrupted one. SIGTERM (SLURM's preemption or time-limit warning, ``scancel``) stops training after the step
+it interrupts, with a checkpoint of that point inside the epoch, and :class:`Preempted` (``i3d train`` exits
+143, as a job killed by SIGTERM does): the rerun or requeued job goes on from that batch.
 
 Data-parallel under ``torchrun`` or SLURM (``i3d.train.distributed``): each rank trains on its share of every
 global batch (``batch_size`` is per process; ``lr_scaling: linear`` multiplies ``lr`` by the number of
@@ -29,8 +31,11 @@ and writes files. Checkpoints hold the unwrapped model, so a run resumes on any 
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +47,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..atomic import atomic_path
-from ..data.loader import ClipDataset, split_samples, training_loader
+from ..data.loader import ClipDataset, model_input, split_samples, training_loader
 from ..data.sampling import model_sampling
 from ..data.validation import carve_validation
 from ..device import resolve_device
@@ -110,6 +115,28 @@ class TrainConfig:
     """``torch.compile`` (default mode) the network the training steps run: fuses batch-norm, ReLU and the
     separable max pools' element-wise kernels. The first steps compile (Inductor caches the result on disk for
     the next job of the same shapes); on the CPU it works but compiling costs more than it saves in short runs."""
+
+
+PREEMPTED_EXIT = 143  # 128 + SIGTERM: the status of a job killed by it, so SLURM and Snakemake treat it as one
+
+
+class Preempted(RuntimeError):
+    """Training stopped on SIGTERM after checkpointing where it was (:func:`stop_on_sigterm`)."""
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[Callable[[], bool]]:
+    """While inside, SIGTERM only raises a flag, read by the function this yields; training checks it after every
+    step. (Off the main thread, where Python cannot take signals, the flag never rises.)"""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        yield lambda: bool(received)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 LR_SCALINGS = ("none", "linear")
@@ -191,7 +218,7 @@ def val_correct(model: nn.Module, dataset: ClipDataset, device: torch.device, in
     with torch.inference_mode():
         for i in indices:
             inputs, label = dataset[i]
-            correct += int(clip_logits(model, [x.to(device) for x in inputs]).argmax().item() == label)
+            correct += int(clip_logits(model, [model_input(x, device) for x in inputs]).argmax().item() == label)
     return correct
 
 
@@ -295,7 +322,7 @@ def _train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence
     if source is not None:
         provenance["starting model"] = file_digest(from_model)
         start = start_record(from_model, source, provenance["starting model"])
-    start_epoch, history, best = 0, [], None
+    start_epoch, history, best, partial = 0, [], None, None
     if ckpt_path.is_file():
         state = load(ckpt_path, device)
         stale = stale_reason(state, asdict(cfg), provenance)
@@ -305,54 +332,81 @@ def _train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             start_epoch, history, best = state["epoch"], state["history"], state["best"]
+            partial = state.get("partial")
             restore_rng(state["rng"])
-            log(f"resuming from epoch {start_epoch} ({ckpt_path})"
-                + (f" on {ctx.world_size} processes" if ctx.enabled else ""), flush=True)
+            log(f"resuming from epoch {start_epoch}"
+                + (f" and {partial['clips']} clips of epoch {start_epoch + 1}" if partial else "")
+                + f" ({ckpt_path})" + (f" on {ctx.world_size} processes" if ctx.enabled else ""), flush=True)
+            if partial and ctx.rank > 0:  # the epoch's counts so far were summed into rank 0's
+                partial = {**partial, "seen": 0, "correct": 0, "loss_sum": 0.0}
 
-    for epoch in range(start_epoch, cfg.epochs):
-        net.train()
-        loader.sampler.set_epoch(epoch)
-        if ctx.rank > 0:  # rank 0's stream is the checkpointed one; the others' are a function of the epoch
-            torch.manual_seed((cfg.seed * 1_000_003 + ctx.rank) * 10_007 + epoch)
-        tic, seen, correct, loss_sum = time.time(), 0, 0, 0.0
-        bar = tqdm(loader, desc=f"{cfg.arch}-{cfg.stream} epoch {epoch + 1}/{cfg.epochs}", unit="batch",
-                   disable=not progress or not ctx.is_main)
-        for i, (inputs, y) in enumerate(bar):
-            step = epoch * steps_per_epoch + i
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(step, total_steps, warmup_steps, peak_lr) * group["lr_scale"]
-            inputs = [x.to(device, non_blocking=True, memory_format=torch.channels_last_3d) for x in inputs]
-            y = y.to(device, non_blocking=True)
-            with autocast:
-                loss, logits = step_loss(net, inputs, y, spec.loss)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            seen += len(y)
-            loss_sum += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.2f}")
-        seconds = time.time() - tic
-        if ctx.enabled:  # global numbers, and every rank's model as rank 0's (BN statistics) before validating
-            seen, loss_sum, correct = ctx.sum([seen, loss_sum, correct], device)
-            seen, correct = int(seen), int(correct)
-            ctx.broadcast_buffers(model)
-            top1 = sharded_val_top1(model, val_set, device, ctx) if val_set else math.nan
-        else:
-            top1 = val_top1(model, val_set, device) if val_set else math.nan
-        history.append(dict(epoch=epoch + 1, train_loss=loss_sum / seen, train_top1=100.0 * correct / seen,
-                            val_top1=top1, lr=optimizer.param_groups[0]["lr"], seconds=seconds, clips=seen))
-        log(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in history[-1].items()),
-              flush=True)
-        if best is None or not top1 < best["val_top1"]:  # ties, and NaN without validation: the later epoch
-            best = dict(epoch=epoch + 1, val_top1=top1,
-                        model={k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-                        if ctx.is_main else None)  # only rank 0 writes it
-        if epoch + 1 < cfg.epochs and ctx.is_main:  # after the last epoch model.pt follows at once (C3D: 1 GB)
-            save_atomic(dict(config=asdict(cfg), provenance=provenance, epoch=epoch + 1, history=history,
+    def checkpoint(epoch: int, partial: dict | None = None) -> None:
+        """Save (rank 0) where training stands: ``epoch`` epochs done and, when stopped inside the next one, its
+        ``partial`` counts (the clips of its global order done, the training numbers so far, summed over the
+        ranks)."""
+        if ctx.is_main:
+            save_atomic(dict(config=asdict(cfg), provenance=provenance, epoch=epoch, history=history,
                              model=model.state_dict(), optimizer=optimizer.state_dict(), rng=rng_state(),
-                             best=best), ckpt_path)
+                             best=best, partial=partial), ckpt_path)
         ctx.barrier()  # no rank runs ahead of a checkpoint that may be the one a killed job resumes from
+
+    with stop_on_sigterm() as sigterm:
+        for epoch in range(start_epoch, cfg.epochs):
+            # after a SIGTERM, the batches of this epoch already trained on (in the global order, by any number of
+            # processes before): each process skips its share
+            done = partial["clips"] // (cfg.batch_size * ctx.world_size) if partial else 0
+            net.train()
+            loader.sampler.set_epoch(epoch, skip=done * cfg.batch_size)
+            if ctx.rank > 0:  # rank 0's stream is the checkpointed one; the others' are a function of the epoch
+                torch.manual_seed((cfg.seed * 1_000_003 + ctx.rank) * 10_007 + epoch)
+            tic, seen, correct, loss_sum = time.time(), 0, 0, 0.0
+            if partial:
+                tic -= partial["seconds"]
+                seen, correct, loss_sum = partial["seen"], partial["correct"], partial["loss_sum"]
+                partial = None
+            bar = tqdm(loader, desc=f"{cfg.arch}-{cfg.stream} epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+                       disable=not progress or not ctx.is_main)
+            for i, (inputs, y) in enumerate(bar, start=done):
+                step = epoch * steps_per_epoch + i
+                for group in optimizer.param_groups:
+                    group["lr"] = lr_at(step, total_steps, warmup_steps, peak_lr) * group["lr_scale"]
+                inputs = [model_input(x, device) for x in inputs]  # uint8, channels last, scaled on the device
+                y = y.to(device, non_blocking=True)
+                with autocast:
+                    loss, logits = step_loss(net, inputs, y, spec.loss)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                seen += len(y)
+                loss_sum += loss.item() * len(y)
+                correct += (logits.argmax(1) == y).sum().item()
+                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.2f}")
+                if ctx.any(sigterm(), device):  # preempted: keep this step, stop before the next
+                    counts = ctx.sum([seen, loss_sum, correct], device)
+                    checkpoint(epoch, dict(clips=(i + 1) * cfg.batch_size * ctx.world_size, seen=int(counts[0]),
+                                           loss_sum=counts[1], correct=int(counts[2]), seconds=time.time() - tic))
+                    raise Preempted(f"SIGTERM: stopped after batch {i + 1} of epoch {epoch + 1}; {ckpt_path} "
+                                    "holds it, and the rerun goes on from there")
+            seconds = time.time() - tic
+            if ctx.enabled:  # global numbers, and every rank's model as rank 0's (BN statistics) before validating
+                seen, loss_sum, correct = ctx.sum([seen, loss_sum, correct], device)
+                seen, correct = int(seen), int(correct)
+                ctx.broadcast_buffers(model)
+                top1 = sharded_val_top1(model, val_set, device, ctx) if val_set else math.nan
+            else:
+                top1 = val_top1(model, val_set, device) if val_set else math.nan
+            history.append(dict(epoch=epoch + 1, train_loss=loss_sum / seen, train_top1=100.0 * correct / seen,
+                                val_top1=top1, lr=optimizer.param_groups[0]["lr"], seconds=seconds, clips=seen))
+            log(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in history[-1].items()),
+                  flush=True)
+            if best is None or not top1 < best["val_top1"]:  # ties, and NaN without validation: the later epoch
+                best = dict(epoch=epoch + 1, val_top1=top1,
+                            model={k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                            if ctx.is_main else None)  # only rank 0 writes it
+            if epoch + 1 < cfg.epochs:  # after the last epoch model.pt follows at once (C3D: 1 GB)
+                checkpoint(epoch + 1)
+                if ctx.any(sigterm(), device):  # came during validation: this checkpoint is the place
+                    raise Preempted(f"SIGTERM: stopped after epoch {epoch + 1}; {ckpt_path} holds it")
 
     model_path = out_dir / "model.pt"
     if ctx.is_main:
