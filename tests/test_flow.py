@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from i3d.data.loader import to_tensor
+from i3d.data.loader import model_input, to_tensor
 from i3d.data.shards import ShardReader, ShardWriter, encode_jpeg
 from i3d.flow import (
     compute_flow_shard,
@@ -59,7 +59,7 @@ def test_dequantize_inverts_quantize_on_every_level():
 
 def test_the_network_sees_the_dequantized_flow_over_the_bound():
     q = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
-    u = to_tensor(q).numpy().ravel()
+    u = model_input(to_tensor(q), "cpu").numpy().ravel()  # as the device gets the loader's uint8
     assert u.dtype == np.float32 and u[0] == -1.0 and u[-1] == 1.0
     np.testing.assert_allclose(u, dequantize(q).ravel() / 20.0, atol=1e-6)
 

@@ -9,7 +9,7 @@ values to 256 buckets using a linear map from [-20, 20] to [0, 255]". Exactly, w
 One step is 2b/255 = 0.157 px at b = 20, so in-range values come back within half a step (0.078 px). Zero motion
 is not representable: it lands on q = 128, i.e. +0.078 px. The network sees ``f' / b`` in [-1, 1]
 ("Pixel values are truncated to the range [-20, 20], then rescaled between -1 and 1", I3D README): the loader's
-``to_tensor`` maps every stored uint8 (pixels and flow alike) linearly onto [-1, 1], which is exactly that.
+``model_input`` maps every stored uint8 (pixels and flow alike) linearly onto [-1, 1], which is exactly that.
 """
 from __future__ import annotations
 
