@@ -174,7 +174,7 @@ def kill_at_random_point(project: Path, reference: Path, stage: tuple, rng: rand
                      f"{temporary.name} (uninterrupted: {span:.1f} s in all)")
         elif folder is None:  # a share of the job's time in the uninterrupted run (tables: it has no benchmark)
             span = benchmark_seconds(reference, bench) if bench else 1.0
-            delay = rng.uniform(0.1, 0.7) * span
+            delay = rng.uniform(0.1, 0.5) * span  # the job must still be running: its time varies from run to run
             time.sleep(delay)
             point = f"{delay:.1f} s after the job started (uninterrupted: {span:.1f} s)"
         else:  # after the first checkpoint, within the next epoch
