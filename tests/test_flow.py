@@ -259,6 +259,54 @@ def test_short_clips_share_a_solver_call_with_the_flow_each_gets_alone(rgb_shard
         np.testing.assert_array_equal(out.read(clip.clip_id), alone.read(clip.clip_id))
 
 
+def test_clips_of_different_frame_shapes_are_packed_by_shape_in_shard_order(tmp_path, monkeypatch):
+    """Kinetics and HMDB mix aspect ratios: clips of two frame shapes, interleaved, share one solver call per shape
+    (no pack of mixed shapes that fails and is redone clip by clip), and the shard is, to the byte and in shard
+    order, the one of one call per clip."""
+    from i3d.flow import shard
+    from i3d.flow.torch_backend import TorchTVL1
+    rgb = tmp_path / "rgb.h5"
+    writer = ShardWriter(rgb, "rgb")
+    for i, (h, w) in enumerate([(32, 40), (24, 48), (32, 40), (24, 48)]):
+        gray = moving_texture(h, w, SHIFT, frames=5, seed=i)
+        writer.add_clip(f"clip{i}", i, [encode_jpeg(np.repeat(g[..., None], 3, -1)) for g in gray], 25.0, h, w)
+    writer.close()
+    calls = []
+    real = TorchTVL1.compute_pairs
+    monkeypatch.setattr(TorchTVL1, "compute_pairs", lambda self, a, b: calls.append(a.shape) or real(self, a, b))
+    tvl1 = dict(nscales=2, warps=2, outer_iterations=2, inner_iterations=5)  # cheap: what matters is equality
+    summary = compute_flow_shard(rgb, tmp_path / "packed.h5", backend="torch", device="cpu", tvl1=tvl1,
+                                 progress=False)
+    assert summary["failed"] == {}
+    assert calls == [(8, 32, 40), (8, 24, 48)]  # one call per shape, none redone alone
+    calls.clear()
+    with monkeypatch.context() as patch:
+        patch.setattr(shard, "pack_pairs", lambda backend: 0)
+        compute_flow_shard(rgb, tmp_path / "alone.h5", backend="torch", device="cpu", tvl1=tvl1, progress=False)
+    assert len(calls) == 4
+    packed, alone = ShardReader(tmp_path / "packed.h5"), ShardReader(tmp_path / "alone.h5")
+    assert [c.clip_id for c in packed.clips] == [c.clip_id for c in alone.clips] == [f"clip{i}" for i in range(4)]
+    assert [(c.height, c.width) for c in packed.clips] == [(32, 40), (24, 48), (32, 40), (24, 48)]
+    for clip in alone.clips:
+        assert [e.tobytes() for e in packed.encoded(clip.clip_id, range(clip.num_frames))] == \
+            [e.tobytes() for e in alone.encoded(clip.clip_id, range(clip.num_frames))]
+
+
+def test_a_pack_takes_segments_of_its_shape_within_its_reach():
+    """Packs hold one frame shape and at most ``limit`` pairs; a segment joins its shape's pack only while that
+    began less than ``PACK_REACH`` packs' worth of pairs earlier, which bounds the results held back to go out in
+    shard order; packs are listed by their first segment."""
+    from i3d.flow.shard import PACK_REACH, _packs
+    a, b = (32, 40), (24, 48)
+    assert _packs([4, 4, 4, 4, 4], [a, b, a, b, a], 8) == [[0, 2], [1, 3], [4]]
+    assert _packs([4, 4, 4], [a, b, a], 0) == [[0], [1], [2]]  # a backend that takes one window per call
+    far = [1] + [8] * PACK_REACH + [1]
+    assert _packs(far, [a] + [b] * PACK_REACH + [a], 8) == [[0], *[[k] for k in range(1, PACK_REACH + 1)],
+                                                           [PACK_REACH + 1]]
+    near = [1] + [8] * (PACK_REACH - 1) + [1]
+    assert _packs(near, [a] + [b] * (PACK_REACH - 1) + [a], 8)[0] == [0, PACK_REACH]
+
+
 def test_flow_shard_with_the_torch_backend_records_it_and_agrees_with_opencv(rgb_shard, tmp_path):
     compute_flow_shard(rgb_shard, tmp_path / "cv.h5", backend="opencv", progress=False)
     compute_flow_shard(rgb_shard, tmp_path / "pt.h5", backend="torch", device="cpu", progress=False)

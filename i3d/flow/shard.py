@@ -7,7 +7,8 @@ on whole clips, rather than one process with ``cv2.setNumThreads(workers)``. Mea
 Processes share nothing, so they scale with cores at any frame size; OpenCV's parallel loops synchronise many
 times per iteration, which costs most on small frames. A shard with a single clip falls back to OpenCV threads.
 A GPU is fed from one process, with ``workers`` threads decoding frames and encoding flow beside the solver, and
-the windows of short clips share its batch (up to ``GPU_PACK_PAIRS`` pairs per call, :func:`pack_pairs`).
+the windows of short clips of one frame shape share its batch (up to ``GPU_PACK_PAIRS`` pairs per call,
+:func:`pack_pairs`; clips of other shapes, as Kinetics' and HMDB's aspect ratios give, go to packs of their own).
 Clips come back in shard order, so the output does not depend on ``workers``.
 
 One bad clip never fails the shard: a clip whose flow cannot be computed (a corrupt JPEG frame, an error in the
@@ -75,6 +76,9 @@ FLOW_WINDOW = 256
 #: windows share a call up to this many pairs (Kinetics' 10 s clips are 249 pairs; an H200 runs 340×256 TV-L1 at
 #: ~1,400 pairs/s at batch 1024, far fewer at one clip's 249). On the CPU such a backend packs up to FLOW_WINDOW.
 GPU_PACK_PAIRS = 1024
+#: How far, in packs' worth of frame pairs, a pack reaches ahead in the shard for segments of its frame shape
+#: (:func:`_packs`): the encoded flow held back to go out in shard order stays within a few packs.
+PACK_REACH = 4
 
 Segment = tuple[str, range]  # (clip id, frames): one window of one clip
 
@@ -98,18 +102,25 @@ def pack_pairs(backend: FlowBackend) -> int:
     return GPU_PACK_PAIRS if device is not None and device.type == "cuda" else FLOW_WINDOW
 
 
-def _packs(segments: list[Segment], limit: int) -> list[list[Segment]]:
-    """Consecutive segments grouped into packs of at most ``limit`` frame pairs (0: one segment per pack)."""
-    packs: list[list[Segment]] = []
-    pairs = 0
-    for segment in segments:
-        n = len(segment[1]) - 1
-        if packs and limit and pairs + n <= limit:
-            packs[-1].append(segment)
-            pairs += n
+def _packs(pairs: list[int], shapes: list[tuple[int, int]], limit: int) -> list[list[int]]:
+    """Segments (their frame pairs and frame shapes) grouped into packs of one frame shape and at most ``limit``
+    pairs, as lists of segment indices ordered by their first segment (``limit`` 0: one segment per pack).
+
+    A segment joins the last pack of its shape while that has room and began less than ``PACK_REACH`` packs' worth
+    of pairs earlier in the shard, else it starts one: results go out in shard order, so a pack's later segments
+    wait for those in between, and the reach bounds what waits."""
+    packs: list[list[int]] = []
+    last: dict[tuple[int, int], tuple[int, int, int]] = {}  # shape -> (its pack, the pack's pairs, where it began)
+    position = 0
+    for index, (n, shape) in enumerate(zip(pairs, shapes)):
+        pack, held, began = last.get(shape, (-1, 0, 0))
+        if pack >= 0 and limit and held + n <= limit and position - began < PACK_REACH * limit:
+            packs[pack].append(index)
+            last[shape] = (pack, held + n, began)
         else:
-            packs.append([segment])
-            pairs = n
+            last[shape] = (len(packs), n, position)
+            packs.append([index])
+        position += n
     return packs
 
 
@@ -154,31 +165,42 @@ def _pack_jpegs(reader: ShardReader, backend: FlowBackend, packs: list[list[Segm
         yield _then(encoding[0], lambda jpegs, counts=encoding[1]: _split(list(jpegs), counts))
 
 
-def _segment_jpegs(reader: ShardReader, backend: FlowBackend, segments: list[Segment], bound: float,
+def _segment_jpegs(reader: ShardReader, backend: FlowBackend, segments: list[Segment],
+                   shapes: list[tuple[int, int]], bound: float,
                    pool: ThreadPoolExecutor | None) -> Iterator[list[bytes] | ClipFailure]:
-    """Each segment's encoded flow frames (or why it failed), in order, packed as the backend allows; a pack of
-    several that fails is redone one segment at a time, so that only the bad clip fails."""
-    packs = _packs(segments, pack_pairs(backend))
-    for pack, result in zip(packs, _pack_jpegs(reader, backend, packs, bound, pool)):
+    """Each segment's encoded flow frames (or why it failed), in order, packed by frame shape (``shapes``, one per
+    segment) as the backend allows (:func:`_packs`); a pack of several that fails is redone one segment at a time,
+    so that only the bad clip fails."""
+    packs = _packs([len(frames) - 1 for _, frames in segments], shapes, pack_pairs(backend))
+    done: dict[int, list[bytes] | ClipFailure] = {}
+    sent = 0
+    results = _pack_jpegs(reader, backend, [[segments[i] for i in pack] for pack in packs], bound, pool)
+    for k, (pack, result) in enumerate(zip(packs, results)):
         if not isinstance(result, ClipFailure):
-            yield from result
+            done.update(zip(pack, result))
         elif len(pack) == 1:
-            yield result
+            done[pack[0]] = result
         else:
-            for segment in pack:
-                alone = next(_pack_jpegs(reader, backend, [[segment]], bound, pool))
-                yield alone if isinstance(alone, ClipFailure) else alone[0]
+            for i in pack:
+                alone = next(_pack_jpegs(reader, backend, [[segments[i]]], bound, pool))
+                done[i] = alone if isinstance(alone, ClipFailure) else alone[0]
+        ready = packs[k + 1][0] if k + 1 < len(packs) else len(segments)  # later packs begin after it
+        for i in range(sent, ready):
+            yield done.pop(i)
+        sent = ready
 
 
 def _clip_jpegs(reader: ShardReader, backend: FlowBackend, clips: list[ClipRecord], bound: float,
                 pool: ThreadPoolExecutor | None) -> Iterator[list[bytes] | ClipFailure]:
     """Each clip's encoded flow frames (or its first window's failure), in ``clips`` order, computed
     ``FLOW_WINDOW`` pairs at a time: only a window's frames are decoded at once (a whole 10-minute 340×256 clip
-    would be 3.9 GB of RGB); short clips' windows share a backend call where it takes pairs (:func:`pack_pairs`)."""
+    would be 3.9 GB of RGB); short clips' windows of one frame shape share a backend call where it takes pairs
+    (:func:`pack_pairs`)."""
     starts = [range(0, c.num_frames - 1, FLOW_WINDOW) for c in clips]
     segments = [(c.clip_id, range(s, min(s + FLOW_WINDOW + 1, c.num_frames))) for c, st in zip(clips, starts)
                 for s in st]
-    produced = _segment_jpegs(reader, backend, segments, bound, pool)
+    shapes = [(c.height, c.width) for c, st in zip(clips, starts) for _ in st]
+    produced = _segment_jpegs(reader, backend, segments, shapes, bound, pool)
     for st in starts:
         parts = [next(produced) for _ in st]
         failures = [part for part in parts if isinstance(part, ClipFailure)]
