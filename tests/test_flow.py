@@ -375,6 +375,37 @@ def test_a_clip_with_a_corrupt_jpeg_is_recorded_and_the_other_clips_get_flow(rgb
     assert status.loc["bad", "reason"] == "ValueError: corrupt JPEG frame" and status.loc["clip0", "num_frames"] == 4
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_shard_whose_every_clip_failed_fails_the_job_and_is_not_written(rgb_shard, tmp_path, workers,
+                                                                        monkeypatch):
+    """A fault of the job, not of the clips (a poisoned CUDA context fails every clip alike): the job fails with
+    the first reasons instead of writing an empty shard that fails only at training; the status table says why."""
+    import pandas as pd
+
+    def poisoned(self, frames):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    monkeypatch.setattr(OpenCVTVL1, "compute", poisoned)
+    out = tmp_path / "flow.h5"
+    with pytest.raises(RuntimeError, match="every clip of .*rgb.h5 with frame pairs failed .2 of its 3.*"
+                                           "clip0: RuntimeError: CUDA error: an illegal memory access"):
+        compute_flow_shard(rgb_shard, out, backend="opencv", workers=workers, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flow.csv", "rgb.h5"]  # neither the shard nor a .tmp
+    status = pd.read_csv(out.with_suffix(".csv")).set_index("clip_id")
+    assert status.status.to_dict() == {"clip0": "failed", "clip1": "failed", "single": "skipped"}
+    assert status.loc["clip1", "reason"] == "RuntimeError: CUDA error: an illegal memory access was encountered"
+
+
+def test_an_rgb_shard_without_clips_gives_an_empty_flow_shard(tmp_path):
+    """Not the same as every clip failing here: when every clip of a shard failed to decode, the frames stage
+    wrote the shard without clips (their reasons are in its status table), and there is nothing for flow to fail."""
+    rgb = tmp_path / "rgb.h5"
+    ShardWriter(rgb, "rgb").close()
+    summary = compute_flow_shard(rgb, tmp_path / "flow.h5", progress=False)
+    assert summary["clips"] == 0 and summary["failed"] == {}
+    assert ShardReader(tmp_path / "flow.h5").clips == []
+
+
 _KILLED_WORKER = """
 import os, signal, sys
 from i3d.flow import compute_flow_shard

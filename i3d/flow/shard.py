@@ -14,8 +14,10 @@ Clips come back in shard order, so the output does not depend on ``workers``.
 One bad clip never fails the shard: a clip whose flow cannot be computed (a corrupt JPEG frame, an error in the
 backend) is left out, and its reason goes to the status table ``<flow shard>.csv`` written beside the shard
 (the frames stage's columns: clip_id, label (its index), status ok/skipped/failed, reason, num_frames) and to
-the summary. A worker process that dies (e.g. killed by the out-of-memory killer) fails the job with a message
-saying so, instead of leaving it waiting forever for the dead worker's clip.
+the summary. But a shard whose every clip with frame pairs failed fails the job (the fault is the job's, e.g. a
+broken GPU context, and an empty shard would surface only at training), its status table written, no shard. A
+worker process that dies (e.g. killed by the out-of-memory killer) fails the job with a message saying so,
+instead of leaving it waiting forever for the dead worker's clip.
 """
 from __future__ import annotations
 
@@ -217,6 +219,14 @@ def _worker_clip(clip: ClipRecord) -> list[bytes] | ClipFailure:
     return next(_clip_jpegs(reader, backend, [clip], bound, None))
 
 
+def _all_failed(rgb_shard: Path, out_path: Path, total: int, failed: dict[str, str]) -> str:
+    """Why a flow job whose every clip with frame pairs failed is a failed job, with the first clips' reasons."""
+    first = "; ".join(f"{clip}: {reason}" for clip, reason in itertools.islice(failed.items(), 3))
+    return (f"every clip of {rgb_shard} with frame pairs failed ({len(failed)} of its {total} clips), so "
+            f"{out_path} is not written: a fault of the job (e.g. a broken GPU context) rather than of the "
+            f"clips; first: {first}; every clip's reason: {out_path.with_suffix('.csv')}")
+
+
 def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", bound: float = 20.0,
                        workers: int = 1, progress: bool = True, tvl1: dict | None = None,
                        device: str = "auto") -> dict:
@@ -224,7 +234,9 @@ def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", b
 
     Clips with fewer than 2 frames have no flow; they are left out of the flow shard and listed in ``skipped``;
     clips whose flow failed are left out too, with their reasons in ``failed`` (clip id -> reason). Both are
-    in the status table ``<out_path>.csv`` as well (see the module docstring).
+    in the status table ``<out_path>.csv`` as well (see the module docstring). If every clip with frame pairs
+    failed, the job failed, not its clips: RuntimeError, with the status table written and no flow shard (a shard
+    without clips, as the frames stage writes when every clip failed to decode, gives an empty flow shard).
     ``workers`` worker processes share the clips (see the module docstring); where one process does the work
     (on a GPU, or for a single clip), ``workers`` threads decode and encode the JPEGs beside it. The OpenCV
     backend sets ``cv2.setNumThreads`` in the calling process. ``tvl1`` overrides TV-L1 parameters (OpenCV's defaults
@@ -283,8 +295,10 @@ def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", b
             processes.shutdown(wait=False, cancel_futures=True)
         if jpeg_threads is not None:
             jpeg_threads.shutdown(cancel_futures=True)
-    writer.close()
     write_status(list(status.values()), out_path)
+    if clips and len(failed) == len(clips):
+        raise RuntimeError(_all_failed(rgb_shard, out_path, len(reader.clips), failed))
+    writer.close()
     seconds = time.perf_counter() - start
     return {"clips": len(clips), "pairs": pairs, "skipped": skipped, "failed": failed, "seconds": seconds,
             "pairs_per_second": pairs / seconds if seconds > 0 else float("inf")}
