@@ -62,7 +62,11 @@ def _frames(args: argparse.Namespace) -> None:
 
 
 def _flow(args: argparse.Namespace) -> None:
+    import logging
+
     from .flow.shard import compute_flow_shard
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")  # the backend in the log
 
     summary = compute_flow_shard(Path(args.rgb), Path(args.out), backend=args.backend, bound=args.bound,
                                  workers=args.workers, progress=not args.quiet, tvl1=dict(args.tvl1),
@@ -465,8 +469,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("flow", help="TV-L1 optical flow of an RGB shard into a flow shard")
     p.add_argument("--rgb", required=True, help="input RGB shard")
     p.add_argument("--out", required=True, help="output flow shard")
-    p.add_argument("--backend", default="auto", choices=["auto", "torch", "opencv"],
-                   help="auto: torch on CUDA, else opencv (the faster CPU path); torch: the project's batched TV-L1")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "opencv", "triton"],
+                   help="auto: torch on CUDA, else opencv (the faster CPU path); torch: the project's batched TV-L1 "
+                        "(fused Triton kernels on CUDA where it can, else PyTorch ops); triton: torch, failing at "
+                        "start-up unless the Triton kernels run")
     p.add_argument("--device", default="auto", help="for --backend torch: auto (CUDA if present), cpu, cuda, cuda:N")
     p.add_argument("--bound", type=float, default=20.0, help="truncate flow to [-bound, bound] before quantizing")
     p.add_argument("--workers", type=int, default=1,

@@ -133,6 +133,69 @@ def test_registry_resolves_auto_and_rejects_unknown_names():
         get_backend("opencv", device="cuda")
 
 
+@pytest.fixture
+def without_triton(monkeypatch):
+    """Triton not importable, as with PyTorch's CPU wheels."""
+    from i3d.flow import tvl1_triton
+    monkeypatch.setattr(tvl1_triton, "triton", None)
+
+
+@pytest.fixture
+def on_cuda(monkeypatch):
+    """The torch backend believes it runs on CUDA (nothing here touches the device)."""
+    import torch
+
+    from i3d.flow import torch_backend
+    monkeypatch.setattr(torch_backend, "resolve_device", lambda name: torch.device("cuda"))
+
+
+def test_an_explicit_triton_backend_fails_at_start_up_where_triton_is_not_importable(without_triton, on_cuda,
+                                                                                     rgb_shard, tmp_path):
+    from i3d.cli import build_parser
+    from i3d.config import validate
+
+    assert validate({"datasets": {"ucf101": {"source": "local"}}, "flow": {"backend": "triton"}})
+    assert build_parser().parse_args(["flow", "--rgb", "r.h5", "--out", "f.h5", "--backend", "triton"])
+    with pytest.raises(RuntimeError, match="flow backend 'triton' cannot run.*Triton is not importable"):
+        compute_flow_shard(rgb_shard, tmp_path / "flow.h5", backend="triton", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rgb.h5"]  # failed before anything was written
+
+
+def test_an_explicit_triton_backend_needs_cuda_and_gamma_zero():
+    with pytest.raises(RuntimeError, match="flow backend 'triton' cannot run.*cpu, not CUDA.*gamma = 0.5"):
+        get_backend("triton", device="cpu", tvl1={"gamma": 0.5})
+
+
+def test_torch_on_cuda_without_triton_warns_and_says_it_runs_plain_pytorch_ops(without_triton, on_cuda, caplog):
+    """What the solver runs (its stepper) is what the backend says it runs, and plain ops on CUDA are no secret."""
+    import logging
+
+    import torch
+
+    from i3d.flow import solver, tvl1_triton
+    with caplog.at_level(logging.INFO, logger="i3d.flow"):
+        backend = get_backend("torch", device="cuda")
+    assert "plain PyTorch ops" in backend.describe() and "Triton is not importable" in backend.describe()
+    assert [r.levelname for r in caplog.records] == ["WARNING"] and "Triton is not importable" in caplog.text
+    assert isinstance(solver._stepper(torch.device("cuda"), backend.tvl1), solver.TorchStepper)
+    tvl1_triton.triton = True  # importable again (monkeypatch restores it)
+    assert get_backend("triton", device="cuda").describe().startswith("triton: ")
+    assert "fused Triton kernels" in get_backend("torch", device="cuda").describe()
+    assert isinstance(solver._stepper(torch.device("cuda"), backend.tvl1), tvl1_triton.TritonStepper)
+
+
+@pytest.mark.parametrize("backend, says", [("opencv", "opencv: OpenCV"),
+                                           ("torch", "torch: the project's TV-L1 on cpu, plain PyTorch ops")])
+def test_every_flow_job_logs_its_backend_at_info(backend, says, rgb_shard, tmp_path):
+    """In the job's log (the CLI configures logging): the backend, its device and which kernels run."""
+    run = subprocess.run([sys.executable, "-m", "i3d.cli", "flow", "--rgb", str(rgb_shard), "--out",
+                          str(tmp_path / "flow.h5"), "--backend", backend, "--device", "cpu", "--quiet",
+                          "--tvl1", "nscales=1", "warps=1", "outer_iterations=1", "inner_iterations=2"],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert f"INFO i3d.flow.shard: flow.h5: {says}" in run.stderr
+
+
 # --- shard round trip ---------------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Flow backend interface and registry.
 
 The flow stage only needs "frames in, flow out"; which implementation runs is a name in the config:
-``torch`` (the project's batched TV-L1, CUDA or CPU) or ``opencv`` (OpenCV-contrib's CPU reference). ``"auto"``
+``torch`` (the project's batched TV-L1, CUDA or CPU), ``triton`` (the same on CUDA as fused Triton kernels,
+refusing to start where they cannot run) or ``opencv`` (OpenCV-contrib's CPU reference). ``"auto"``
 takes ``torch`` on CUDA and otherwise the faster CPU path as measured by ``benchmarks/flow.py``: OpenCV, which on
 the 2-core dev machine is 1.4× faster per pair than the PyTorch ops at the stand-ins' 75×56 and as fast at
 340×256 (the PyTorch ops under ``I3D_TVL1_COMPILE=1`` are 1.65× faster there, after a compile per process;
@@ -9,6 +10,7 @@ see benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -32,6 +34,10 @@ class FlowBackend(Protocol):
         """T×H×W uint8 gray -> (T-1)×H×W×2 float32 flow (x, y) from frame t to t+1."""
         ...
 
+    def describe(self) -> str:
+        """Which implementation runs where (device, kernels, threads): a line for the flow job's log."""
+        ...
+
 
 @dataclass(frozen=True)
 class _Entry:
@@ -47,9 +53,10 @@ def _create_opencv(threads: int = 1, tvl1: dict | None = None, device: str = "cp
     return OpenCVTVL1(TVL1Params(**(tvl1 or {})), threads=threads)
 
 
-def _create_torch(threads: int = 1, tvl1: dict | None = None, device: str = "auto") -> FlowBackend:
+def _create_torch(threads: int = 1, tvl1: dict | None = None, device: str = "auto",
+                  require_triton: bool = False) -> FlowBackend:
     from .torch_backend import TorchTVL1
-    return TorchTVL1(TVL1Params(**(tvl1 or {})), threads=threads, device=device)
+    return TorchTVL1(TVL1Params(**(tvl1 or {})), threads=threads, device=device, require_triton=require_triton)
 
 
 def _cuda_available() -> bool:
@@ -61,6 +68,7 @@ def _cuda_available() -> bool:
 _BACKENDS: tuple[_Entry, ...] = (
     _Entry("torch", lambda: True, _create_torch),
     _Entry("opencv", lambda: hasattr(cv2, "optflow"), _create_opencv),
+    _Entry("triton", lambda: True, functools.partial(_create_torch, require_triton=True)),  # never "auto"'s pick
 )
 
 

@@ -54,6 +54,10 @@ class OpenCVTVL1:
         """What to record in a flow shard to reproduce its flow."""
         return {"opencv_version": cv2.__version__, "tvl1": asdict(self.tvl1)}
 
+    def describe(self) -> str:
+        """The backend and where it runs, for the flow job's log."""
+        return f"{self.name}: OpenCV-contrib {cv2.__version__} DualTVL1OpticalFlow on the CPU, {self.threads} thread(s)"
+
     def compute(self, frames: np.ndarray) -> np.ndarray:
         """T×H×W uint8 gray -> (T-1)×H×W×2 float32 flow (x, y) from frame t to t+1."""
         if frames.ndim != 3 or frames.dtype != np.uint8:

@@ -22,6 +22,7 @@ instead of leaving it waiting forever for the dead worker's clip.
 from __future__ import annotations
 
 import itertools
+import logging
 import multiprocessing as mp
 import time
 from collections.abc import Callable, Iterator
@@ -48,6 +49,7 @@ from ..data.status import failure_reason, write_status
 from .backends import FlowBackend, get_backend
 from .quantize import quantize
 
+log = logging.getLogger(__name__)
 _worker: tuple[ShardReader, FlowBackend, float] | None = None
 T = TypeVar("T")
 U = TypeVar("U")
@@ -255,6 +257,7 @@ def compute_flow_shard(rgb_shard: Path, out_path: Path, backend: str = "auto", b
     pool_size = 1 if on_gpu else min(workers, max(len(clips), 1))  # one process feeds a GPU (no fork after CUDA)
     if pool_size > 1:
         algo = get_backend(algo.name, threads=1, tvl1=tvl1, device="cpu")
+    log.info("%s: %s%s", out_path.name, algo.describe(), f", in {pool_size} worker processes" if pool_size > 1 else "")
     params = {"backend": algo.name, **algo.params(), "bound": bound, "jpeg_quality": JPEG_QUALITY,
               "gray": "cv2.COLOR_RGB2GRAY", "source": rgb_shard.name}
     writer = ShardWriter(out_path, "flow", params)

@@ -13,7 +13,8 @@ device (:func:`max_pairs_per_chunk`).
 
 Two implementations of the per-warp work (linearisation and iterations) share everything else: fused Triton
 kernels on CUDA (:mod:`i3d.flow.tvl1_triton`; converged pairs skipped inside the kernels) and plain PyTorch ops
-elsewhere (also the fallback when Triton is missing or ``gamma`` is non-zero).
+elsewhere (also the fallback when Triton is missing or ``gamma`` is non-zero: :func:`plain_ops_reasons`, which
+the flow stage logs and the ``triton`` flow backend refuses).
 """
 from __future__ import annotations
 
@@ -122,12 +123,25 @@ def _solve_level(i0: torch.Tensor, i1: torch.Tensor, u: torch.Tensor, p: TVL1Par
     return level.u
 
 
+def plain_ops_reasons(device: torch.device, p: TVL1Params) -> list[str]:
+    """Why :func:`tvl1` on ``device`` with ``p`` runs plain PyTorch ops rather than the fused Triton kernels
+    (none: it runs the kernels); what the flow stage logs and the ``triton`` flow backend insists on."""
+    from . import tvl1_triton
+    reasons = []
+    if not tvl1_triton.available():
+        reasons.append("Triton is not importable (it ships with PyTorch's CUDA wheels)")
+    if device.type != "cuda":
+        reasons.append(f"the device is {device}, not CUDA")
+    if p.gamma != 0:
+        reasons.append(f"gamma = {p.gamma:g}, and the Triton kernels implement gamma = 0 only")
+    return reasons
+
+
 def _stepper(device: torch.device, p: TVL1Params, count: bool = False):
     """The fused CUDA iteration when it applies, else the PyTorch one; ``count`` pixel-iterations."""
-    if device.type == "cuda" and p.gamma == 0:
+    if device.type == "cuda" and not plain_ops_reasons(device, p):
         from . import tvl1_triton
-        if tvl1_triton.available():
-            return tvl1_triton.TritonStepper(p, device, count)
+        return tvl1_triton.TritonStepper(p, device, count)
     return TorchStepper(p, count)
 
 

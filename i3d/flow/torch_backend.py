@@ -3,9 +3,14 @@
 A clip's T-1 frame pairs go to :func:`~i3d.flow.solver.tvl1` as one batch (it cuts batches to the device's memory
 itself), so a long clip fills the GPU and a short one still runs in one call; ``compute_pairs`` takes pairs of
 several clips at once, which the flow stage uses to fill the GPU's batch with short clips.
+
+On CUDA the solver runs fused Triton kernels where it can and plain PyTorch ops otherwise (Triton missing, or
+``gamma`` non-zero: :func:`~i3d.flow.solver.plain_ops_reasons`), several times slower; the backend warns then, and
+as ``triton`` (``require_triton``) it refuses to start instead.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 
 import numpy as np
@@ -13,22 +18,40 @@ import torch
 
 from ..device import resolve_device
 from .params import TVL1Params
-from .solver import tvl1
+from .solver import plain_ops_reasons, tvl1
+
+log = logging.getLogger(__name__)
 
 
 class TorchTVL1:
-    """Batched TV-L1 on CUDA (fused Triton kernels) or on the CPU (PyTorch ops, ``threads`` intra-op threads)."""
+    """Batched TV-L1 on CUDA (fused Triton kernels) or on the CPU (PyTorch ops, ``threads`` intra-op threads).
 
-    name = "torch"
+    ``require_triton``: the fused Triton kernels or nothing (the ``triton`` flow backend): RuntimeError where they
+    cannot run, rather than a flow stage that is silently several times slower."""
 
-    def __init__(self, params: TVL1Params | None = None, threads: int = 1, device: str = "auto") -> None:
+    def __init__(self, params: TVL1Params | None = None, threads: int = 1, device: str = "auto",
+                 require_triton: bool = False) -> None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
+        self.name = "triton" if require_triton else "torch"
         self.tvl1 = params or TVL1Params()
         self.device = resolve_device(device)
         self.threads = threads
+        self.plain_ops = plain_ops_reasons(self.device, self.tvl1)
+        if require_triton and self.plain_ops:
+            raise RuntimeError(f"flow backend 'triton' cannot run the fused Triton kernels: "
+                               f"{'; '.join(self.plain_ops)}; flow.backend torch runs plain PyTorch ops instead")
+        if self.device.type == "cuda" and self.plain_ops:
+            log.warning("TV-L1 on %s runs as plain PyTorch ops, several times slower than the fused Triton kernels: "
+                        "%s", self.device, "; ".join(self.plain_ops))
         if self.device.type == "cpu":
             torch.set_num_threads(threads)
+
+    def describe(self) -> str:
+        """The backend, its device and what runs there, for the flow job's log."""
+        kernels = f"plain PyTorch ops ({'; '.join(self.plain_ops)})" if self.plain_ops else "fused Triton kernels"
+        threads = f", {self.threads} thread(s)" if self.device.type == "cpu" else ""
+        return f"{self.name}: the project's TV-L1 on {self.device}, {kernels}{threads}"
 
     def params(self) -> dict:
         """What to record in a flow shard to reproduce its flow."""
