@@ -111,6 +111,8 @@ def test_annotations_and_path_lists_arrive_under_the_readers_names(srv, tmp_path
     assert (tmp_path / "annotations" / "train.csv").is_file()
     assert part_names(tmp_path, "train") == ["part_0.tar.gz", "part_1.tar.gz"]
     assert {r["status"] for r in rows} == {"downloaded"} and len(rows) == 4
+    assert {r["source"] for r in rows} == {f"{srv.url}/400/{rel}" for rel in (  # the mirror that served each
+        "annotations/train.csv", "annotations/val.csv", "train/k400_train_path.txt", "val/k400_val_path.txt")}
     before = len(srv.seen)
     assert {r["status"] for r in fetch_annotations(_mirrors(srv), tmp_path, progress=False)} == {"present"}
     assert len(srv.seen) == before
@@ -127,6 +129,7 @@ def test_a_part_is_extracted_flat_marked_and_its_tarball_removed(srv, tmp_path):
     assert _status(rows) == {("archive", "part_0.tar.gz"): "downloaded", ("clip", a1): "downloaded",
                              ("clip", b1): "downloaded"}
     assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == sorted([f"{a1}.mp4", f"{b1}.mp4"])
+    assert rows[0]["source"] == f"{srv.url}/400/train/part_0.tar.gz"  # the mirror that served it, not the first
     assert (tmp_path / "clips" / f"{a1}.mp4").read_bytes() == _content(a1)
     assert not (tmp_path / "cvdf" / "train" / "part_0.tar.gz").exists()
     marker = json.loads((tmp_path / "cvdf" / "train" / "part_0.done").read_text())

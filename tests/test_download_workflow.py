@@ -174,6 +174,21 @@ def test_reading_what_a_user_placed_fetches_nothing(tmp_path):
     shutil.rmtree(root / "UCF-101")
 
 
+def test_the_report_names_the_mirror_that_served_each_archive(tmp_path):
+    """The first mirror answers 404: each archive row's source is the second one, which served it."""
+    from i3d.data.fetch import fetch_native
+
+    served = tmp_path / "served"
+    served.mkdir()
+    ucf_archives(served)
+    with LoopbackServer(served) as srv:
+        rows = fetch_native("ucf101", tmp_path / "ucf101", [f"{srv.url}/gone", srv.url], checksums=False,
+                            progress=False)
+    archives = {r["item"]: r["source"] for r in rows if r["kind"] == "archive"}
+    assert archives == {name: f"{srv.url}/{name}" for name in ("UCF101.rar",
+                                                               "UCF101TrainTestSplits-RecognitionTask.zip")}
+
+
 @pytest.fixture(scope="module")
 def real_videos(tmp_path_factory) -> Path:
     """Whole real videos served as ``<server>/watch/<youtube id>.mp4``, and their Kinetics-style annotations
