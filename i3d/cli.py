@@ -263,19 +263,19 @@ def _download_kinetics_part(args: argparse.Namespace) -> None:
     from .data.cvdf import absent_rows, fetch_part, fetch_replacement
     from .data.fetch import kinetics_clips
 
-    subset = (_subset_classes(args.subset_classes), args.max_per_class)
-    wanted = kinetics_clips(args.root, *subset) if subset != (None, None) or args.replacement else None
+    # the listed clips (of the subset), not all: parts hold clips that no annotation lists, and these are neither
+    # extracted nor counted (the test split, which the manifest does not read, is extracted whole)
+    wanted = kinetics_clips(args.root, _subset_classes(args.subset_classes), args.max_per_class)
     common = dict(version=args.version, verify_tls=not args.no_verify_tls, keep_archive=not args.remove_archives,
                   progress=not args.quiet)
     mirrors, root = _mirrors(args, "kinetics400"), Path(args.root)
     with _download_errors():
         if args.replacement:
-            everything = wanted["train"] | wanted["val"] if subset != (None, None) else None
-            rows = fetch_replacement(mirrors, root, wanted=everything, **common)
+            rows = fetch_replacement(mirrors, root, wanted=wanted["train"] | wanted["val"], **common)
             rows += [row for split in ("train", "val")
                      for row in absent_rows(root, split, wanted[split], version=args.version)]
         else:
-            rows = fetch_part(mirrors, root, args.split, args.index, wanted=wanted and wanted[args.split], **common)
+            rows = fetch_part(mirrors, root, args.split, args.index, wanted=wanted.get(args.split), **common)
     _report(rows, args.report)
     failed = [row for row in rows if row["kind"] == "archive" and row["status"] == "retry_later"]
     if failed:
