@@ -284,7 +284,8 @@ def _download_kinetics_part(args: argparse.Namespace) -> None:
 
 def _download_kinetics_youtube(args: argparse.Namespace) -> None:
     from .data.annotations import read_annotations, select_subset
-    from .data.youtube import ClipRequest, download_clips
+    from .data.retry import write_retry_record
+    from .data.youtube import ClipRequest, download_clips, next_retry
 
     manifest = read_annotations("kinetics400", args.root)
     manifest = select_subset(manifest, _subset_classes(args.subset_classes), args.max_per_class)
@@ -296,6 +297,8 @@ def _download_kinetics_youtube(args: argparse.Namespace) -> None:
                           pause_s=args.pause_s, cookies=args.cookies, retry_base_s=args.retry_base_s,
                           progress=not args.quiet)
     _report(rows, args.report)
+    if args.retry_record:
+        write_retry_record(args.retry_record, next_retry(rows, state), args.retry_mark)
 
 
 def _download_report(args: argparse.Namespace) -> None:
@@ -454,6 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cookies", default=None, help="a Netscape cookies file for yt-dlp")
     p.add_argument("--retry-base-s", type=float, default=3600.0,
                    help="a transient failure is retried by a later run after this, doubling with each failure")
+    p.add_argument("--retry-record", default=None, metavar="JSON",
+                   help="write here when this batch is due again, with --retry-mark (the workflow's rerun trigger)")
+    p.add_argument("--retry-mark", default="none", help="the value the workflow ran this batch with (its params)")
     _add_subset_options(p)
     p.set_defaults(func=_download_kinetics_youtube)
     p = download.add_parser("report", help="merge a dataset's per-job download reports into one, with counts")
