@@ -267,19 +267,19 @@ def _download_kinetics_part(args: argparse.Namespace) -> None:
     from .data.cvdf import absent_rows, fetch_part, fetch_replacement
     from .data.fetch import kinetics_clips
 
-    subset = (_subset_classes(args.subset_classes), args.max_per_class)
-    wanted = kinetics_clips(args.root, *subset) if subset != (None, None) or args.replacement else None
+    # the listed clips (of the subset), not all: parts hold clips that no annotation lists, and these are neither
+    # extracted nor counted (the test split, which the manifest does not read, is extracted whole)
+    wanted = kinetics_clips(args.root, _subset_classes(args.subset_classes), args.max_per_class)
     common = dict(version=args.version, verify_tls=not args.no_verify_tls, keep_archive=not args.remove_archives,
                   progress=not args.quiet)
     mirrors, root = _mirrors(args, "kinetics400"), Path(args.root)
     with _download_errors():
         if args.replacement:
-            everything = wanted["train"] | wanted["val"] if subset != (None, None) else None
-            rows = fetch_replacement(mirrors, root, wanted=everything, **common)
+            rows = fetch_replacement(mirrors, root, wanted=wanted["train"] | wanted["val"], **common)
             rows += [row for split in ("train", "val")
                      for row in absent_rows(root, split, wanted[split], version=args.version)]
         else:
-            rows = fetch_part(mirrors, root, args.split, args.index, wanted=wanted and wanted[args.split], **common)
+            rows = fetch_part(mirrors, root, args.split, args.index, wanted=wanted.get(args.split), **common)
     _report(rows, args.report)
     failed = [row for row in rows if row["kind"] == "archive" and row["status"] == "retry_later"]
     if failed:
@@ -288,7 +288,8 @@ def _download_kinetics_part(args: argparse.Namespace) -> None:
 
 def _download_kinetics_youtube(args: argparse.Namespace) -> None:
     from .data.annotations import read_annotations, select_subset
-    from .data.youtube import ClipRequest, download_clips
+    from .data.retry import write_retry_record
+    from .data.youtube import ClipRequest, download_clips, next_retry
 
     manifest = read_annotations("kinetics400", args.root)
     manifest = select_subset(manifest, _subset_classes(args.subset_classes), args.max_per_class)
@@ -300,6 +301,8 @@ def _download_kinetics_youtube(args: argparse.Namespace) -> None:
                           pause_s=args.pause_s, cookies=args.cookies, retry_base_s=args.retry_base_s,
                           progress=not args.quiet)
     _report(rows, args.report)
+    if args.retry_record:
+        write_retry_record(args.retry_record, next_retry(rows, state), args.retry_mark)
 
 
 def _download_report(args: argparse.Namespace) -> None:
@@ -458,6 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cookies", default=None, help="a Netscape cookies file for yt-dlp")
     p.add_argument("--retry-base-s", type=float, default=3600.0,
                    help="a transient failure is retried by a later run after this, doubling with each failure")
+    p.add_argument("--retry-record", default=None, metavar="JSON",
+                   help="write here when this batch is due again, with --retry-mark (the workflow's rerun trigger)")
+    p.add_argument("--retry-mark", default="none", help="the value the workflow ran this batch with (its params)")
     _add_subset_options(p)
     p.set_defaults(func=_download_kinetics_youtube)
     p = download.add_parser("report", help="merge a dataset's per-job download reports into one, with counts")

@@ -10,6 +10,7 @@ import random
 import tarfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from i3d.data import cvdf
@@ -111,6 +112,8 @@ def test_annotations_and_path_lists_arrive_under_the_readers_names(srv, tmp_path
     assert (tmp_path / "annotations" / "train.csv").is_file()
     assert part_names(tmp_path, "train") == ["part_0.tar.gz", "part_1.tar.gz"]
     assert {r["status"] for r in rows} == {"downloaded"} and len(rows) == 4
+    assert {r["source"] for r in rows} == {f"{srv.url}/400/{rel}" for rel in (  # the mirror that served each
+        "annotations/train.csv", "annotations/val.csv", "train/k400_train_path.txt", "val/k400_val_path.txt")}
     before = len(srv.seen)
     assert {r["status"] for r in fetch_annotations(_mirrors(srv), tmp_path, progress=False)} == {"present"}
     assert len(srv.seen) == before
@@ -127,6 +130,7 @@ def test_a_part_is_extracted_flat_marked_and_its_tarball_removed(srv, tmp_path):
     assert _status(rows) == {("archive", "part_0.tar.gz"): "downloaded", ("clip", a1): "downloaded",
                              ("clip", b1): "downloaded"}
     assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == sorted([f"{a1}.mp4", f"{b1}.mp4"])
+    assert rows[0]["source"] == f"{srv.url}/400/train/part_0.tar.gz"  # the mirror that served it, not the first
     assert (tmp_path / "clips" / f"{a1}.mp4").read_bytes() == _content(a1)
     assert not (tmp_path / "cvdf" / "train" / "part_0.tar.gz").exists()
     marker = json.loads((tmp_path / "cvdf" / "train" / "part_0.done").read_text())
@@ -260,3 +264,34 @@ def test_clips_in_no_part_are_reported_unavailable(srv, tmp_path):
     fetch_part(_mirrors(srv, "700_2020"), tmp_path, "train", 0, version="700_2020", wanted=wanted, progress=False)
     rows = absent_rows(tmp_path, "train", wanted, version="700_2020")
     assert _status(rows) == {("clip", _clip("notinanypart", 50)): "unavailable"}
+
+
+def test_a_clip_no_annotation_lists_is_not_counted(tmp_path):
+    """Real parts hold clips that no annotation CSV lists (the CSVs and the tarballs were made at different times):
+    the part and replacement jobs (no subset) do not report them as fetched, nor does the manifest list them."""
+    from i3d.cli import main
+
+    served = tmp_path / "served" / "400"
+    _csv(served / "annotations" / "train.csv", "train", TRAIN[:1])
+    _csv(served / "annotations" / "val.csv", "val", VAL[:1])
+    listed, val = _clip(*TRAIN[0][1:]), _clip(*VAL[0][1:])
+    stray, stray2 = _clip("strayclip01", 10), _clip("strayclip02", 20)
+    _tar(served / "train" / "part_0.tar.gz", {f"{c}.mp4": _content(c) for c in (listed, stray)})
+    _tar(served / "val" / "part_0.tar.gz", {f"{val}.mp4": _content(val)})
+    _tar(served / "replacement_for_corrupted_k400.tgz", {f"{c}.mp4": _content(c, "fixed") for c in (listed, stray2)})
+    for split in ("train", "val"):
+        _path_list(served / split / f"k400_{split}_path.txt", [f"{S3}/400/{split}/part_0.tar.gz"])
+    root, reports = tmp_path / "k400", tmp_path / "reports"
+    with LoopbackServer(served.parent) as srv:
+        common = ["--root", str(root), "--mirrors", f"{srv.url}/400", "--quiet"]
+        main(["download", "kinetics-annotations", *common, "--report", str(reports / "annotations.csv")])
+        for split in ("train", "val"):
+            main(["download", "kinetics-part", *common, "--split", split, "--index", "0",
+                  "--report", str(reports / f"{split}.csv")])
+        main(["download", "kinetics-part", "--replacement", *common, "--report", str(reports / "replacement.csv")])
+    table = pd.concat([pd.read_csv(reports / f"{name}.csv", keep_default_na=False)
+                       for name in ("train", "val", "replacement")])
+    clips = table[table.kind == "clip"]
+    assert set(clips.item) == {listed, val} and set(clips.status) == {"downloaded"}
+    manifest = read_annotations("kinetics400", root)
+    assert set(manifest.clip_id) == {listed, val} and (manifest.status == "ok").all()

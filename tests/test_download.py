@@ -49,7 +49,7 @@ def _part(dst: Path) -> Path:
 
 def test_downloads_and_checks(tmp_path: Path, server: LoopbackServer) -> None:
     dst = tmp_path / "sub" / "file.bin"
-    assert download([f"{server.url}/f"], dst, sha256=SHA, size=len(PAYLOAD), **FAST) == dst
+    assert download([f"{server.url}/f"], dst, sha256=SHA, size=len(PAYLOAD), **FAST) == f"{server.url}/f"
     assert dst.read_bytes() == PAYLOAD and not _part(dst).exists()
     assert server.seen == [("/f", None)]
 
@@ -92,8 +92,8 @@ def test_5xx_is_retried_with_growing_backoff(tmp_path: Path, server: LoopbackSer
 def test_404_moves_on_to_the_next_mirror_at_once(tmp_path: Path, server: LoopbackServer, sleeps: list[float]) -> None:
     server.plan("/a", *["404"] * 5)
     dst = tmp_path / "file.bin"
-    download([f"{server.url}/a", f"{server.url}/b"], dst, sha256=SHA, **FAST)
-    assert dst.read_bytes() == PAYLOAD
+    served_by = download([f"{server.url}/a", f"{server.url}/b"], dst, sha256=SHA, **FAST)
+    assert dst.read_bytes() == PAYLOAD and served_by == f"{server.url}/b"  # the mirror that served it
     assert [path for path, _ in server.seen] == ["/a", "/b"] and sleeps == []  # no retry, no wait on a 404
 
 
@@ -200,7 +200,8 @@ def test_retry_after_is_honoured_and_capped(tmp_path: Path, server: LoopbackServ
 
 def test_md5_is_checked(tmp_path: Path, server: LoopbackServer) -> None:
     md5 = hashlib.md5(PAYLOAD).hexdigest()
-    assert download([f"{server.url}/f"], tmp_path / "a.bin", md5=md5, **FAST).read_bytes() == PAYLOAD
+    download([f"{server.url}/f"], tmp_path / "a.bin", md5=md5, **FAST)
+    assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
     server.plan("/f", "wrong")
     with pytest.raises(ChecksumError, match=f"md5 [0-9a-f]{{32}} does not match the expected {md5[:8]}"):
         download([f"{server.url}/f"], tmp_path / "b.bin", md5=md5[:8], **FAST)

@@ -7,6 +7,7 @@ replacement archive → report → manifest → frames → flow → I3D → Tabl
 """
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -174,6 +175,21 @@ def test_reading_what_a_user_placed_fetches_nothing(tmp_path):
     shutil.rmtree(root / "UCF-101")
 
 
+def test_the_report_names_the_mirror_that_served_each_archive(tmp_path):
+    """The first mirror answers 404: each archive row's source is the second one, which served it."""
+    from i3d.data.fetch import fetch_native
+
+    served = tmp_path / "served"
+    served.mkdir()
+    ucf_archives(served)
+    with LoopbackServer(served) as srv:
+        rows = fetch_native("ucf101", tmp_path / "ucf101", [f"{srv.url}/gone", srv.url], checksums=False,
+                            progress=False)
+    archives = {r["item"]: r["source"] for r in rows if r["kind"] == "archive"}
+    assert archives == {name: f"{srv.url}/{name}" for name in ("UCF101.rar",
+                                                               "UCF101TrainTestSplits-RecognitionTask.zip")}
+
+
 @pytest.fixture(scope="module")
 def real_videos(tmp_path_factory) -> Path:
     """Whole real videos served as ``<server>/watch/<youtube id>.mp4``, and their Kinetics-style annotations
@@ -226,6 +242,55 @@ def test_the_youtube_route_fetches_cuts_and_reports_each_clip(real_videos, tmp_p
     assert "not downloaded (unavailable)" in manifest.loc["removed0000_000000_000001", "reason"]
     clip = project / "resources/kinetics400/clips/box-b_00000_000001_000002.mp4"
     assert abs(len(decode(clip, fps=25, short_side=32)) - 25) <= 1  # the 1 s segment, cut frame-accurately
+
+
+def _an_hour_passes(project: Path) -> None:
+    """Move every stored retry time of the YouTube batches an hour and a second back, as if that time had passed
+    (the batches' state tables and their records of when to retry; nothing else in them changes)."""
+    for path in (project / "resources/kinetics400/youtube").glob("state*.csv"):
+        table = pd.read_csv(path, keep_default_na=False, dtype=str)
+        table["next_try"] = [repr(float(t) - 3601) for t in table.next_try]
+        table.to_csv(path, index=False)
+    for path in (project / "results/kinetics400/download/youtube").glob("job*.retry.json"):
+        record = json.loads(path.read_text())
+        if record["retry_after"] is not None:
+            record["retry_after"] -= 3601
+        path.write_text(json.dumps(record))
+
+
+def test_a_plain_rerun_retries_the_clips_whose_wait_has_passed(real_videos, tmp_path):
+    """A clip that hit HTTP 429 leaves its batch "done"; a plain rerun plans nothing until the clip's wait
+    (retry_base_s: an hour) has passed, then reruns that batch alone, which requests that clip alone; after that
+    nothing is planned again."""
+    project = copy_project(tmp_path)
+    target = "results/kinetics400/manifest.csv"
+    with LoopbackServer(real_videos) as srv:
+        config = {"only": ["kinetics400"], "datasets": {"kinetics400": {
+            "source": "download", "shards": 1,
+            "download": {"mirrors": [f"{srv.url}/k400"], "route": "youtube",
+                         "youtube": {"url_template": f"{srv.url}/watch/{{youtube_id}}.mp4", "jobs": 2, "pause_s": 0,
+                                     "retry_base_s": 3600}},
+        }}}
+        (project / "yt.yaml").write_text(yaml.safe_dump(config))
+        srv.plan("/watch/box-b_00000.mp4", "429")  # the first request for this video: Too Many Requests
+        out = snakemake(project, target, "--configfile", "yt.yaml")
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        report = pd.read_csv(project / "results/kinetics400/download_report.csv", keep_default_na=False)
+        waiting = report.loc[report.status == "retry_later", "item"].tolist()
+        assert len(waiting) == 1 and waiting[0].startswith("box-b_00000_"), report
+        assert planned_rules(project, target, "--configfile", "yt.yaml") == set()  # not due yet
+        _an_hour_passes(project)
+        plan = snakemake(project, target, "--configfile", "yt.yaml", "-n")
+        assert re.search(r"^kinetics_youtube\s+1$", plan.stdout, re.M), plan.stdout  # the one batch with the clip
+        before = len(srv.seen)
+        out = snakemake(project, target, "--configfile", "yt.yaml")
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        assert {path for path, _ in srv.seen[before:]} == {"/watch/box-b_00000.mp4"}  # nothing that succeeded
+        assert planned_rules(project, target, "--configfile", "yt.yaml") == set()  # and no rerun after the retry
+    report = pd.read_csv(project / "results/kinetics400/download_report.csv", keep_default_na=False).set_index("item")
+    assert report.loc[waiting[0], "status"] == "downloaded"
+    assert (report.loc[report.kind == "clip", "status"] != "retry_later").all()
+    assert (pd.read_csv(project / target).status == "ok").sum() == 4
 
 
 def test_the_youtube_route_plans_batches_not_clips(tmp_path):

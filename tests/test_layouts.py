@@ -78,7 +78,8 @@ def mirror(tmp_path: Path) -> Iterator[LoopbackServer]:
 
 def _fetch(srv: LoopbackServer, name: str, folder: Path) -> Path:
     """Download ``name`` through a mirror list whose first entry answers 404."""
-    return download([f"{srv.url}/gone/{name}", f"{srv.url}/{name}"], folder / name, **FAST)
+    download([f"{srv.url}/gone/{name}", f"{srv.url}/{name}"], folder / name, **FAST)
+    return folder / name
 
 
 def _ucf(srv: LoopbackServer, tmp_path: Path) -> tuple[Path, Path]:

@@ -10,7 +10,8 @@ import yt_dlp
 
 from i3d.data import youtube
 from i3d.data.video import decode, encode
-from i3d.data.youtube import ClipRequest, download_clips, is_permanent, read_state
+from i3d.data.retry import NO_MARK, retry_mark, write_retry_record
+from i3d.data.youtube import ClipRequest, download_clips, is_permanent, next_retry, read_state
 from loopback import LoopbackServer
 
 FPS = 25
@@ -95,6 +96,7 @@ def test_a_transient_failure_waits_for_its_backoff(srv, tmp_path, fault):
     rows = _run(srv, tmp_path, req, retry_base_s=100)
     assert _status(rows) == {clip: "retry_later"} and fault in rows[0]["reason"]
     assert len(srv.seen) == 1
+    assert next_retry(rows, tmp_path / "state.csv") == T0 + 100  # what the batch's retry record keeps
     assert _status(_run(srv, tmp_path, req, retry_base_s=100, now=lambda: T0 + 99)) == {clip: "retry_later"}
     assert len(srv.seen) == 1  # before the backoff expired: no request
     assert _status(_run(srv, tmp_path, req, retry_base_s=100, now=lambda: T0 + 101)) == {clip: "retry_later"}
@@ -102,8 +104,27 @@ def test_a_transient_failure_waits_for_its_backoff(srv, tmp_path, fault):
     assert read_state(tmp_path / "state.csv")[clip].next_try == T0 + 101 + 200
     _run(srv, tmp_path, req, retry_base_s=100, now=lambda: T0 + 300)
     assert len(srv.seen) == 2
-    assert _status(_run(srv, tmp_path, req, retry_base_s=100, now=lambda: T0 + 302)) == {clip: "downloaded"}
+    rows = _run(srv, tmp_path, req, retry_base_s=100, now=lambda: T0 + 302)
+    assert _status(rows) == {clip: "downloaded"}
     assert not read_state(tmp_path / "state.csv")  # a success clears the failure
+    assert next_retry(rows, tmp_path / "state.csv") is None
+
+
+def test_the_retry_mark_changes_once_the_first_wait_has_passed(tmp_path):
+    """The batch rule's params value (i3d.data.retry): the same until the recorded wait passes, then new; after
+    the batch reran with it, the same again."""
+    record = tmp_path / "job000.retry.json"
+    assert retry_mark(record) == NO_MARK  # never ran
+    write_retry_record(record, T0 + 100, NO_MARK)
+    assert retry_mark(record, now=T0 + 99) == NO_MARK
+    assert retry_mark(record, now=T0 + 100) == repr(T0 + 100)
+    write_retry_record(record, T0 + 300, repr(T0 + 100))  # the rerun with that value failed again
+    assert retry_mark(record, now=T0 + 299) == repr(T0 + 100)
+    write_retry_record(record, None, repr(T0 + 300))  # and then got the clip: nothing waits
+    assert retry_mark(record, now=T0 + 10**9) == repr(T0 + 300)
+    record.write_text('{"retry_after": "soon"}')
+    with pytest.raises(ValueError, match="job000.retry.json: not a retry record"):
+        retry_mark(record)
 
 
 def test_the_backoff_is_capped(srv, tmp_path):

@@ -91,8 +91,8 @@ def fetch_annotations(mirrors: Sequence[str] | None, root: str | Path, *, versio
             if dst.is_file():
                 rows.append(report_row(dst.name, "archive", "present", source=urls[0]))
                 continue
-            download(urls, dst, verify_tls=verify_tls, progress=progress)
-            rows.append(report_row(dst.name, "archive", "downloaded", source=urls[0]))
+            served_by = download(urls, dst, verify_tls=verify_tls, progress=progress)
+            rows.append(report_row(dst.name, "archive", "downloaded", source=served_by))
     return rows
 
 
@@ -178,9 +178,10 @@ def _fetch_archive(urls: list[str], archive: Path, marker: Path, clips: Path, *,
         return [report_row(archive.name, "archive", "present", source=urls[0]),
                 *(report_row(m.removesuffix(".mp4"), "clip", "present", source=archive.name) for m in done)]
     status = "present" if archive.is_file() else "downloaded"
+    source = urls[0]  # where it was asked for, until a download says which mirror served it
     if status == "downloaded":
         try:
-            download(urls, archive, verify_tls=verify_tls, progress=progress)
+            source = download(urls, archive, verify_tls=verify_tls, progress=progress)
         except DownloadError as err:
             return [report_row(archive.name, "archive", "retry_later", str(err), urls[0])]
     members: list[str] = []
@@ -205,7 +206,7 @@ def _fetch_archive(urls: list[str], archive: Path, marker: Path, clips: Path, *,
                                          indent=1))
     if not keep_archive:
         archive.unlink()
-    return [report_row(archive.name, "archive", status, source=urls[0]),
+    return [report_row(archive.name, "archive", status, source=source),
             *(report_row(Path(n).stem, "clip", "downloaded", source=archive.name) for n in extracted)]
 
 

@@ -228,8 +228,9 @@ def _verify(dst: Path, *, size: int | None, digests: dict[str, str | None], resu
 
 def download(urls: Sequence[str], dst: str | Path, *, sha256: str | None = None, size: int | None = None,
              md5: str | None = None, verify_tls: bool = True, retries: int = 4, backoff_s: float = 1.0,
-             timeout_s: float = 60.0, progress: bool = True, session: requests.Session | None = None) -> Path:
-    """Download the file at ``urls`` (mirrors, tried in order) to ``dst``, checked, and return ``dst``.
+             timeout_s: float = 60.0, progress: bool = True, session: requests.Session | None = None) -> str:
+    """Download the file at ``urls`` (mirrors, tried in order) to ``dst``, checked; return the URL that served
+    it (for the download report: the first mirror may be the one that failed).
 
     Each mirror gets up to ``1 + retries`` attempts, waiting ``backoff_s * 2**k`` before the k-th retry (or the
     server's capped ``Retry-After``, if longer). ``sha256``, ``md5``: the expected digest or a prefix of it;
@@ -268,7 +269,7 @@ def download(urls: Sequence[str], dst: str | Path, *, sha256: str | None = None,
                     bad_content &= isinstance(err, _BadContent)
                     break
                 os.replace(_part(dst), dst)
-                return dst
+                return url
             else:
                 bad_content = False  # retries ran out: a network problem, not (only) wrong bytes
             failures.append((url, attempts, last))

@@ -52,8 +52,8 @@ def fetch_native(dataset: str, root: str | Path, mirrors: Sequence[str], *, veri
         else:
             urls = mirror_urls(mirrors, spec.name)
             known = dict(sha256=spec.sha256, md5=spec.md5, size=spec.size) if checksums else {}
-            download(urls, dst, verify_tls=verify_tls, progress=progress, **known)
-            rows.append(report_row(spec.name, "archive", "downloaded", source=urls[0]))
+            served_by = download(urls, dst, verify_tls=verify_tls, progress=progress, **known)
+            rows.append(report_row(spec.name, "archive", "downloaded", source=served_by))
         files[spec.role] = dst
     install = {"ucf101": install_ucf101, "hmdb51": install_hmdb51}[dataset]
     counts = install(files["videos"], files["splits"], root)

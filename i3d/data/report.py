@@ -16,8 +16,9 @@ import pandas as pd
 from ..atomic import atomic_path
 
 REPORT_COLUMNS = ("item", "kind", "status", "reason", "source")
-"""``item``: a clip id or an archive's file name; ``kind``: ``clip`` or ``archive``; ``source``: where it was
-asked for (an archive: the first URL of its mirror list; a clip: its archive or its page)."""
+"""``item``: a clip id or an archive's file name; ``kind``: ``clip`` or ``archive``; ``source``: where it came
+from (a downloaded archive: the mirror URL that served it; an archive not fetched now: the first URL of its mirror
+list; a clip: its archive or its page)."""
 
 STATUSES = ("downloaded", "present", "unavailable", "retry_later")
 """``downloaded``: fetched (and extracted) by this run; ``present``: already on disk, nothing fetched;

@@ -219,6 +219,14 @@ def download_clips(requests: Iterable[ClipRequest], clips_dir: str | Path, state
     return rows
 
 
+def next_retry(rows: Iterable[dict], state_path: str | Path) -> float | None:
+    """When the first of the clips that ``rows`` (a batch's report) left waiting may be requested again, from the
+    state table at ``state_path``; None when none waits. The batch's retry record (:mod:`.retry`) keeps it."""
+    table = read_state(state_path)
+    return min((table[r["item"]].next_try for r in rows if r["status"] == "retry_later" and r["item"] in table),
+               default=None)
+
+
 def _download_one(req: ClipRequest, dst: Path, url: str, table: dict[str, _State], *, fmt: str,
                   cookies: Path | None, now: Callable[[], float], retry_base_s: float, retry_max_s: float,
                   progress: bool) -> dict:

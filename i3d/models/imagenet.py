@@ -68,7 +68,8 @@ def fetch_imagenet(
         return dst
     if source is None:
         try:
-            return download([url], dst, sha256=expected, timeout_s=timeout, progress=progress)
+            download([url], dst, sha256=expected, timeout_s=timeout, progress=progress)
+            return dst
         except ChecksumError:
             raise  # a ValueError: the server answered, with the wrong bytes (the message says which, and that
             # the partial file was removed)

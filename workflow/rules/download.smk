@@ -1,8 +1,10 @@
 # download (source: download): fetch what is missing of a real dataset into its root, in the native layout that
 # source: local reads, and write a download report. Downloads carry no code fingerprint: a changed downloader
-# does not fetch 450 GB again (rerun a download job by hand: snakemake --forcerun kinetics_part).
+# does not fetch 450 GB again (rerun a download job by hand: snakemake --forcerun kinetics_part). A YouTube batch
+# whose clips wait for a retry is rerun by a plain run once the first wait has passed (i3d.data.retry).
 import shlex
 
+from i3d.data.retry import retry_mark
 from i3d.data.sources import KINETICS_PARTS
 
 
@@ -142,7 +144,8 @@ rule kinetics_youtube:
     input:
         "results/{dataset}/download/annotations.csv",
     output:
-        "results/{dataset}/download/youtube/job{job}.csv",
+        report="results/{dataset}/download/youtube/job{job}.csv",
+        retry="results/{dataset}/download/youtube/job{job}.retry.json",
     log:
         "logs/{dataset}/download/youtube/job{job}.log",
     wildcard_constraints:
@@ -156,6 +159,8 @@ rule kinetics_youtube:
         cookies=lambda wc: (f"--cookies {shlex.quote(download_cfg(wc.dataset)['youtube']['cookies'])}"
                             if download_cfg(wc.dataset)["youtube"]["cookies"] else ""),
         subset=lambda wc: subset_args(wc.dataset),
+        # changes once the batch's first waiting clip is due: what reruns the batch (i3d.data.retry)
+        retry=lambda wc: shlex.quote(retry_mark(f"results/{wc.dataset}/download/youtube/job{wc.job}.retry.json")),
     threads: 1
     resources:
         downloads=1,
@@ -163,7 +168,8 @@ rule kinetics_youtube:
     shell:
         "i3d download kinetics-youtube --root {params.root} --job {wildcards.job} --jobs {params.jobs}"
         " --url-template {params.url} --pause-s {params.yt[pause_s]}"
-        " --retry-base-s {params.yt[retry_base_s]} {params.cookies} {params.subset} --report {output} > {log} 2>&1"
+        " --retry-base-s {params.yt[retry_base_s]} {params.cookies} {params.subset} --report {output.report}"
+        " --retry-record {output.retry} --retry-mark {params.retry} > {log} 2>&1"
 
 
 rule download_report:
