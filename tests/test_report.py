@@ -26,11 +26,13 @@ from i3d.evaluate.predict import write_predictions
 from i3d.flow.quantize import quantize
 from i3d.report.confusion import confusion_counts, row_normalised
 from i3d.report.flow_colour import flow_to_colour
-from i3d.report.markdown import markdown_to_html
+from i3d.report.markdown import lead, markdown_to_html
 from i3d.report.page import write_report
 from i3d.report.pretraining import comparisons
 from i3d.report.stage_times import stage_times
+from i3d.tables.assemble import write_table2
 from i3d.tables.render import document
+from i3d.tables.table1 import write_table1
 
 CLASSES = ["MoveRight", "MoveDown", "Still"]
 MOTION = {0: (3.0, 0.0), 1: (0.0, 3.0), 2: (0.0, 0.0)}  # px per frame of each class's clip, x right, y down
@@ -119,6 +121,29 @@ def test_markdown_tables_become_escaped_html():
     assert "<th>model</th><th>top1</th>" in out and out.count("<tr>") == 3 and "<td>–</td>" in out
 
 
+def test_a_long_caption_is_folded_and_the_table_scrolls_in_its_own_box():
+    long = "A caption sentence that goes on. " * 8
+    out = markdown_to_html(document(["# Table 9: long", "", "Each cell is **ours (paper)**. More follows.", "", long],
+                                    pd.DataFrame({"a": [1]}), "tidy: `x.csv`"))
+    assert re.search(r"<h3>Table 9: long</h3>\s*<details><summary>Each cell is <strong>ours \(paper\)</strong>\. "
+                     r"…</summary>\s*<p>More follows\.</p>\s*<p>A caption sentence", out)
+    assert out.index("</details>") < out.index('<div class="scroll"><table')  # the whole caption folded
+    assert out.index("</table></div>") < out.index("<p>tidy: <code>x.csv</code></p>")
+    short = markdown_to_html(document(["# Table 8: short", "", "One line."], pd.DataFrame({"a": [1]}), "tidy"))
+    assert "<details>" not in short and "<p>One line.</p>" in short
+    sentence = "word " * 30 + "**a bold phrase across the limit**" + " tail" * 10 + "."
+    cut = lead(sentence)  # a first sentence too long for a summary: cut after a word, not inside the bold
+    assert cut == "word " * 29 + "word"
+    assert lead("`a.b c` is code. Next.") == "`a.b c` is code."
+
+
+def test_a_table2_csv_without_its_columns_is_named_on_the_page(tmp_path):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results/table2.csv").write_text("architecture,top1\ni3d,50\n")
+    page = write_report(tmp_path / "results", tmp_path / "report.html").read_text()
+    assert re.search(r"table2.csv: unreadable \(.*table2.csv: no column dataset, split, stream", page)
+
+
 # --- a small results tree ----------------------------------------------------------------------------------------
 
 def moving_frames(dx: float, dy: float, seed: int) -> list[np.ndarray]:
@@ -142,7 +167,8 @@ def write_shards(root: Path) -> None:
     flow.close()
 
 
-def write_model(folder: Path, attrs: dict, epochs: int = 3, metrics: bool = True) -> None:
+def write_model(folder: Path, attrs: dict, epochs: int = 3, metrics: bool = True, hits: int = 5) -> None:
+    """A model's metrics.csv and predictions.h5 (6 test clips, ``hits`` of them right)."""
     folder.mkdir(parents=True, exist_ok=True)
     if metrics:
         history = pd.DataFrame({"epoch": range(1, epochs + 1), "train_loss": np.linspace(2, 1, epochs),
@@ -150,13 +176,14 @@ def write_model(folder: Path, attrs: dict, epochs: int = 3, metrics: bool = True
                                 "lr": 0.01, "seconds": 1.0, "clips": 12})
         history.assign(selected=lambda d: d.epoch == 2).to_csv(folder / "metrics.csv", index=False)
     labels = np.array([0, 0, 1, 1, 2, 2])
-    logits = np.eye(3)[[0, 0, 1, 2, 2, 2]].astype(np.float32)  # top-1 5/6
+    predicted = [0, 0, 1, 2, 2, 2] if hits == 5 else np.where(np.arange(6) < hits, labels, (labels + 1) % 3)
+    logits = np.eye(3)[predicted].astype(np.float32)
     write_predictions(folder / "predictions.h5", [f"c{i}" for i in range(6)], labels, logits,
                       {"data": "stand-in", "dataset": "ucf101", "split": 1, **attrs})
 
 
 @pytest.fixture()
-def results(tmp_path: Path) -> Path:
+def results(tmp_path: Path, table1: Path) -> Path:
     root = tmp_path / "results"
     ucf = root / "ucf101"
     ucf.mkdir(parents=True)
@@ -176,12 +203,22 @@ def results(tmp_path: Path) -> Path:
     frames.add_clip("a", 0, (encode_jpeg(f) for f in moving_frames(1, 0, 0)), 25.0, SIZE, SIZE)
     frames.close()
     pd.DataFrame({"clip_id": ["a"], "label": ["x"], "label_index": [0]}).to_csv(hmdb / "manifest.csv", index=False)
-    caption = ["# Table 2: architecture comparison", "", "Each cell is **ours (paper)** <of a test>."]
-    write_text_atomic(root / "table2.md", document(
-        caption, pd.DataFrame({"architecture": ["i3d", "<img src=x onerror=alert(1)>"], "UCF-101 rgb": ["83.3", "–"]}),
-        "Tidy form: `table2.csv`."))
+    for suffix in (".csv", ".md"):  # Table 1 in full: every architecture, 17 columns
+        shutil.copyfile(table1.with_suffix(suffix), root / f"table1{suffix}")
+    write_table2([split / "i3d-rgb-scratch/predictions.h5", split / "two_stream-rgb+flow-scratch/predictions.h5"],
+                 root / "table2")
     write_benchmarks(root / "benchmarks")
     return root
+
+
+@pytest.fixture(scope="module")
+def table1(tmp_path_factory) -> Path:
+    """Table 1 as the workflow writes it (made once: building every model's shapes takes seconds)."""
+    from i3d.models.registry import list_architectures
+
+    prefix = tmp_path_factory.mktemp("table1") / "table1"
+    write_table1(prefix, list_architectures())
+    return prefix
 
 
 def img_sources(page: str) -> list[str]:
@@ -189,14 +226,18 @@ def img_sources(page: str) -> list[str]:
 
 
 def test_the_report_shows_every_part_and_notes_what_is_missing(results, tmp_path):
+    caption = ["# Table 5: a hostile page", "", "Each cell is **ours (paper)** <of a test>."]
+    write_text_atomic(results / "table5.md", document(
+        caption, pd.DataFrame({"architecture": ["i3d", "<img src=x onerror=alert(1)>"], "UCF-101 rgb": ["83.3", "–"]}),
+        "Tidy form: `table5.csv`."))
     out = write_report(results, tmp_path / "site/report.html")
     page = out.read_text()
     assert not list(out.parent.glob("*.tmp*"))  # written through a temporary name
-    for anchor in ("tables", "table2", "pretraining", "curves", "confusion", "examples", "stages"):
+    for anchor in ("tables", "table1", "table2", "table5", "pretraining", "curves", "confusion", "examples", "stages"):
         assert f'id="{anchor}"' in page
     assert "Table 2: architecture comparison" in page and "&lt;of a test&gt;" in page
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page  # escaped
-    for missing in ("tables.md", "table1.md", "table3.md", "table4.md", "table5.md"):
+    for missing in ("tables.md", "table3.md", "table4.md"):
         assert f"{missing}: not made yet." in page
     assert "hmdb51: no flow shards yet." in page and "hmdb51: no metrics.csv yet" in page
     assert "stand-in data" in page and "UCF-101" in page
@@ -208,6 +249,7 @@ def test_the_report_shows_every_part_and_notes_what_is_missing(results, tmp_path
     assert sum(n.startswith("curves-ucf101") for n in names) == 3  # the fixed probe has no curves
     assert sum(n.startswith("confusion-ucf101") for n in names) == 4
     assert sum(n.startswith("examples-ucf101") for n in names) == 3 and "stage-times.png" in names
+    assert "table2.png" in names
     assert "confusion-ucf101-split1-original-two_stream-rgb_flow-scratch.png" in names  # '+' is not put in a URL
     assert "top-1 83.3% on 6 clips" in page and "selected 2" in page
     confusion = page[page.index('id="confusion"'):]
@@ -223,8 +265,10 @@ def test_the_report_shows_every_part_and_notes_what_is_missing(results, tmp_path
 
 def test_models_that_differ_only_in_their_start_are_compared(results, tmp_path):
     kinetics = results / "kinetics400/split1"
-    for init in ("imagenet", "scratch"):
-        write_model(kinetics / f"i3d-rgb-{init}", dict(arch="i3d", stream="rgb", init=init, protocol="original"))
+    for stream, init, hits in (("rgb", "imagenet", 6), ("rgb", "scratch", 5), ("flow", "imagenet", 4),
+                               ("flow", "scratch", 6)):
+        write_model(kinetics / f"i3d-{stream}-{init}", dict(arch="i3d", stream=stream, init=init, protocol="original"),
+                    hits=hits)
     write_model(kinetics / "c3d-rgb-scratch", dict(arch="c3d", stream="rgb", init="scratch", protocol="original"))
     write_model(results / "ucf101/split1/fullft/i3d-rgb-scratch",
                 dict(arch="i3d", stream="rgb", init="scratch", protocol="fullft"), epochs=2)
@@ -233,23 +277,39 @@ def test_models_that_differ_only_in_their_start_are_compared(results, tmp_path):
     found = {(c.dataset, c.model): [s.label for s in c.starts] for c in comparisons(results / "kinetics400")}
     found.update({(c.dataset, c.model): [s.label for s in c.starts] for c in comparisons(results / "ucf101")})
     assert found == {("kinetics400", "i3d-rgb"): ["from scratch", "from ImageNet"],  # c3d has one start: no figure
+                     ("kinetics400", "i3d-flow"): ["from scratch", "from ImageNet"],
                      ("ucf101", "i3d-rgb"): ["Original (scratch)", "Full-FT from Kinetics",
                                              "Full-FT from ImageNet→Kinetics"]}
 
     page = write_report(results, tmp_path / "report.html").read_text()
     part = page[page.index('id="pretraining"'):page.index('id="curves"')]
-    assert part.count("<img") == 2 and "pretraining-ucf101-split1-i3d-rgb.png" in part
-    rows = [[re.sub("<.*?>", "", cell) for cell in re.findall(r"<td>(.*?)</td>", row)]
-            for row in re.findall(r"<tr>(.*?)</tr>", part, re.S)]
-    assert ["split1 i3d-rgb", "Original (scratch)", "3", "40.0", "70.0", "83.3"] in rows
-    assert ["split1 i3d-rgb", "Full-FT from Kinetics", "2", "40.0", "70.0", "–"] in rows  # no predictions: a dash
-    assert ["split1 i3d-rgb", "from ImageNet", "3", "40.0", "70.0", "83.3"] in rows
+    assert part.count("<img") == 3 and "pretraining-ucf101-split1-i3d-rgb.png" in part
+    assert ["split1 i3d-rgb", "Original (scratch)", "3", "40.0", "70.0", "83.3"] in table_rows(part)
+    assert ["split1 i3d-rgb", "Full-FT from Kinetics", "2", "40.0", "70.0", "–"] in table_rows(part)  # no predictions
+    assert ["split1 i3d-rgb", "from ImageNet", "3", "40.0", "70.0", "100.0"] in table_rows(part)
+
+    # the verdicts lead the page: each pre-trained start against the comparison's first, from the same numbers
+    glance = page[page.index('id="glance"'):page.index('id="tables"')]
+    assert page.index('id="glance"') < page.index('id="tables"') < page.index('id="pretraining"')
+    assert table_rows(glance) == [
+        ["UCF-101", "split1 i3d-rgb", "Full-FT from Kinetics", "Original (scratch)", "not yet: no test top-1"],
+        ["UCF-101", "split1 i3d-rgb", "Full-FT from ImageNet→Kinetics", "Original (scratch)", "tie: 83.3 vs 83.3"],
+        ["Kinetics-400", "split1 i3d-flow", "from ImageNet", "from scratch", "no: 66.7 vs 100.0 (-33.3)"],
+        ["Kinetics-400", "split1 i3d-rgb", "from ImageNet", "from scratch", "yes: 100.0 vs 83.3 (+16.7)"]]
+
+
+def table_rows(part: str) -> list[list[str]]:
+    """The text of each body row of the HTML tables in ``part``."""
+    return [[html.unescape(re.sub("<.*?>", "", cell)) for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
+            for row in re.findall(r"<tr>(.*?)</tr>", part, re.S) if "<td>" in row]
 
 
 def test_the_report_of_an_empty_tree_is_notes_only(tmp_path):
     (tmp_path / "results").mkdir()
     page = write_report(tmp_path / "results", tmp_path / "out/report.html").read_text()
     assert "table2.md: not made yet." in page and "no benchmark files" in page
+    glance = page[page.index('id="glance"'):page.index('id="tables"')]
+    assert "table2.csv: not made yet." in glance and "<img" not in glance
     with pytest.raises(FileNotFoundError):
         write_report(tmp_path / "absent", tmp_path / "out/report.html")
 
@@ -284,6 +344,28 @@ frame.addEventListener("load", () => {
 });
 </script></body></html>
 """
+
+
+WIDEST = """<pre id="widest">pending</pre><script>
+/* The right edge of every element the page lays out, except those inside a box that clips or scrolls them
+   (that box is measured instead), and the document's own scroll width. */
+addEventListener("load", () => {
+  const clipped = el => {
+    for (let box = el.parentElement; box && box !== document.body; box = box.parentElement)
+      if (getComputedStyle(box).overflowX !== "visible") return true;
+    return false;
+  };
+  let widest = {right: 0, element: ""};
+  for (const el of document.body.querySelectorAll("*")) {
+    if (el.id === "widest" || clipped(el)) continue;
+    const right = Math.ceil(el.getBoundingClientRect().right);
+    if (right > widest.right) widest = {right, element: el.tagName + (el.id ? "#" + el.id : "")
+                                        + (el.className ? "." + el.className : "")};
+  }
+  document.getElementById("widest").textContent = JSON.stringify(
+    {viewport: innerWidth, scroll_width: document.documentElement.scrollWidth, widest});
+});
+</script>"""
 
 
 def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
@@ -326,3 +408,31 @@ def test_chromium_renders_the_report_with_every_image_and_link(results, tmp_path
     decoded = json.loads(html.unescape(re.search(r'<pre id="result">(.*?)</pre>', checked, re.S).group(1)))
     assert sorted(src for src, _, _ in decoded) == sorted(sources)
     assert all(complete and width > 0 for _, complete, width in decoded), decoded
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="chromium is not on PATH (Debian: apt-get install chromium; .ci/run installs it)")
+def test_no_element_is_wider_than_a_1280_px_window(results, tmp_path):
+    """On a laptop screen the page must not run off to the right: wide tables scroll inside their own box."""
+    paper_size = results / "kinetics400"  # frames as config/paper.yaml stores them: short side 256
+    paper_size.mkdir()
+    pd.DataFrame({"clip_id": ["wide"], "label": ["x"], "label_index": [0]}).to_csv(paper_size / "manifest.csv",
+                                                                                 index=False)
+    rgb = ShardWriter(paper_size / "rgb/shard000.h5", "rgb")
+    flow = ShardWriter(paper_size / "flow/shard000.h5", "flow", {"bound": 20.0})
+    frames = [np.random.default_rng(t).integers(0, 255, (256, 341, 3), dtype=np.uint8) for t in range(5)]
+    rgb.add_clip("wide", 0, (encode_jpeg(f) for f in frames), 25.0, 256, 341)
+    still = encode_jpeg(stack_flow_image(quantize(np.zeros((256, 341, 2), np.float32), 20.0)))
+    flow.add_clip("wide", 0, [still] * 4, 25.0, 256, 341)
+    rgb.close()
+    flow.close()
+    site = tmp_path / "site"
+    page = write_report(results, site / "report.html").read_text()
+    (site / "measured.html").write_text(page.replace("</body>", WIDEST + "</body>"))  # same folder: same images
+    with LoopbackServer(site) as server:
+        dom = chromium("--dump-dom", "--virtual-time-budget=5000", "--window-size=1280,900",
+                       f"{server.url}/measured.html", profile=tmp_path / "p").stdout
+    measured = json.loads(html.unescape(re.search(r'<pre id="widest">(.*?)</pre>', dom, re.S).group(1)))
+    print(f"at 1280 px: {measured}")
+    assert measured["viewport"] == 1280
+    assert measured["widest"]["right"] <= 1280 and measured["scroll_width"] <= 1280, measured

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
@@ -80,3 +81,14 @@ def plot_comparison(curves: dict[str, pd.DataFrame], title: str, out: Path) -> N
     axes[0].legend(fontsize=6)
     fig.suptitle(title, fontsize=9)
     fig.savefig(out)
+
+
+def verdict(pretrained: float, baseline: float) -> str:
+    """Did the pre-trained start reach a higher test top-1 than the comparison's first start? "yes", "no" or
+    "tie" (equal at the one decimal shown) with both numbers; "not yet" while either is missing (NaN)."""
+    if np.isnan(pretrained) or np.isnan(baseline):
+        return "not yet: no test top-1"
+    ours, theirs = round(pretrained, 1), round(baseline, 1)
+    if ours == theirs:
+        return f"tie: {ours:.1f} vs {theirs:.1f}"
+    return f"{'yes' if ours > theirs else 'no'}: {ours:.1f} vs {theirs:.1f} ({ours - theirs:+.1f})"

@@ -23,9 +23,10 @@ from .confusion import confusion_counts, plot_confusion
 from .curves import plot_curves, read_metrics
 from .examples import write_examples
 from .flow_colour import wheel_legend
-from .markdown import markdown_to_html
-from .pretraining import comparisons, plot_comparison
+from .markdown import markdown_to_html, scrollable
+from .pretraining import comparisons, plot_comparison, verdict
 from .stage_times import stage_times
+from .table2_figure import plot_table2, read_table2
 
 PROTOCOLS = ("original", "fixed", "fullft")
 """Table 4's order: trained on the dataset, probe on frozen Kinetics features, fine-tuned from Kinetics."""
@@ -36,12 +37,14 @@ UNREADABLE = (OSError, ValueError, KeyError, IndexError, pd.errors.ParserError)
 
 @dataclass
 class Section:
-    """One part of the page: its anchor, heading, body, and how many items it shows (for the contents)."""
+    """One part of the page: its anchor, heading, body, how many items it shows (for the contents), and what
+    of it the page shows first, at a glance."""
 
     anchor: str
     title: str
     body: list[str] = field(default_factory=list)
     items: int = 0
+    glance: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,16 @@ def note(text: str) -> str:
     return f'<p class="note">{html.escape(text)}</p>'
 
 
-def figure(img: str, caption: str, standin: bool = False) -> str:
-    """An image with a caption, marked when it comes from stand-in data."""
+def figure(img: str, caption: str, standin: bool = False, link: str = "") -> str:
+    """An image with a caption (then ``link``, HTML made by the caller), marked when it comes from stand-in
+    data."""
     mark = ' <span class="standin">stand-in data</span>' if standin else ""
-    return f"<figure>{img}<figcaption>{html.escape(caption)}{mark}</figcaption></figure>"
+    return f"<figure>{img}<figcaption>{html.escape(caption)}{link}{mark}</figcaption></figure>"
+
+
+def data_table(df: pd.DataFrame) -> str:
+    """A data frame as a table of the page, in a box that scrolls sideways when the table is wide."""
+    return scrollable(df.to_html(index=False, classes="data", border=0, na_rep="–"))
 
 
 def datasets(results: Path) -> list[str]:
@@ -125,9 +134,10 @@ def standin_datasets(results: Path) -> set[str]:
     return marked
 
 
-def tables_section(results: Path) -> Section:
-    """Every table page that exists (``tables.md`` is the index), as HTML tables with their captions."""
-    section = Section("tables", "Tables")
+def tables_section(results: Path, images: Images) -> Section:
+    """Every table page that exists (``tables.md`` is the index), as HTML tables with their captions; at a
+    glance, Table 2 as a figure."""
+    section = Section("tables", "Tables", glance=table2_glance(results, images))
     for name in TABLES:
         md = results / f"{name}.md"
         if not md.exists():
@@ -136,6 +146,25 @@ def tables_section(results: Path) -> Section:
         section.body.append(f'<section id="{name}" class="table">{markdown_to_html(md.read_text())}</section>')
         section.items += 1
     return section
+
+
+def table2_glance(results: Path, images: Images) -> list[str]:
+    """Our top-1 beside the paper's per architecture and stream (``table2.csv``), or a note why not."""
+    path = results / "table2.csv"
+    if not path.exists():
+        return [note("table2.csv: not made yet.")]
+    try:
+        df = read_table2(path)
+    except UNREADABLE as exc:
+        return [note(f"table2.csv: unreadable ({exc}).")]
+    if df.empty:
+        return [note("table2.csv: no models scored yet.")]
+    out = images.save_name("table2.png")
+    plot_table2(df, out)
+    caption = ("Table 2: top-1 % on each dataset's test clips, ours (blue) beside the paper's (grey; none where "
+               "the paper has no number for that row, e.g. on splits 2 and 3). Cells and notes: ")
+    return [figure(images.tag(out, "Table 2: ours beside the paper"), caption, (df.data == "stand-in").any(),
+                   '<a href="#table2">Table 2</a>.')]
 
 
 Drawing = tuple[Path, str, bool]
@@ -180,8 +209,9 @@ def curves_section(results: Path, images: Images, standin: set[str]) -> Section:
 
 def pretraining_section(results: Path, images: Images, standin: set[str]) -> Section:
     """Models that differ only in their starting weights on one figure each, and a table of what each start
-    reached: the paper's claim that pre-training helps, or not, at a glance."""
+    reached; at a glance, a verdict per pre-trained start: did it beat the comparison's first start on test?"""
     section = Section("pretraining", "Does pre-training help?")
+    verdicts = []
     section.body.append("<p>Each figure overlays models of one dataset, architecture and stream that differ only in "
                         "where their weights started. Top-1 on the test split is from the epoch chosen on "
                         "validation; the first epoch's validation top-1 shows a head start.</p>")
@@ -200,18 +230,30 @@ def pretraining_section(results: Path, images: Images, standin: set[str]) -> Sec
             except UNREADABLE as exc:
                 figures.append(note(f"{dataset} {title}: unreadable ({exc})."))
                 continue
-            for start in comparison.starts:
+            tests = [_test_top1(start.predictions) for start in comparison.starts]
+            for start, test in zip(comparison.starts, tests):
                 metrics = curves[start.label]
                 rows.append({"model": title, "start": start.label, "epochs": len(metrics),
                              "val top-1, epoch 1": float(metrics.val_top1.iloc[0]),
                              "val top-1, chosen": float(metrics.val_top1[metrics.selected].max()),
-                             "test top-1": _test_top1(start.predictions)})
+                             "test top-1": test})
+            first = comparison.starts[0]
+            verdicts += [{"dataset": dataset_name(dataset), "model": title, "pre-trained start": start.label,
+                          "against": first.label, "helps? (test top-1)": verdict(test, tests[0])}
+                         for start, test in zip(comparison.starts[1:], tests[1:])]
             figures.append(figure(images.tag(out, title), title, dataset in standin))
             section.items += 1
-        section.body.append(pd.DataFrame(rows).round(1).to_html(index=False, classes="data", border=0, na_rep="–"))
+        section.body.append(data_table(pd.DataFrame(rows).round(1)))
         section.body.append('<div class="grid">' + "".join(figures) + "</div>")
     if not section.items:
         section.body.append(note("no two models of one architecture and stream with different starts yet."))
+    section.glance = [f'<h3><a href="#pretraining">{html.escape(section.title)}</a></h3>']
+    if not verdicts:
+        section.glance.append(note("no two models of one architecture and stream with different starts yet."))
+        return section
+    section.glance += ["<p>Each pre-trained start against the comparison's first (from scratch on Kinetics; "
+                       "trained on the dataset alone, Original, on UCF-101 and HMDB-51); tie: equal to one "
+                       "decimal.</p>", data_table(pd.DataFrame(verdicts))]
     return section
 
 
@@ -294,7 +336,7 @@ def stage_times_section(results: Path, images: Images) -> Section:
     fig.tight_layout()  # one figure: the stage names' width is not known in advance
     fig.savefig(out)
     total = df.job_seconds.sum()
-    section.body += [df.round(1).to_html(index=False, classes="data", border=0),
+    section.body += [data_table(df.round(1)),
                      f"<p>Total: {total:.0f} job seconds ({np.round(total / 3600, 2)} h); jobs that ran side by side "
                      "overlap, so the wall time is shorter.</p>",
                      figure(images.tag(out, "job seconds per stage"), "Job seconds per stage")]
