@@ -265,7 +265,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("gpus, launcher", [(1, "i3d train --manifest"),
-                                            (2, "torchrun --standalone --nproc-per-node 2 -m i3d.cli train")])
+                                            (2, "python3 -m i3d.gpu_lease --gpus 2 --device cuda -- torchrun "
+                                                "--standalone --nproc-per-node 2 -m i3d.cli train")])
 def test_the_train_rule_launches_torchrun_for_more_than_one_gpu(tmp_path, gpus, launcher):
     from test_workflow import copy_project
 
