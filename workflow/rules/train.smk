@@ -99,6 +99,7 @@ rule train:
         runtime=24 * 60,
         gpu=lambda wc: GPU_JOBS * gpus_per_model(wc),
         cpus_per_task=lambda wc, threads: threads * gpus_per_model(wc),  # SLURM: --threads is per process
+        nodes=1,  # SLURM: --nodes; torchrun --standalone starts every process on the node it runs on
     shell:
         "{params.launch} --manifest {input.manifest} --shards {input.shards} --split {wildcards.split}"
         " --out $(dirname {output.model}) --arch {wildcards.arch} --stream {wildcards.stream} {params.args}"
