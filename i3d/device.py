@@ -13,7 +13,8 @@ def resolve_device(name: str) -> torch.device:
     (``i3d.gpu_lease``: a lock file per GPU, so that jobs run side by side, ``snakemake --resources gpu=N``, each
     get their own); PyTorch then sees that GPU alone, as ``cuda:0``. Call this (or ``cuda_available``) before
     anything else asks CUDA, which reads ``CUDA_VISIBLE_DEVICES`` once. Nothing is leased under a scheduler that
-    set ``CUDA_VISIBLE_DEVICES``, nor in a torchrun rank (``LOCAL_RANK`` set): torchrun gives each rank its GPU.
+    set ``CUDA_VISIBLE_DEVICES``, nor in a torchrun rank (``LOCAL_RANK`` set): its job leased the GPUs before torchrun
+    started, and torchrun gives each rank its GPU.
     """
     gpu_lease.lease_for_device(name)
     if name == "auto":

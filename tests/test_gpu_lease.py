@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -124,8 +125,8 @@ def test_a_lease_in_process_sets_the_visible_gpu_once(tmp_path, monkeypatch):
         assert gpu_lease.lease_gpu() == "GPU-fake-0"  # the same lease, not a second GPU
         assert (tmp_path / "locks" / "GPU-fake-0.lock").read_text().strip() == str(os.getpid())
     finally:
-        if "fd" in gpu_lease._held:
-            os.close(gpu_lease._held["fd"])
+        for fd in gpu_lease._held.get("fds", []):
+            os.close(fd)
 
 
 def test_no_lease_without_a_choice_of_gpus(tmp_path, monkeypatch):
@@ -135,6 +136,82 @@ def test_no_lease_without_a_choice_of_gpus(tmp_path, monkeypatch):
     assert gpu_lease.lease_gpu(gpus=lambda: [("0", "GPU-only")]) is None  # one GPU: shared, as the limit allows
     assert "CUDA_VISIBLE_DEVICES" not in os.environ or os.environ["CUDA_VISIBLE_DEVICES"] != "GPU-only"
     assert not (tmp_path / "locks").exists()
+
+
+RANK = textwrap.dedent("""
+    import os, pathlib, sys, time
+    from i3d.gpu_lease import lease_for_device
+    lease_for_device("auto")  # what a rank's i3d train does first: nothing here, torchrun set LOCAL_RANK
+    out = pathlib.Path(sys.argv[1])
+    (out / f"rank{os.environ['LOCAL_RANK']}.tmp").write_text(os.environ.get("CUDA_VISIBLE_DEVICES", "none"))
+    (out / f"rank{os.environ['LOCAL_RANK']}.tmp").rename(out / f"rank{os.environ['LOCAL_RANK']}.txt")
+    release, end = out / "release", time.monotonic() + 60
+    while not release.exists() and time.monotonic() < end:
+        time.sleep(0.05)
+""")
+
+
+def data_parallel(env: dict[str, str], gpus: int, command: list[str]) -> subprocess.Popen:
+    """What the train rule runs for a model on ``gpus`` GPUs, with ``command`` for its torchrun command."""
+    return subprocess.Popen([sys.executable, "-m", "i3d.gpu_lease", "--gpus", str(gpus), "--device", "auto", "--",
+                             *command], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_data_parallel_job_leases_its_gpus_before_torchrun_starts_its_ranks(tmp_path, procs):
+    """3 GPUs, one leased by a one-GPU job: a 2-GPU torchrun job gets the other two, each rank sees both (and
+    leases nothing more), and they stay leased while torchrun runs: a further job waits until it ends."""
+    env = lease_env(tmp_path, gpus=3)
+    procs.append(holder(tmp_path, env, "single"))
+    assert leased(procs[0], timeout=30) == "GPU-fake-0"
+    (tmp_path / "rank.py").write_text(RANK)
+    ranks = tmp_path / "ranks"
+    ranks.mkdir()
+    procs.append(data_parallel(env, 2, ["torchrun", "--standalone", "--nproc-per-node", "2", str(tmp_path / "rank.py"),
+                                        str(ranks)]))
+    deadline = time.monotonic() + 120  # torchrun's start, on a busy machine
+    while len(list(ranks.glob("rank*.txt"))) < 2 and procs[1].poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    seen = {f.name: f.read_text() for f in ranks.glob("rank*.txt")}
+    assert seen == {"rank0.txt": "GPU-fake-1,GPU-fake-2", "rank1.txt": "GPU-fake-1,GPU-fake-2"}, \
+        (seen, procs[1].poll() is not None and procs[1].stderr.read()[-2000:])
+
+    procs.append(holder(tmp_path, env, "next"))
+    assert leased(procs[2], timeout=1.5) is None  # all three held: by the one-GPU job and by torchrun
+    (ranks / "release").touch()
+    assert procs[1].wait(timeout=60) == 0
+    assert leased(procs[2], timeout=30) == "GPU-fake-1"  # freed when torchrun exited
+    for name in ("single", "next"):
+        (tmp_path / f"release-{name}").touch()
+
+
+def test_a_data_parallel_job_holds_no_gpu_while_it_waits_for_enough(tmp_path, procs):
+    """All or none: a 2-GPU job waiting for a second free GPU leaves the free one to a one-GPU job (holding it
+    while waiting could deadlock two such jobs), and starts once both are free."""
+    env = lease_env(tmp_path, gpus=2)
+    procs.append(holder(tmp_path, env, "first"))
+    assert leased(procs[0], timeout=30) == "GPU-fake-0"
+    procs.append(data_parallel(env, 2, [sys.executable, "-c", HOLDER, "auto", str(tmp_path / "release-ddp")]))
+    assert leased(procs[1], timeout=1.5) is None
+    procs.append(holder(tmp_path, env, "second"))
+    assert leased(procs[2], timeout=30) == "GPU-fake-1"
+    for name in ("first", "second"):
+        (tmp_path / f"release-{name}").touch()
+    assert leased(procs[1], timeout=30) == "GPU-fake-0,GPU-fake-1"
+    (tmp_path / "release-ddp").touch()
+    assert procs[1].wait(timeout=30) == 0
+    assert "1 of the 2 GPUs are held by other jobs; waiting up to 60 s for 2 at once" in procs[1].stderr.read()
+
+
+def test_a_data_parallel_job_takes_no_lease_under_a_scheduler_and_fails_on_too_few_gpus(tmp_path):
+    show = [sys.executable, "-c", "import os; print(os.environ['CUDA_VISIBLE_DEVICES'])"]
+    chosen = subprocess.run([sys.executable, "-m", "i3d.gpu_lease", "--gpus", "2", "--", *show], timeout=60,
+                            env=lease_env(tmp_path, gpus=4, CUDA_VISIBLE_DEVICES="2,3"), capture_output=True,
+                            text=True, check=False)
+    assert (chosen.returncode, chosen.stdout.strip()) == (0, "2,3")  # SLURM's --gpus chose them
+    assert not (tmp_path / "locks").exists()
+    short = subprocess.run([sys.executable, "-m", "i3d.gpu_lease", "--gpus", "3", "--", *show], timeout=60,
+                           env=lease_env(tmp_path, gpus=2), capture_output=True, text=True, check=False)
+    assert short.returncode == 1 and "asks for 3 GPUs and this machine has 2" in short.stderr, short.stderr
 
 
 def test_gpus_are_listed_by_nvidia_smi_index_and_uuid(tmp_path, monkeypatch):

@@ -315,3 +315,36 @@ def test_slurm_jobs_ask_for_as_many_cpus_as_they_run_threads(unrun, tmp_path):
         cpus.setdefault(rule, set()).add(re.search(r"\bcpus_per_task=(\d+)", resources).group(1))
     assert {rule: cpus[rule] for rule in ("train", "predict", "flow")} == {"train": {"8"}, "predict": {"8"},
                                                                           "flow": {"4"}}
+
+
+def dry_run_resources(out: subprocess.CompletedProcess, keys: tuple[str, ...]) -> dict[str, set[tuple]]:
+    """Per rule, the distinct ((key, value), ...) of ``keys`` among its jobs' resources in a dry run (a key a job
+    does not declare is left out)."""
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    found: dict[str, set[tuple]] = {}
+    for rule, resources in re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out.stdout, re.MULTILINE):
+        declared = dict(item.split("=", 1) for item in resources.split(", "))
+        found.setdefault(rule, set()).add(tuple((k, int(declared[k])) for k in keys if k in declared))
+    return found
+
+
+def test_the_slurm_profile_sizes_the_transfer_rules_as_the_rules_they_resemble(unrun, tmp_path):
+    """Under the SLURM profile (its executor left out: a dry run submits nothing), every job of results/tables.md
+    asks for: finetune what train does (it trains a model), predict_fullft and features what predict does (a
+    model over whole clips; features reads every clip of UCF-101/HMDB-51, fewer than Kinetics' test clips that
+    predict is sized for), probe 8 CPUs and no GPU (float64 L-BFGS on features). A train job of 2 GPUs asks for
+    them on one node (torchrun --standalone starts its processes on the node it runs on). --cores 16: a dry run
+    caps threads at --cores, SLURM does not."""
+    override = tmp_path / "override.yaml"
+    override.write_text(yaml.safe_dump({"train": {"gpus_per_model": 2}}))
+    out = snakemake(unrun, "-n", "--cores", "16", "--workflow-profile", slurm_profile_without_executor(tmp_path),
+                    "--configfile", str(override), "--", "results/tables.md", env=fake_nvidia_smi(tmp_path, NO_GPU))
+    keys = ("mem_mb", "runtime", "gpu", "cpus_per_task", "nodes")
+    found = dry_run_resources(out, keys)
+    print("\n".join(f"{rule}: {', '.join(f'{k}={v}' for k, v in sorted(found[rule])[0])}" for rule in
+                    ("train", "finetune", "predict", "predict_fullft", "features", "probe")))
+    train = (("mem_mb", 64000), ("runtime", 2880), ("gpu", 2), ("cpus_per_task", 16), ("nodes", 1))
+    predict = (("mem_mb", 32000), ("runtime", 480), ("gpu", 1), ("cpus_per_task", 8))
+    assert {rule: found[rule] for rule in ("train", "finetune", "predict", "predict_fullft", "features", "probe")} == {
+        "train": {train}, "finetune": {train}, "predict": {predict}, "predict_fullft": {predict},
+        "features": {predict}, "probe": {(("mem_mb", 8000), ("runtime", 240), ("cpus_per_task", 8))}}

@@ -26,7 +26,9 @@ it interrupts, with a checkpoint of that point inside the epoch, and :class:`Pre
 Data-parallel under ``torchrun`` or SLURM (``i3d.train.distributed``): each rank trains on its share of every
 global batch (``batch_size`` is per process; ``lr_scaling: linear`` multiplies ``lr`` by the number of
 processes), gradients are averaged by DDP, validation is sharded and its counts summed, and only rank 0 prints
-and writes files. Checkpoints hold the unwrapped model, so a run resumes on any number of processes.
+and writes files. Checkpoints hold the unwrapped model, so a run resumes on any number of processes. Dropout:
+rank 0 draws from the RNG state the checkpoint keeps, every other rank from a seed per global step
+(:func:`rank_step_seed`), so a run resumed on as many processes, even mid-epoch, ends with the uninterrupted weights.
 """
 from __future__ import annotations
 
@@ -160,6 +162,12 @@ def lr_at(step: int, total: int, warmup: int, base_lr: float) -> float:
         return base_lr * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return 0.5 * base_lr * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def rank_step_seed(seed: int, rank: int, step: int) -> int:
+    """The torch seed (dropout masks) of rank ``rank`` > 0 at global step ``step``: only rank 0's RNG state is in the
+    checkpoint, so the others draw from a stream that a resumed run re-creates at any step, even mid-epoch."""
+    return ((seed * 1_000_003 + rank) * 1_000_000_007 + step) % 2**64
 
 
 def step_loss(model: nn.Module, inputs: Sequence[torch.Tensor], labels: torch.Tensor,
@@ -357,8 +365,6 @@ def _train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence
             done = partial["clips"] // (cfg.batch_size * ctx.world_size) if partial else 0
             net.train()
             loader.sampler.set_epoch(epoch, skip=done * cfg.batch_size)
-            if ctx.rank > 0:  # rank 0's stream is the checkpointed one; the others' are a function of the epoch
-                torch.manual_seed((cfg.seed * 1_000_003 + ctx.rank) * 10_007 + epoch)
             tic, seen, correct, loss_sum = time.time(), 0, 0, 0.0
             if partial:
                 tic -= partial["seconds"]
@@ -368,6 +374,8 @@ def _train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence
                        disable=not progress or not ctx.is_main)
             for i, (inputs, y) in enumerate(bar, start=done):
                 step = epoch * steps_per_epoch + i
+                if ctx.rank > 0:  # rank 0's stream is the checkpointed one; the others' a function of the step
+                    torch.manual_seed(rank_step_seed(cfg.seed, ctx.rank, step))
                 for group in optimizer.param_groups:
                     group["lr"] = lr_at(step, total_steps, warmup_steps, peak_lr) * group["lr_scale"]
                 inputs = [model_input(x, device) for x in inputs]  # uint8, channels last, scaled on the device

@@ -62,9 +62,13 @@ def gpus_per_model(wc):
 
 
 def train_launcher(wc):
-    """`i3d train`, or torchrun with one process per GPU when a model trains data-parallel (train.gpus_per_model)."""
+    """`i3d train` (which leases its GPU itself), or, when a model trains data-parallel (train.gpus_per_model),
+    torchrun with one process per GPU, started holding a lease of that many GPUs (i3d/gpu_lease.py)."""
     n = gpus_per_model(wc)
-    return f"torchrun --standalone --nproc-per-node {n} -m i3d.cli train" if n > 1 else "i3d train"
+    if n == 1:
+        return "i3d train"
+    return (f"python3 -m i3d.gpu_lease --gpus {n} --device {config['device']} --"
+            f" torchrun --standalone --nproc-per-node {n} -m i3d.cli train")
 
 
 def init_args(wc):
@@ -95,6 +99,7 @@ rule train:
         runtime=24 * 60,
         gpu=lambda wc: GPU_JOBS * gpus_per_model(wc),
         cpus_per_task=lambda wc, threads: threads * gpus_per_model(wc),  # SLURM: --threads is per process
+        nodes=1,  # SLURM: --nodes; torchrun --standalone starts every process on the node it runs on
     shell:
         "{params.launch} --manifest {input.manifest} --shards {input.shards} --split {wildcards.split}"
         " --out $(dirname {output.model}) --arch {wildcards.arch} --stream {wildcards.stream} {params.args}"

@@ -53,6 +53,7 @@ rule features:
         mem_mb=8000,
         runtime=240,
         gpu=GPU_JOBS,
+        cpus_per_task=lambda wc, threads: threads,  # SLURM: --cpus-per-task, whatever default-resources say
     shell:
         "i3d features --model {input.model} --manifest {input.manifest} --shards {input.shards} --out {output}"
         " --crop-size {params.crop} --device {params.device} --threads {threads} > {log} 2>&1"
@@ -79,6 +80,7 @@ rule probe:
     resources:
         mem_mb=4000,
         runtime=60,
+        cpus_per_task=lambda wc, threads: threads,
     shell:
         "i3d probe --features {input.features} --manifest {input.manifest} --split {wildcards.split}"
         " --out {output.predictions} --l2 {params.l2} --folds {params.folds} --dataset {wildcards.dataset}"
