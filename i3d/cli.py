@@ -21,7 +21,7 @@ def _acquire(args: argparse.Namespace) -> None:
     from .data.annotations import read_annotations
 
     if args.source == "synthetic":
-        from .data.synthetic import render_standin
+        from .standin.synthetic import render_standin
 
         render_standin(args.dataset, Path(args.root), classes=args.classes, clips_per_class=args.clips_per_class,
                        seed=args.seed, short_side=tuple(args.render_short_side), seconds=tuple(args.seconds),
@@ -34,7 +34,7 @@ def _acquire(args: argparse.Namespace) -> None:
     if args.download_report:
         import pandas as pd
 
-        from .data.report import merge_download_reasons
+        from .acquire.report import merge_download_reasons
 
         manifest = merge_download_reasons(manifest, pd.read_csv(args.download_report, keep_default_na=False))
     out = Path(args.manifest)
@@ -193,7 +193,7 @@ def _weights_import(args: argparse.Namespace) -> None:
 
 
 def _weights_fetch_imagenet(args: argparse.Namespace) -> None:
-    from .data.download import InsufficientSpace
+    from .acquire.download import InsufficientSpace
     from .models import imagenet
 
     try:
@@ -215,7 +215,7 @@ def _subset_classes(values: list[str] | None) -> list[str] | int | None:
 def _download_errors() -> Iterator[None]:
     """A transfer that failed on every mirror, or too little disk, ends the job with the message alone (the
     partial file is kept for the rerun), not a traceback."""
-    from .data.download import DownloadError, InsufficientSpace
+    from .acquire.download import DownloadError, InsufficientSpace
 
     try:
         yield
@@ -224,20 +224,20 @@ def _download_errors() -> Iterator[None]:
 
 
 def _report(rows: list[dict], out: str) -> None:
-    from .data.report import summary, write_report
+    from .acquire.report import summary, write_report
 
     table = write_report(rows, out)
     print(f"{summary(table)} -> {out}")
 
 
 def _mirrors(args: argparse.Namespace, dataset: str) -> list[str]:
-    from .data.sources import default_mirrors
+    from .acquire.sources import default_mirrors
 
     return args.mirrors or default_mirrors(dataset, getattr(args, "version", "400"))
 
 
 def _download_native(args: argparse.Namespace) -> None:
-    from .data.fetch import fetch_native
+    from .acquire.fetch import fetch_native
 
     with _download_errors():
         rows = fetch_native(args.dataset, args.root, _mirrors(args, args.dataset), verify_tls=not args.no_verify_tls,
@@ -247,7 +247,7 @@ def _download_native(args: argparse.Namespace) -> None:
 
 
 def _download_kinetics_annotations(args: argparse.Namespace) -> None:
-    from .data.cvdf import fetch_annotations
+    from .acquire.cvdf import fetch_annotations
 
     with _download_errors():
         rows = fetch_annotations(_mirrors(args, "kinetics400"), Path(args.root), version=args.version,
@@ -260,8 +260,8 @@ def _download_kinetics_part(args: argparse.Namespace) -> None:
     """One CVDF part (or, with --replacement, the replacement archive and the report of clips in no part).
     A part that no mirror could serve fails the job after its report is written: the partial file is kept
     and a rerun (Snakemake reruns a failed job) resumes it."""
-    from .data.cvdf import absent_rows, fetch_part, fetch_replacement
-    from .data.fetch import kinetics_clips
+    from .acquire.cvdf import absent_rows, fetch_part, fetch_replacement
+    from .acquire.fetch import kinetics_clips
 
     subset = (_subset_classes(args.subset_classes), args.max_per_class)
     wanted = kinetics_clips(args.root, *subset) if subset != (None, None) or args.replacement else None
@@ -284,7 +284,7 @@ def _download_kinetics_part(args: argparse.Namespace) -> None:
 
 def _download_kinetics_youtube(args: argparse.Namespace) -> None:
     from .data.annotations import read_annotations, select_subset
-    from .data.youtube import ClipRequest, download_clips
+    from .acquire.youtube import ClipRequest, download_clips
 
     manifest = read_annotations("kinetics400", args.root)
     manifest = select_subset(manifest, _subset_classes(args.subset_classes), args.max_per_class)
@@ -299,7 +299,7 @@ def _download_kinetics_youtube(args: argparse.Namespace) -> None:
 
 
 def _download_report(args: argparse.Namespace) -> None:
-    from .data.report import merge_reports, summary
+    from .acquire.report import merge_reports, summary
 
     table = merge_reports(args.reports, args.out)
     print(f"{args.dataset}: {summary(table)} -> {args.out}")

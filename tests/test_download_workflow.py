@@ -158,7 +158,7 @@ def test_real_footage_from_a_loopback_mirror_to_table2(real_mirror, tmp_path):
 
 def test_reading_what_a_user_placed_fetches_nothing(tmp_path):
     """A native layout already complete under root: the download job reports it present without a request."""
-    from i3d.data.fetch import fetch_native
+    from i3d.acquire.fetch import fetch_native
 
     root = tmp_path / "ucf101"
     (root / "ucfTrainTestlist").mkdir(parents=True)

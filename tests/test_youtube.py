@@ -1,4 +1,4 @@
-"""The Kinetics YouTube route (i3d.data.youtube) against the loopback server: yt-dlp's generic extractor fetches
+"""The Kinetics YouTube route (i3d.acquire.youtube) against the loopback server: yt-dlp's generic extractor fetches
 direct video URLs (``<loopback>/<youtube_id>.mp4``), so the real yt-dlp and ffmpeg code paths run offline."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import yt_dlp
 
-from i3d.data import youtube
+from i3d.acquire import youtube
 from i3d.data.video import decode, encode
-from i3d.data.youtube import ClipRequest, download_clips, is_permanent, read_state
+from i3d.acquire.youtube import ClipRequest, download_clips, is_permanent, read_state
 from loopback import LoopbackServer
 
 FPS = 25

@@ -3,7 +3,7 @@
 # does not fetch 450 GB again (rerun a download job by hand: snakemake --forcerun kinetics_part).
 import shlex
 
-from i3d.data.sources import KINETICS_PARTS
+from i3d.acquire.sources import KINETICS_PARTS
 
 
 def download_cfg(dataset):
