@@ -9,7 +9,7 @@ from .common import _add_common, _add_provenance_options
 def _predict(args: argparse.Namespace) -> None:
     from ..data.shards import shards_by_kind
     from ..evaluate.predict import predict
-    from ..evaluate.whole_clip import CHUNK_FRAMES
+    from ..models.whole_clip import CHUNK_FRAMES
 
     top1 = predict(args.model, args.manifest, shards_by_kind(args.shards), args.split, args.out, crop_size=args.crop_size,
                    device=args.device, threads=args.threads, progress=not args.quiet,
@@ -35,7 +35,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     _add_provenance_options(p)
     p.add_argument("--chunk-frames", type=int, default=None,
                    help="I3D: longer clips go through in overlapping chunks of this many frames (same logits, "
-                        "bounded memory; at least 144). Default: i3d.evaluate.whole_clip.CHUNK_FRAMES (512)")
+                        "bounded memory; at least 144). Default: i3d.models.whole_clip.CHUNK_FRAMES (512)")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=1)
     _add_common(p)

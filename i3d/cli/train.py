@@ -65,7 +65,7 @@ def _weights_fetch_imagenet(args: argparse.Namespace) -> None:
 
 
 def _weights_imagenet_standin(args: argparse.Namespace) -> None:
-    from ..models.imagenet_standin import metadata_path, train_imagenet_standin
+    from ..train.imagenet_standin import metadata_path, train_imagenet_standin
 
     about = train_imagenet_standin(args.out, classes=args.classes, images_per_class=args.images_per_class,
                                    size=args.size, epochs=args.epochs, seed=args.seed, threads=args.threads,

@@ -48,11 +48,11 @@ from tqdm import tqdm
 
 from ..atomic import atomic_path
 from ..data.loader import ClipDataset, model_input, split_samples, training_loader
-from ..data.sampling import model_sampling
+from ..models.registry import model_sampling
 from ..data.validation import carve_validation
 from ..device import resolve_device
 from .distributed import Dist, process_group
-from ..evaluate.predict import clip_logits
+from ..models.clip_outputs import clip_logits
 from ..fingerprint import code_fingerprint
 from ..models import ArchSpec, build, get_spec, load_imagenet
 from .checkpoints import (
@@ -212,7 +212,7 @@ def param_groups(model: nn.Module, body_lr_scale: float) -> list[dict[str, Any]]
 
 def val_correct(model: nn.Module, dataset: ClipDataset, device: torch.device, indices: Sequence[int]) -> int:
     """How many of ``dataset``'s test items at ``indices`` (the architecture's test sampling, center crop) are
-    right, each clip scored as ``predict`` scores a test clip (:func:`~i3d.evaluate.predict.clip_logits`)."""
+    right, each clip scored as ``predict`` scores a test clip (:func:`~i3d.models.clip_outputs.clip_logits`)."""
     model.eval()
     correct = 0
     with torch.inference_mode():
