@@ -34,7 +34,7 @@ def sha256(path: Path) -> str:
 
 
 def start_download(url: str, dst: Path) -> subprocess.Popen:
-    code = ("import sys; from i3d.data.download import download; "
+    code = ("import sys; from i3d.acquire.download import download; "
             "download([sys.argv[1]], sys.argv[2], progress=False)")
     return subprocess.Popen([sys.executable, "-c", code, url, str(dst)], cwd=REPO)
 

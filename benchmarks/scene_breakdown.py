@@ -1,6 +1,6 @@
 """Top-1 of each I3D stream on the stand-in classes with and without a typical scene (after a default run).
 
-The stand-ins give every second class a typical but unreliable scene (i3d/data/synthetic.py); on the other
+The stand-ins give every second class a typical but unreliable scene (i3d/standin/synthetic.py); on the other
 classes only the motion tells the class. This prints, per dataset and stream, the accuracy on all test clips,
 on the "motion-only" classes and on the scene classes, from results/<dataset>/split1/i3d-<stream>-scratch/.
 
@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from i3d.data.synthetic import CLASSES, has_scene
+from i3d.standin.synthetic import CLASSES, has_scene
 
 
 def breakdown(results: Path, dataset: str) -> list[tuple[str, float, float, float, int]]:

@@ -1,11 +1,11 @@
 """Fingerprint of what one ``i3d`` subcommand executes, for the rule that runs it (its ``code`` param).
 
-Fingerprinting ``i3d/cli.py`` whole would tie every stage to every other (its handlers import each stage
-inside functions), and the registry's builders import every model module, so a C3D edit would retrain I3D.
-A stage's code is therefore: its slice of ``cli.py`` (``main``, the parser's shared statements, the stage's
-own parser block and handler, and the cli helpers these call) plus the package modules the handler imports,
-transitively; for a job of one architecture, without the model modules that only other architectures'
-builders import. Comments and docstrings never count (see :mod:`i3d.fingerprint`).
+Fingerprinting the ``i3d/cli/`` package whole would tie every stage to every other (its handlers import each
+stage inside functions), and the registry's builders import every model module, so a C3D edit would retrain I3D.
+A stage's code is therefore: its slice of the cli package (``main``, the modules' top-level statements, the
+parsers' shared statements, the stage's own parser block and handler, and the cli helpers these call) plus the
+package modules the handler imports, transitively; for a job of one architecture, without the model modules
+that only other architectures' builders import. Comments and docstrings never count (see :mod:`i3d.fingerprint`).
 
 Light: the Snakefile imports this (no torch; the registry is read without building anything).
 """
@@ -23,6 +23,9 @@ from i3d.models.registry import get_spec, list_architectures
 CLI = "i3d.cli"
 PARSER = "build_parser"
 
+Function = tuple[str, str]
+"""A cli function by (module, name): each command module has its own ``add_parsers``."""
+
 
 @cache
 def stage_fingerprint(handler: str, arch: str | None = None) -> str:
@@ -30,31 +33,71 @@ def stage_fingerprint(handler: str, arch: str | None = None) -> str:
     for a job of architecture ``arch`` (None: a stage that may build any)."""
     nodes = cli_slice(handler)
     digest = hashlib.sha256()
-    for node in nodes:
+    for _, node in nodes:
         digest.update(ast.dump(node, annotate_fields=False).encode())
-    imported = sorted(set().union(*(package_imports(node, CLI) for node in nodes)))
+    imported = slice_imports(nodes)
     exclude = other_architectures_modules(arch, imported) if arch else frozenset()
     digest.update(code_fingerprint(*imported, exclude=exclude).encode())
     return digest.hexdigest()[:16]
 
 
-def cli_slice(handler: str) -> list[ast.AST]:
-    """The statements of ``cli.py`` that run for the subcommand whose parser sets ``func=handler``."""
-    tree = strip_docstrings(ast.parse(module_path(CLI).read_text()))
-    functions = {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
-    if handler not in functions:
+def slice_imports(nodes: list[tuple[str, ast.AST]]) -> list[str]:
+    """The package modules (or names in them) that a slice imports, but the cli package's own (the slice
+    holds what of those runs)."""
+    names = set().union(*(package_imports(node, module, module == CLI) for module, node in nodes))
+    return sorted(name for name in names if name != CLI and not name.startswith(CLI + "."))
+
+
+def cli_modules() -> dict[str, ast.Module]:
+    """Every module of the cli package, by dotted name, parsed without docstrings."""
+    package = module_path(CLI).parent
+    return {(CLI if path.stem == "__init__" else f"{CLI}.{path.stem}"): strip_docstrings(ast.parse(path.read_text()))
+            for path in sorted(package.glob("*.py"))}
+
+
+def cli_slice(handler: str) -> list[tuple[str, ast.AST]]:
+    """The statements of the cli package, each with its module, that run for the subcommand whose parser sets
+    ``func=handler``."""
+    modules = cli_modules()
+    functions = {(module, node.name): node for module, tree in modules.items() for node in tree.body
+                 if isinstance(node, ast.FunctionDef)}
+    names = {module: _function_names(module, tree, functions) for module, tree in modules.items()}
+    parsers = [key for key, node in functions.items() if key == (CLI, PARSER) or _parser_blocks(node)[1]]
+    shared: list[tuple[str, ast.AST]] = []
+    owned: dict[str, list[tuple[str, ast.AST]]] = {}
+    for module, name in parsers:
+        common, blocks = _parser_blocks(functions[module, name])
+        shared += [(module, node) for node in common]
+        for owner, statements in blocks.items():
+            owned.setdefault(owner, []).extend((module, node) for node in statements)
+    if not any(name == handler for _, name in functions):
         raise ValueError(f"{handler!r} is not a function of {CLI}")
-    shared, owned = _parser_blocks(functions[PARSER])
     if handler not in owned:
         raise ValueError(f"no subcommand of {CLI}.{PARSER} runs {handler!r}")
-    top = [node for node in tree.body if not isinstance(node, ast.FunctionDef)]
+    block_module = owned[handler][0][0]
+    home = names[block_module][handler][0]  # the module that defines the handler the block names
+    top = [(module, node) for module, tree in modules.items() for node in tree.body
+           if not isinstance(node, ast.FunctionDef)]
     parser_part = shared + owned[handler]
-    called = _called_functions([functions[handler], *parser_part, functions["main"]], functions)
-    return top + parser_part + [functions[name] for name in sorted(called | {handler, "main"})]
+    start = [((home, handler), functions[home, handler]), ((CLI, "main"), functions[CLI, "main"])]
+    called = _called_functions([*start, *(((m, ""), node) for m, node in parser_part)], functions, names,
+                               set(parsers))
+    return top + parser_part + [(module, functions[module, name]) for module, name in sorted(called | {
+        (home, handler), (CLI, "main")})]
+
+
+def _function_names(module: str, tree: ast.Module, functions: dict[Function, ast.FunctionDef]) -> dict[str, Function]:
+    """The cli functions that a bare name in ``module`` means: its own, and those it imports from its siblings."""
+    names = {name: (m, name) for m, name in functions if m == module}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            source = f"{CLI}.{node.module}"
+            names.update({(a.asname or a.name): (source, a.name) for a in node.names if (source, a.name) in functions})
+    return names
 
 
 def _parser_blocks(parser: ast.FunctionDef) -> tuple[list[ast.stmt], dict[str, list[ast.stmt]]]:
-    """``build_parser``'s statements split into those every subcommand runs and, per handler, the block that
+    """A parser builder's statements split into those every subcommand runs and, per handler, the block that
     builds its subcommand: from ``p = ...`` to the next assignment of ``p``, owned by the handler that
     block's ``p.set_defaults(func=...)`` names (a block without one, e.g. a command group, is shared)."""
     shared: list[ast.stmt] = []
@@ -99,16 +142,19 @@ def _set_defaults_func(statement: ast.stmt) -> str | None:
     return None
 
 
-def _called_functions(nodes: list[ast.AST], functions: dict[str, ast.FunctionDef]) -> set[str]:
-    """cli functions that ``nodes`` name, transitively; not ``build_parser`` (its slice is already there),
-    nor other subcommands' handlers (parser blocks name only their own)."""
-    found: set[str] = set()
+def _called_functions(nodes: list[tuple[Function, ast.AST]], functions: dict[Function, ast.FunctionDef],
+                      names: dict[str, dict[str, Function]], parsers: set[Function]) -> set[Function]:
+    """cli functions that ``nodes`` name, transitively; not the parser builders (their slice is already
+    there), nor other subcommands' handlers (parser blocks name only their own)."""
+    found: set[Function] = set()
     todo = list(nodes)
     while todo:
-        for node in ast.walk(todo.pop()):
-            if isinstance(node, ast.Name) and node.id in functions and node.id != PARSER and node.id not in found:
-                found.add(node.id)
-                todo.append(functions[node.id])
+        (module, _), node = todo.pop()
+        for name in ast.walk(node):
+            key = names[module].get(name.id) if isinstance(name, ast.Name) else None
+            if key is not None and key not in parsers and key not in found:
+                found.add(key)
+                todo.append((key, functions[key]))
     return found
 
 

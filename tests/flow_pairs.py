@@ -66,7 +66,7 @@ def standin_video_frames(h: int, w: int, count: int, seed: int = 3) -> np.ndarra
     resized to ``w``×``h``: real encoded video (edges, flat regions, compression noise) for flow validation."""
     import tempfile
 
-    from i3d.data.synthetic import render_standin
+    from i3d.standin.synthetic import render_standin
     from i3d.data.video import decode
 
     with tempfile.TemporaryDirectory() as tmp:

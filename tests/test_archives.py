@@ -1,4 +1,4 @@
-"""i3d.data.archives: real RAR4/RAR5 archives (rarfile's test samples, fetched by tests/rar_samples.sh) checked
+"""i3d.acquire.archives: real RAR4/RAR5 archives (rarfile's test samples, fetched by tests/rar_samples.sh) checked
 against their independent listings, and tar/zip archives built here for sniffing, safety and corruption."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from i3d.data.archives import ArchiveError, archive_format, extract
+from i3d.acquire.archives import ArchiveError, archive_format, extract
 
 SAMPLES = Path(os.environ.get("I3D_RAR_SAMPLES", Path(__file__).parents[1] / "resources" / "rar_samples"))
 

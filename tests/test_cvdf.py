@@ -1,4 +1,4 @@
-"""The Kinetics CVDF route (i3d.data.cvdf) against a CVDF-style mirror on the loopback server: path lists with
+"""The Kinetics CVDF route (i3d.acquire.cvdf) against a CVDF-style mirror on the loopback server: path lists with
 absolute S3 URLs, gzipped and plain tar parts, nested member paths, the replacement archive, K700-2020 and K600
 naming, faults on demand. The clips are small stand-in files: the manifest reader only needs them to exist."""
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from i3d.data import cvdf
+from i3d.acquire import cvdf
 from i3d.data.annotations import kinetics_clip_id, read_annotations
-from i3d.data.archives import ArchiveError
-from i3d.data.cvdf import absent_rows, fetch_annotations, fetch_part, fetch_replacement, part_count, part_names
+from i3d.acquire.archives import ArchiveError
+from i3d.acquire.cvdf import absent_rows, fetch_annotations, fetch_part, fetch_replacement, part_count, part_names
 from loopback import LoopbackServer
 
 S3 = "https://s3.amazonaws.com/kinetics"

@@ -1,4 +1,4 @@
-"""i3d.data.download against tests/loopback.py on 127.0.0.1: resume, retries, mirrors, checks, free space.
+"""i3d.acquire.download against tests/loopback.py on 127.0.0.1: resume, retries, mirrors, checks, free space.
 
 The server follows a per-path plan (one action per request, then it serves the file normally) and records
 every request's path and Range header, so each test says exactly which requests it expects.
@@ -15,8 +15,8 @@ from typing import ClassVar
 import pytest
 import requests
 
-from i3d.data import download as dl
-from i3d.data.download import ChecksumError, DownloadError, InsufficientSpace, download
+from i3d.acquire import download as dl
+from i3d.acquire.download import ChecksumError, DownloadError, InsufficientSpace, download
 from loopback import LoopbackServer
 
 PAYLOAD = bytes(range(256)) * 1200  # 300 kB: several reads, so a drop half-way leaves a real prefix

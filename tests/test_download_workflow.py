@@ -159,7 +159,7 @@ def test_real_footage_from_a_loopback_mirror_to_table2(real_mirror, tmp_path):
 
 def test_reading_what_a_user_placed_fetches_nothing(tmp_path):
     """A native layout already complete under root: the download job reports it present without a request."""
-    from i3d.data.fetch import fetch_native
+    from i3d.acquire.fetch import fetch_native
 
     root = tmp_path / "ucf101"
     (root / "ucfTrainTestlist").mkdir(parents=True)
@@ -177,7 +177,7 @@ def test_reading_what_a_user_placed_fetches_nothing(tmp_path):
 
 def test_the_report_names_the_mirror_that_served_each_archive(tmp_path):
     """The first mirror answers 404: each archive row's source is the second one, which served it."""
-    from i3d.data.fetch import fetch_native
+    from i3d.acquire.fetch import fetch_native
 
     served = tmp_path / "served"
     served.mkdir()

@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from i3d.data.sampling import model_sampling
+from i3d.models.registry import model_sampling
 from i3d.data.shards import ShardWriter, encode_jpeg
 from i3d.data.validation import clip_groups
 from i3d.evaluate.features import extract_features, read_features, write_features
-from i3d.evaluate.predict import clip_outputs, predict, read_predictions
+from i3d.models.clip_outputs import clip_outputs
+from i3d.evaluate.predict import predict, read_predictions
 from i3d.evaluate.probe import choose_l2, cv_scores_path, fit_probe, group_folds
 from i3d.models import build, get_spec
 from i3d.models.registry import STREAM_CHANNELS

@@ -10,10 +10,10 @@ import pytest
 import torch
 from test_inflate import torchvision_keys
 
-from i3d.data import still_images, synthetic
-from i3d.data.still_images import STILL_CLASSES, render_still, render_stills
+from i3d.standin import still_images, synthetic
+from i3d.standin.still_images import STILL_CLASSES, render_still, render_stills
 from i3d.models import build
-from i3d.models.imagenet_standin import metadata_path, train_imagenet_standin
+from i3d.train.imagenet_standin import metadata_path, train_imagenet_standin
 from i3d.train.loop import initialise
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -1,5 +1,5 @@
-"""i3d.data.layouts: UCF-101 and HMDB-51 archives built here (zip/tar standing in for the RARs, under the real file
-names, as a re-packing mirror would), served on 127.0.0.1, downloaded with i3d.data.download, installed, and read
+"""i3d.acquire.layouts: UCF-101 and HMDB-51 archives built here (zip/tar standing in for the RARs, under the real file
+names, as a re-packing mirror would), served on 127.0.0.1, downloaded with i3d.acquire.download, installed, and read
 back with read_annotations."""
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from i3d.data import layouts
+from i3d.acquire import layouts
 from i3d.data.annotations import read_annotations
-from i3d.data.archives import ArchiveError
-from i3d.data.download import download
-from i3d.data.layouts import install_hmdb51, install_ucf101
+from i3d.acquire.archives import ArchiveError
+from i3d.acquire.download import download
+from i3d.acquire.layouts import install_hmdb51, install_ucf101
 from loopback import LoopbackServer
 
 FAST = {"timeout_s": 5.0, "backoff_s": 0.001, "progress": False}

@@ -15,7 +15,8 @@ from i3d.data.loader import (
     to_tensor,
     training_loader,
 )
-from i3d.data.sampling import eval_indices, frame_indices, model_sampling, train_start
+from i3d.data.sampling import eval_indices, frame_indices, train_start
+from i3d.models.registry import model_sampling
 from i3d.data.shards import ShardReader, ShardWriter, decode_jpeg, encode_jpeg, shards_by_kind, stack_flow_image
 from i3d.models import Sampling
 

@@ -59,7 +59,7 @@ def test_comments_and_docstrings_do_not_count(original, tmp_path):
     root = copy_package(tmp_path)
     edit(root, "data/video.py", '"""', '"""A reworded docstring. ')
     edit(root, "models/c3d.py", "\nimport", "\n# a new comment\nimport")
-    edit(root, "cli.py", "def _train(args: argparse.Namespace) -> None:\n",
+    edit(root, "cli/train.py", "def _train(args: argparse.Namespace) -> None:\n",
          "def _train(args: argparse.Namespace) -> None:\n    # say why\n")
     assert changed_stages(original, root) == set()
 
@@ -76,17 +76,19 @@ def test_a_video_statement_reruns_the_stages_that_decode(original, tmp_path):
     assert changed_stages(original, root) == {"acquire", "frames"}
 
 
-@pytest.mark.parametrize("old, new, expected", [
-    ("    manifest = pd.read_csv(args.manifest)\n", "    manifest = pd.read_csv(args.manifest, sep=',')\n",
+@pytest.mark.parametrize("rel, old, new, expected", [
+    ("cli/train.py", "    manifest = pd.read_csv(args.manifest)\n", "    manifest = pd.read_csv(args.manifest, sep=',')\n",
      {"train-c3d", "train-i3d"}),
-    ('p.add_argument("--bound", type=float, default=20.0,', 'p.add_argument("--bound", type=float, default=10.0,',
-     {"flow"}),
-    ("    args = build_parser().parse_args(argv)\n", "    args = build_parser().parse_args(argv or None)\n",
-     set(STAGES)),
-], ids=["train-handler", "flow-parser", "main"])
-def test_cli_edits_count_for_the_stages_that_run_them(original, tmp_path, old, new, expected):
+    ("cli/flow.py", 'p.add_argument("--bound", type=float, default=20.0,',
+     'p.add_argument("--bound", type=float, default=10.0,', {"flow"}),
+    ("cli/__init__.py", "    args = build_parser().parse_args(argv)\n",
+     "    args = build_parser().parse_args(argv or None)\n", set(STAGES)),
+    ("cli/common.py", "values[0].isdigit() else values\n", "values[0].isdigit() else list(values)\n", {"acquire"}),
+    ("cli/download.py", 'getattr(args, "version", "400"))', 'getattr(args, "version", "600"))', set()),
+], ids=["train-handler", "flow-parser", "main", "helper-of-another-module", "other-module"])
+def test_cli_edits_count_for_the_stages_that_run_them(original, tmp_path, rel, old, new, expected):
     root = copy_package(tmp_path)
-    edit(root, "cli.py", old, new)
+    edit(root, rel, old, new)
     assert changed_stages(original, root) == expected
 
 

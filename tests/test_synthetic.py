@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from i3d.data.synthetic import (
+from i3d.standin.synthetic import (
     _SCENE,
     CLASSES,
     DATASETS,
@@ -240,7 +240,7 @@ def test_deterministic_and_resumable(tmp_path):
 
 
 def test_a_render_with_other_parameters_replaces_the_old_files_and_the_same_parameters_resume(tmp_path, monkeypatch):
-    from i3d.data import synthetic
+    from i3d.standin import synthetic
     small = dict(TINY, classes=2, clips_per_class=3)
     root = tmp_path / "k"
     render_standin("kinetics400", root, seed=0, **small)

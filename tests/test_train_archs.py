@@ -16,7 +16,8 @@ from torch import nn
 
 from i3d.data.shards import ShardWriter, encode_jpeg, stack_flow_image
 from i3d.data.validation import carve_validation
-from i3d.evaluate.predict import clip_logits, predict, read_predictions
+from i3d.models.clip_outputs import clip_logits
+from i3d.evaluate.predict import predict, read_predictions
 from i3d.models import InceptionV1, build
 from i3d.models.inception import to_torchvision
 from i3d.train.checkpoints import load

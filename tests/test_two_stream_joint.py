@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from i3d.data.sampling import eval_indices, frame_indices, model_sampling, train_start
+from i3d.data.sampling import eval_indices, frame_indices, train_start
+from i3d.models.registry import model_sampling
 from i3d.models import TwoStream, build, get_spec
 from i3d.models.registry import JOINT_STREAM
 from i3d.train.loop import step_loss

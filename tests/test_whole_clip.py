@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from i3d.evaluate.predict import clip_logits
-from i3d.evaluate.whole_clip import whole_clip_features
+from i3d.models.clip_outputs import clip_logits
+from i3d.models.whole_clip import whole_clip_features
 from i3d.models.i3d import InceptionI3d
 
 

@@ -1,4 +1,4 @@
-"""The Kinetics YouTube route (i3d.data.youtube) against the loopback server: yt-dlp's generic extractor fetches
+"""The Kinetics YouTube route (i3d.acquire.youtube) against the loopback server: yt-dlp's generic extractor fetches
 direct video URLs (``<loopback>/<youtube_id>.mp4``), so the real yt-dlp and ffmpeg code paths run offline."""
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import yt_dlp
 
-from i3d.data import youtube
+from i3d.acquire import youtube
 from i3d.data.video import decode, encode
-from i3d.data.retry import NO_MARK, retry_mark, write_retry_record
-from i3d.data.youtube import ClipRequest, download_clips, is_permanent, next_retry, read_state
+from i3d.acquire.retry import NO_MARK, retry_mark, write_retry_record
+from i3d.acquire.youtube import ClipRequest, download_clips, is_permanent, next_retry, read_state
 from loopback import LoopbackServer
 
 FPS = 25
@@ -111,7 +111,7 @@ def test_a_transient_failure_waits_for_its_backoff(srv, tmp_path, fault):
 
 
 def test_the_retry_mark_changes_once_the_first_wait_has_passed(tmp_path):
-    """The batch rule's params value (i3d.data.retry): the same until the recorded wait passes, then new; after
+    """The batch rule's params value (i3d.acquire.retry): the same until the recorded wait passes, then new; after
     the batch reran with it, the same again."""
     record = tmp_path / "job000.retry.json"
     assert retry_mark(record) == NO_MARK  # never ran

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
-from ..models.registry import Sampling
+from .sampling import Sampling
 from .sampling import eval_indices, frame_indices, train_start
 from .shards import ShardReader, open_shards
 

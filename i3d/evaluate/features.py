@@ -2,7 +2,7 @@
 was trained on Kinetics and is not trained further (``probe.py``).
 
 A clip's features are what the model's classifier sees at test, from predict's own code path
-(:func:`~i3d.evaluate.predict.clip_outputs`: the same sampling, center crop, whole-clip chunked I3D,
+(:func:`~i3d.models.clip_outputs.clip_outputs`: the same sampling, center crop, whole-clip chunked I3D,
 samples averaged, the LSTM's last step), so the probe replaces exactly the layer the network was trained
 with. Every clip that any split of the manifest lists (train or test, in any of the splits) and that is in
 the model's shards gets a row: the probe trains on one split's train clips and tests on its test clips,
@@ -29,7 +29,7 @@ from .predict import (
     test_dataset,
     write_clip_arrays,
 )
-from .whole_clip import CHUNK_FRAMES
+from ..models.whole_clip import CHUNK_FRAMES
 
 
 def extract_features(model_path: str | Path, manifest: str | Path, shards: Mapping[str, Sequence[str | Path]],

@@ -32,12 +32,12 @@ from tqdm import tqdm
 
 from ..atomic import atomic_path
 from ..data.loader import ClipDataset, model_input, split_samples
-from ..data.sampling import model_sampling
 from ..device import resolve_device
 from ..models import build, get_spec
-from ..models.inception import InceptionV1
+from ..models.clip_outputs import clip_outputs
+from ..models.registry import model_sampling
+from ..models.whole_clip import CHUNK_FRAMES
 from ..train.checkpoints import load
-from .whole_clip import CHUNK_FRAMES, whole_clip_features
 
 
 def predict(model_path: str | Path, manifest: str | Path, shards: Mapping[str, Sequence[str | Path]], split: int,
@@ -110,24 +110,6 @@ def dataset_outputs(model: torch.nn.Module, dataset: ClipDataset, device: torch.
             features.append(f.float().cpu().numpy())
             logits.append(z.float().cpu().numpy())
     return np.stack(features), np.stack(logits)
-
-
-def clip_outputs(model: torch.nn.Module, inputs: Sequence[torch.Tensor],
-                 chunk_frames: int = CHUNK_FRAMES) -> tuple[torch.Tensor, torch.Tensor]:
-    """One clip's (pre-classifier features, logits) from its test samples (S x C x T x H x W per input): the
-    samples' features averaged over S, and the classifier on them; I3D (one input, an inflated
-    Inception-V1) over the whole clip in chunks of at most ``chunk_frames`` frames."""
-    if len(inputs) == 1 and isinstance(model, InceptionV1) and model.inflated:
-        features = whole_clip_features(model, inputs[0], chunk_frames).mean(dim=0)
-    else:
-        features = model.features(*inputs).mean(dim=0)
-    return features, model.classifier(features[None])[0]
-
-
-def clip_logits(model: torch.nn.Module, inputs: Sequence[torch.Tensor],
-                chunk_frames: int = CHUNK_FRAMES) -> torch.Tensor:
-    """One clip's logits (:func:`clip_outputs`), as predict scores a test clip."""
-    return clip_outputs(model, inputs, chunk_frames)[1]
 
 
 def write_predictions(path: str | Path, clip_ids: Sequence[str], labels: np.ndarray, logits: np.ndarray,

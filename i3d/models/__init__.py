@@ -2,6 +2,8 @@
 
 Names are imported on first use (PEP 562), so that ``i3d.models.registry`` can be read without torch
 (the Snakefile and the config validation use it); ``from i3d.models import build`` works as usual.
+
+May import: data (sampling), acquire (weights downloads), standin, flow and the top-level helpers.
 """
 from __future__ import annotations
 

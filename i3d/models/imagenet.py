@@ -1,6 +1,6 @@
 """Fetch torchvision's ImageNet GoogLeNet checkpoint (``googlenet-1378be20.pth``), the paper's ImageNet start.
 
-The download goes through :func:`i3d.data.download.download`: resumable (a ``.part`` file grows across
+The download goes through :func:`i3d.acquire.download.download`: resumable (a ``.part`` file grows across
 attempts and runs, continued with an HTTP Range request), retried with backoff, and atomic (renamed into
 place only once the checksum matches), so a killed job never leaves a file that looks complete.
 A local copy can be given instead (``source``), for machines without network.
@@ -17,7 +17,7 @@ import re
 import shutil
 from pathlib import Path
 
-from ..data.download import ChecksumError, DownloadError, check_sha256, download
+from ..acquire.download import ChecksumError, DownloadError, check_sha256, download
 
 TORCHVISION_GOOGLENET_URL = "https://download.pytorch.org/models/googlenet-1378be20.pth"
 TORCHVISION_GOOGLENET_SHA256_PREFIX = "1378be20"
@@ -56,7 +56,7 @@ def fetch_imagenet(
     by default the prefix in the file name of ``url`` (or ``source``). A ``dst`` that already exists is
     kept if it passes the check (ValueError if not: a file placed by hand is never overwritten). Raises
     :class:`WeightsUnavailable` (saying how to place the file by hand) when the download fails, ValueError
-    (:class:`~i3d.data.download.ChecksumError` for a download) when the checksum does not match.
+    (:class:`~i3d.acquire.download.ChecksumError` for a download) when the checksum does not match.
     """
     dst = Path(dst)
     expected = sha256 or name_hash_prefix(str(source) if source else url)

@@ -11,10 +11,11 @@ streams and ImageNet support all come from here.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
+
+from i3d.data.sampling import Sampling
 
 if TYPE_CHECKING:
     from torch import nn
@@ -32,47 +33,6 @@ REFERENCE_CROP = 224
 """The crop most of the paper's models take; run crops are given for it and scaled per architecture."""
 
 Builder = Callable[..., "nn.Module"]
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """How one stream's frames are taken from a 25 fps clip for one forward pass of the model.
-
-    A *sample* is ``frames`` frames, every ``stride``-th frame of the stream (flow: flow fields), so it
-    spans ``frames * stride`` frames of video; ``frames=0`` means the whole clip at that stride. In
-    training, one sample at a random start (loop short clips). At test, ``samples`` samples whose starts
-    are spread uniformly over the clip; the model runs on each (they can go through as one batch) and
-    their logits are averaged; within a sample the model's own ``forward`` already does the paper's test
-    behaviour (I3D: average over time; LSTM: last step). The streams of one model share the start, so
-    e.g. the fused model's k-th RGB frame sits at the start of its k-th flow stack.
-
-    ``stack``: the model folds groups of ``stack`` consecutive frames into channels (the 2D flow
-    stream's 10 stacked flow frames), so ``frames`` is a multiple of it and a shortened sampling
-    (:meth:`scaled`) keeps whole groups.
-    """
-
-    frames: int
-    stride: int = 1
-    samples: int = 1
-    stack: int = 1
-
-    def __post_init__(self) -> None:
-        if self.frames % self.stack:
-            raise ValueError(f"{self.frames} frames are not whole stacks of {self.stack}")
-
-    @property
-    def span(self) -> int:
-        """Video frames one sample covers (0 for the whole clip)."""
-        return self.frames * self.stride
-
-    def scaled(self, scale: float) -> Sampling:
-        """The same sampling with ``scale`` times the frames per sample (at least one stack; the whole
-        clip stays the whole clip). Stride and test samples are kept, so streams that share a start
-        stay aligned: every stream's count of stacks is scaled by the same rule."""
-        if self.frames == 0 or scale == 1:
-            return self
-        stacks = max(1, math.floor(self.frames // self.stack * scale + 0.5))
-        return replace(self, frames=stacks * self.stack)
 
 
 @dataclass(frozen=True)
@@ -245,3 +205,12 @@ def build(arch: str, num_classes: int = 400, stream: str | None = None, **option
 def count_parameters(model: nn.Module) -> int:
     """Number of learnable parameters (weights, biases, BN scale/shift; not BN running statistics)."""
     return sum(p.numel() for p in model.parameters())
+
+
+def model_sampling(arch: str, stream: str, phase: str, frames_scale: float = 1.0) -> dict[str, Sampling]:
+    """Per input stream, in forward order, the sampling of ``arch``'s model for ``stream`` (``rgb``,
+    ``flow`` or ``rgb+flow``) in ``phase`` (``train`` or ``test``), with ``frames_scale`` times the
+    registry's frames per sample (the stand-in runs' shorter clips; 1 is the paper's)."""
+    spec = get_spec(arch)
+    table = {"train": spec.train, "test": spec.test}[phase]
+    return {s: table[s].scaled(frames_scale) for s in spec.inputs(stream)}

@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +50,13 @@ from tqdm import tqdm
 
 from ..atomic import atomic_path
 from ..data.loader import ClipDataset, model_input, split_samples, training_loader
-from ..data.sampling import model_sampling
+from ..models.registry import model_sampling
 from ..data.validation import carve_validation
 from ..device import resolve_device
 from .distributed import Dist, process_group
-from ..evaluate.predict import clip_logits
+from ..models.clip_outputs import clip_logits
 from ..fingerprint import code_fingerprint
-from ..models import build, get_spec, load_imagenet
+from ..models import ArchSpec, build, get_spec, load_imagenet
 from .checkpoints import (
     input_fingerprint,
     load,
@@ -220,7 +220,7 @@ def param_groups(model: nn.Module, body_lr_scale: float) -> list[dict[str, Any]]
 
 def val_correct(model: nn.Module, dataset: ClipDataset, device: torch.device, indices: Sequence[int]) -> int:
     """How many of ``dataset``'s test items at ``indices`` (the architecture's test sampling, center crop) are
-    right, each clip scored as ``predict`` scores a test clip (:func:`~i3d.evaluate.predict.clip_logits`)."""
+    right, each clip scored as ``predict`` scores a test clip (:func:`~i3d.models.clip_outputs.clip_logits`)."""
     model.eval()
     correct = 0
     with torch.inference_mode():
@@ -269,12 +269,66 @@ def _train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence
            from_model: str | Path | None, threads: int, progress: bool) -> Path:
     """:func:`train` in process group ``ctx`` (a world of one: the plain single-process run) on ``device``."""
     out_dir = Path(out_dir)
+    log = _start_process(cfg, out_dir, ctx, threads)
+    spec, sampling, loader, val_set = _clip_data(cfg, manifest, shards, split, device, ctx, log)
+    model, net, source, autocast = _network(cfg, spec, device, ctx, imagenet, from_model, log)
+    optimizer, peak_lr = _optimizer(cfg, model, ctx)
+    provenance, start = _provenance(manifest, shards, sampling, from_model, source)
+    run = _Run(cfg, ctx, device, log, spec, loader, val_set, model, net, autocast, optimizer, peak_lr,
+               out_dir / "checkpoint.pt", provenance)
+    start_epoch, partial = _resume(run)
+    with stop_on_sigterm() as sigterm:
+        for epoch in range(start_epoch, cfg.epochs):
+            counts, seconds = _train_epoch(run, epoch, partial, sigterm, progress)
+            partial = None
+            counts, top1 = _validate(run, counts)
+            _record_epoch(run, epoch, counts, top1, seconds)
+            _checkpoint_epoch(run, epoch, sigterm)
+    return _write_model(run, out_dir, start)
+
+
+@dataclass
+class _Run:
+    """What the steps of one training run share: set up once, then the history and best epoch grow."""
+    cfg: TrainConfig
+    ctx: Dist
+    device: torch.device
+    log: Callable[..., None]
+    spec: ArchSpec
+    loader: Any  # training_loader's DataLoader
+    val_set: ClipDataset | None
+    model: nn.Module
+    net: nn.Module  # what the training steps run: model, or its data-parallel / compiled wrapper
+    autocast: Any  # torch.autocast, enabled for bf16
+    optimizer: torch.optim.Optimizer
+    peak_lr: float
+    ckpt_path: Path
+    provenance: dict
+    history: list[dict] = field(default_factory=list)
+    best: dict | None = None
+    steps_per_epoch: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        # taken once, before any epoch: after a SIGTERM the resumed epoch's sampler skips batches, which
+        # shortens len(loader) until the next set_epoch
+        self.steps_per_epoch = len(self.loader)
+
+
+def _start_process(cfg: TrainConfig, out_dir: Path, ctx: Dist, threads: int) -> Callable[..., None]:
+    """The output folder (rank 0), torch's threads and seed; returns the log function (rank 0 prints)."""
     if ctx.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
     log = print if ctx.is_main else (lambda *args, **kwargs: None)
     torch.set_num_threads(threads)
     torch.manual_seed(cfg.seed)
+    return log
 
+
+def _clip_data(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[str | Path]], split: int,
+               device: torch.device, ctx: Dist,
+               log: Callable[..., None]) -> tuple[ArchSpec, Any, Any, ClipDataset | None]:
+    """(spec, sampling, training loader, validation set or None): the split's training clips less the carved
+    validation clips, and those."""
     spec = get_spec(cfg.arch)
     sampling = model_sampling(cfg.arch, cfg.stream, "train", cfg.frames_scale)
     table = pd.read_csv(manifest)
@@ -293,6 +347,13 @@ def _train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence
           f"input {sampling}, {input_size} px, loss {spec.loss}", flush=True)
     loader = training_loader(dataset, batch_size=cfg.batch_size, workers=cfg.workers, seed=cfg.seed,
                              pin_memory=device.type == "cuda", rank=ctx.rank, world_size=ctx.world_size)
+    return spec, sampling, loader, val_set
+
+
+def _network(cfg: TrainConfig, spec: ArchSpec, device: torch.device, ctx: Dist, imagenet: str | Path | None,
+             from_model: str | Path | None, log: Callable[..., None]) -> tuple[nn.Module, nn.Module, Any, Any]:
+    """(model, what the steps run, the fine-tuning source or None, autocast): built, initialised, on the
+    device, wrapped for data-parallel and compiled as configured."""
     # channels-last 3D layout: 10-25% faster training steps on the CPU (oneDNN), the same on CUDA
     model = build(cfg.arch, num_classes=cfg.num_classes, stream=cfg.stream, dropout=cfg.dropout,
                   bn_momentum=cfg.bn_momentum)
@@ -316,30 +377,43 @@ def _train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence
     if cfg.precision != "fp32" or cfg.compile:
         log(f"training steps: {cfg.precision}{' autocast' if cfg.precision != 'fp32' else ''}"
             f"{', torch.compile' if cfg.compile else ''}", flush=True)
+    return model, net, source, autocast
+
+
+def _optimizer(cfg: TrainConfig, model: nn.Module, ctx: Dist) -> tuple[torch.optim.Optimizer, float]:
+    """SGD over the model's parameter groups, and the peak learning rate (scaled by the processes if linear)."""
     peak_lr = cfg.lr * (ctx.world_size if cfg.lr_scaling == "linear" else 1)
     optimizer = torch.optim.SGD(param_groups(model, cfg.body_lr_scale), lr=peak_lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
-    steps_per_epoch = len(loader)
-    total_steps = cfg.epochs * steps_per_epoch
-    warmup_steps = int(cfg.warmup_epochs * steps_per_epoch)
+    return optimizer, peak_lr
 
-    ckpt_path, metrics_path = out_dir / "checkpoint.pt", out_dir / "metrics.csv"
+
+def _provenance(manifest: str | Path, shards: Mapping[str, Sequence[str | Path]], sampling: Any,
+                from_model: str | Path | None, source: Any) -> tuple[dict, dict | None]:
+    """(what a checkpoint must match to be resumed: code, inputs, starting model; the fine-tuning start record)."""
     provenance = dict(code=code_fingerprint(__name__),
                       inputs=input_fingerprint(manifest, [p for s in sampling for p in shards[s]]))
     start = None
     if source is not None:
         provenance["starting model"] = file_digest(from_model)
         start = start_record(from_model, source, provenance["starting model"])
-    start_epoch, history, best, partial = 0, [], None, None
+    return provenance, start
+
+
+def _resume(run: _Run) -> tuple[int, dict | None]:
+    """(first epoch to train, the counts of the epoch a SIGTERM stopped or None) from a matching checkpoint,
+    whose model, optimizer, history, best epoch and RNG state are restored; (0, None) without one."""
+    cfg, ctx, log, ckpt_path = run.cfg, run.ctx, run.log, run.ckpt_path
+    start_epoch, partial = 0, None
     if ckpt_path.is_file():
-        state = load(ckpt_path, device)
-        stale = stale_reason(state, asdict(cfg), provenance)
+        state = load(ckpt_path, run.device)
+        stale = stale_reason(state, asdict(cfg), run.provenance)
         if stale:
             log(f"ignoring {ckpt_path}: {stale}; training from the start", flush=True)
         else:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            start_epoch, history, best = state["epoch"], state["history"], state["best"]
+            run.model.load_state_dict(state["model"])
+            run.optimizer.load_state_dict(state["optimizer"])
+            start_epoch, run.history, run.best = state["epoch"], state["history"], state["best"]
             partial = state.get("partial")
             restore_rng(state["rng"])
             log(f"resuming from epoch {start_epoch}"
@@ -347,81 +421,110 @@ def _train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence
                 + f" ({ckpt_path})" + (f" on {ctx.world_size} processes" if ctx.enabled else ""), flush=True)
             if partial and ctx.rank > 0:  # the epoch's counts so far were summed into rank 0's
                 partial = {**partial, "seen": 0, "correct": 0, "loss_sum": 0.0}
+    return start_epoch, partial
 
-    def checkpoint(epoch: int, partial: dict | None = None) -> None:
-        """Save (rank 0) where training stands: ``epoch`` epochs done and, when stopped inside the next one, its
-        ``partial`` counts (the clips of its global order done, the training numbers so far, summed over the
-        ranks)."""
-        if ctx.is_main:
-            save_atomic(dict(config=asdict(cfg), provenance=provenance, epoch=epoch, history=history,
-                             model=model.state_dict(), optimizer=optimizer.state_dict(), rng=rng_state(),
-                             best=best, partial=partial), ckpt_path)
-        ctx.barrier()  # no rank runs ahead of a checkpoint that may be the one a killed job resumes from
 
-    with stop_on_sigterm() as sigterm:
-        for epoch in range(start_epoch, cfg.epochs):
-            # after a SIGTERM, the batches of this epoch already trained on (in the global order, by any number of
-            # processes before): each process skips its share
-            done = partial["clips"] // (cfg.batch_size * ctx.world_size) if partial else 0
-            net.train()
-            loader.sampler.set_epoch(epoch, skip=done * cfg.batch_size)
-            tic, seen, correct, loss_sum = time.time(), 0, 0, 0.0
-            if partial:
-                tic -= partial["seconds"]
-                seen, correct, loss_sum = partial["seen"], partial["correct"], partial["loss_sum"]
-                partial = None
-            bar = tqdm(loader, desc=f"{cfg.arch}-{cfg.stream} epoch {epoch + 1}/{cfg.epochs}", unit="batch",
-                       disable=not progress or not ctx.is_main)
-            for i, (inputs, y) in enumerate(bar, start=done):
-                step = epoch * steps_per_epoch + i
-                if ctx.rank > 0:  # rank 0's stream is the checkpointed one; the others' a function of the step
-                    torch.manual_seed(rank_step_seed(cfg.seed, ctx.rank, step))
-                for group in optimizer.param_groups:
-                    group["lr"] = lr_at(step, total_steps, warmup_steps, peak_lr) * group["lr_scale"]
-                inputs = [model_input(x, device) for x in inputs]  # uint8, channels last, scaled on the device
-                y = y.to(device, non_blocking=True)
-                with autocast:
-                    loss, logits = step_loss(net, inputs, y, spec.loss)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                seen += len(y)
-                loss_sum += loss.item() * len(y)
-                correct += (logits.argmax(1) == y).sum().item()
-                bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.2f}")
-                if ctx.any(sigterm(), device):  # preempted: keep this step, stop before the next
-                    counts = ctx.sum([seen, loss_sum, correct], device)
-                    checkpoint(epoch, dict(clips=(i + 1) * cfg.batch_size * ctx.world_size, seen=int(counts[0]),
-                                           loss_sum=counts[1], correct=int(counts[2]), seconds=time.time() - tic))
-                    raise Preempted(f"SIGTERM: stopped after batch {i + 1} of epoch {epoch + 1}; {ckpt_path} "
-                                    "holds it, and the rerun goes on from there")
-            seconds = time.time() - tic
-            if ctx.enabled:  # global numbers, and every rank's model as rank 0's (BN statistics) before validating
-                seen, loss_sum, correct = ctx.sum([seen, loss_sum, correct], device)
-                seen, correct = int(seen), int(correct)
-                ctx.broadcast_buffers(model)
-                top1 = sharded_val_top1(model, val_set, device, ctx) if val_set else math.nan
-            else:
-                top1 = val_top1(model, val_set, device) if val_set else math.nan
-            history.append(dict(epoch=epoch + 1, train_loss=loss_sum / seen, train_top1=100.0 * correct / seen,
-                                val_top1=top1, lr=optimizer.param_groups[0]["lr"], seconds=seconds, clips=seen))
-            log(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in history[-1].items()),
-                  flush=True)
-            if best is None or not top1 < best["val_top1"]:  # ties, and NaN without validation: the later epoch
-                best = dict(epoch=epoch + 1, val_top1=top1,
-                            model={k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-                            if ctx.is_main else None)  # only rank 0 writes it
-            if epoch + 1 < cfg.epochs:  # after the last epoch model.pt follows at once (C3D: 1 GB)
-                checkpoint(epoch + 1)
-                if ctx.any(sigterm(), device):  # came during validation: this checkpoint is the place
-                    raise Preempted(f"SIGTERM: stopped after epoch {epoch + 1}; {ckpt_path} holds it")
+def _checkpoint(run: _Run, epoch: int, partial: dict | None = None) -> None:
+    """Save (rank 0) where training stands: ``epoch`` epochs done and, when stopped inside the next one, its
+    ``partial`` counts (the clips of its global order done, the training numbers so far, summed over the
+    ranks)."""
+    if run.ctx.is_main:
+        save_atomic(dict(config=asdict(run.cfg), provenance=run.provenance, epoch=epoch, history=run.history,
+                         model=run.model.state_dict(), optimizer=run.optimizer.state_dict(), rng=rng_state(),
+                         best=run.best, partial=partial), run.ckpt_path)
+    run.ctx.barrier()  # no rank runs ahead of a checkpoint that may be the one a killed job resumes from
 
+
+def _train_epoch(run: _Run, epoch: int, partial: dict | None, sigterm: Callable[[], bool],
+                 progress: bool) -> tuple[tuple[int, float, int], float]:
+    """One epoch's training steps (the rest of it after a SIGTERM: ``partial``); returns this process's
+    (clips seen, loss sum, correct) and the seconds. A SIGTERM checkpoints after the step and raises
+    :class:`Preempted`."""
+    cfg, ctx, device, model, optimizer = run.cfg, run.ctx, run.device, run.model, run.optimizer
+    steps_per_epoch = run.steps_per_epoch
+    total_steps = cfg.epochs * steps_per_epoch
+    warmup_steps = int(cfg.warmup_epochs * steps_per_epoch)
+    # after a SIGTERM, the batches of this epoch already trained on (in the global order, by any number of
+    # processes before): each process skips its share
+    done = partial["clips"] // (cfg.batch_size * ctx.world_size) if partial else 0
+    run.net.train()
+    run.loader.sampler.set_epoch(epoch, skip=done * cfg.batch_size)
+    tic, seen, correct, loss_sum = time.time(), 0, 0, 0.0
+    if partial:
+        tic -= partial["seconds"]
+        seen, correct, loss_sum = partial["seen"], partial["correct"], partial["loss_sum"]
+    bar = tqdm(run.loader, desc=f"{cfg.arch}-{cfg.stream} epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+               disable=not progress or not ctx.is_main)
+    for i, (inputs, y) in enumerate(bar, start=done):
+        step = epoch * steps_per_epoch + i
+        if ctx.rank > 0:  # rank 0's stream is the checkpointed one; the others' a function of the step
+            torch.manual_seed(rank_step_seed(cfg.seed, ctx.rank, step))
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, total_steps, warmup_steps, run.peak_lr) * group["lr_scale"]
+        inputs = [model_input(x, device) for x in inputs]  # uint8, channels last, scaled on the device
+        y = y.to(device, non_blocking=True)
+        with run.autocast:
+            loss, logits = step_loss(run.net, inputs, y, run.spec.loss)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        seen += len(y)
+        loss_sum += loss.item() * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.2f}")
+        if ctx.any(sigterm(), device):  # preempted: keep this step, stop before the next
+            counts = ctx.sum([seen, loss_sum, correct], device)
+            _checkpoint(run, epoch, dict(clips=(i + 1) * cfg.batch_size * ctx.world_size, seen=int(counts[0]),
+                                         loss_sum=counts[1], correct=int(counts[2]), seconds=time.time() - tic))
+            raise Preempted(f"SIGTERM: stopped after batch {i + 1} of epoch {epoch + 1}; {run.ckpt_path} "
+                            "holds it, and the rerun goes on from there")
+    return (seen, loss_sum, correct), time.time() - tic
+
+
+def _validate(run: _Run, counts: tuple[int, float, int]) -> tuple[tuple[int, float, int], float]:
+    """(the epoch's global training counts, validation top-1 or NaN without a validation set)."""
+    seen, loss_sum, correct = counts
+    ctx, device, model, val_set = run.ctx, run.device, run.model, run.val_set
+    if ctx.enabled:  # global numbers, and every rank's model as rank 0's (BN statistics) before validating
+        seen, loss_sum, correct = ctx.sum([seen, loss_sum, correct], device)
+        seen, correct = int(seen), int(correct)
+        ctx.broadcast_buffers(model)
+        top1 = sharded_val_top1(model, val_set, device, ctx) if val_set else math.nan
+    else:
+        top1 = val_top1(model, val_set, device) if val_set else math.nan
+    return (seen, loss_sum, correct), top1
+
+
+def _record_epoch(run: _Run, epoch: int, counts: tuple[int, float, int], top1: float, seconds: float) -> None:
+    """The epoch's line of the history (logged), and the best epoch so far (rank 0 keeps its weights)."""
+    seen, loss_sum, correct = counts
+    run.history.append(dict(epoch=epoch + 1, train_loss=loss_sum / seen, train_top1=100.0 * correct / seen,
+                            val_top1=top1, lr=run.optimizer.param_groups[0]["lr"], seconds=seconds, clips=seen))
+    run.log(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in run.history[-1].items()),
+            flush=True)
+    if run.best is None or not top1 < run.best["val_top1"]:  # ties, and NaN without validation: the later epoch
+        run.best = dict(epoch=epoch + 1, val_top1=top1,
+                        model={k: v.detach().to("cpu", copy=True) for k, v in run.model.state_dict().items()}
+                        if run.ctx.is_main else None)  # only rank 0 writes it
+
+
+def _checkpoint_epoch(run: _Run, epoch: int, sigterm: Callable[[], bool]) -> None:
+    """The checkpoint after a finished epoch (not the last: model.pt follows at once; C3D: 1 GB), and a stop
+    there when a SIGTERM came during validation."""
+    if epoch + 1 < run.cfg.epochs:
+        _checkpoint(run, epoch + 1)
+        if run.ctx.any(sigterm(), run.device):  # came during validation: this checkpoint is the place
+            raise Preempted(f"SIGTERM: stopped after epoch {epoch + 1}; {run.ckpt_path} holds it")
+
+
+def _write_model(run: _Run, out_dir: Path, start: dict | None) -> Path:
+    """metrics.csv and model.pt (the best epoch) from rank 0, the checkpoint removed; returns model.pt's path."""
     model_path = out_dir / "model.pt"
-    if ctx.is_main:
-        with atomic_path(metrics_path) as tmp:
-            pd.DataFrame(history).assign(selected=lambda d: d.epoch == best["epoch"]).to_csv(tmp, index=False)
-        save_atomic(dict(config=asdict(cfg), model=best["model"], selected_epoch=best["epoch"],
-                         val_top1=best["val_top1"], start=start), model_path)
-        ckpt_path.unlink(missing_ok=True)
-    ctx.barrier()
+    if run.ctx.is_main:
+        with atomic_path(out_dir / "metrics.csv") as tmp:
+            pd.DataFrame(run.history).assign(selected=lambda d: d.epoch == run.best["epoch"]).to_csv(tmp, index=False)
+        save_atomic(dict(config=asdict(run.cfg), model=run.best["model"], selected_epoch=run.best["epoch"],
+                         val_top1=run.best["val_top1"], start=start), model_path)
+        run.ckpt_path.unlink(missing_ok=True)
+    run.ctx.barrier()
     return model_path

@@ -1,11 +1,11 @@
 # download (source: download): fetch what is missing of a real dataset into its root, in the native layout that
 # source: local reads, and write a download report. Downloads carry no code fingerprint: a changed downloader
 # does not fetch 450 GB again (rerun a download job by hand: snakemake --forcerun kinetics_part). A YouTube batch
-# whose clips wait for a retry is rerun by a plain run once the first wait has passed (i3d.data.retry).
+# whose clips wait for a retry is rerun by a plain run once the first wait has passed (i3d.acquire.retry).
 import shlex
 
-from i3d.data.retry import retry_mark
-from i3d.data.sources import KINETICS_PARTS
+from i3d.acquire.retry import retry_mark
+from i3d.acquire.sources import KINETICS_PARTS
 
 
 def download_cfg(dataset):
@@ -159,7 +159,7 @@ rule kinetics_youtube:
         cookies=lambda wc: (f"--cookies {shlex.quote(download_cfg(wc.dataset)['youtube']['cookies'])}"
                             if download_cfg(wc.dataset)["youtube"]["cookies"] else ""),
         subset=lambda wc: subset_args(wc.dataset),
-        # changes once the batch's first waiting clip is due: what reruns the batch (i3d.data.retry)
+        # changes once the batch's first waiting clip is due: what reruns the batch (i3d.acquire.retry)
         retry=lambda wc: shlex.quote(retry_mark(f"results/{wc.dataset}/download/youtube/job{wc.job}.retry.json")),
     threads: 1
     resources:

@@ -1,6 +1,6 @@
 """The Kinetics YouTube route: fetch each clip's video with yt-dlp, cut its 10 s segment, remember failures.
 
-A fallback for when the CVDF mirror (:mod:`i3d.data.cvdf`) is not an option: 10-20 % of the videos are gone,
+A fallback for when the CVDF mirror (:mod:`i3d.acquire.cvdf`) is not an option: 10-20 % of the videos are gone,
 YouTube rate-limits (~300 videos/hour per session, then HTTP 429 or "Sign in to confirm you're not a bot"),
 and a crawl takes days. So :func:`download_clips`
 
@@ -25,9 +25,9 @@ from pathlib import Path
 import yt_dlp
 
 from ..atomic import atomic_path
-from .annotations import kinetics_clip_id
+from ..data.annotations import kinetics_clip_id
 from .report import report_row
-from .video import VideoError, ffmpeg_exe, ffmpeg_timeout, last_line, probe, run_ffmpeg
+from ..data.video import VideoError, ffmpeg_exe, ffmpeg_timeout, last_line, probe, run_ffmpeg
 
 DEFAULT_URL_TEMPLATE = "https://www.youtube.com/watch?v={youtube_id}"
 #: low resolution is enough (the pipeline resizes the short side to 256) and saves bandwidth and rate limit:

@@ -77,7 +77,7 @@ def fetch_annotations(mirrors: Sequence[str] | None, root: str | Path, *, versio
                       progress: bool = True) -> list[dict]:
     """Each split's annotation CSV to ``root/annotations/`` (``val.csv`` becomes ``validate.csv``) and its path
     list to ``root/cvdf/<split>_path.txt``; files already there are kept. One ``archive`` row per file (the
-    report's kind for a whole downloaded file). Raises :class:`~i3d.data.download.DownloadError`: without these
+    report's kind for a whole downloaded file). Raises :class:`~i3d.acquire.download.DownloadError`: without these
     files no later job can run. ``path_lists=False``: the annotations alone (the YouTube route needs no parts).
     """
     root, info, bases = Path(root), _version(version), _mirrors(mirrors, version)

@@ -2,7 +2,7 @@
 
 Why: ``init: imagenet`` reads ``googlenet-1378be20.pth``, which cannot be downloaded without network. This
 trains the project's own 2D Inception-V1 (``InceptionV1(inflated=False)``, the very definition that I3D
-inflates) on :mod:`i3d.data.still_images` and writes its weights in torchvision GoogLeNet's state-dict layout
+inflates) on :mod:`i3d.standin.still_images` and writes its weights in torchvision GoogLeNet's state-dict layout
 (``inception.to_torchvision``: ``conv1.conv.weight``, ..., ``fc.weight`` for the stand-in's own classes), so
 ``inflate.load_imagenet`` takes the file exactly as it takes the real one (the head is then left out, as for
 1000 ImageNet classes, because the class counts differ). The file holds tensors only (the loader rejects any
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from i3d.atomic import atomic_path, write_text_atomic
-from i3d.data.still_images import Stills, class_names, render_stills
+from i3d.standin.still_images import Stills, class_names, render_stills
 from i3d.fingerprint import code_fingerprint
 from i3d.models.inception import InceptionV1, to_torchvision
 from i3d.train.loop import lr_at
@@ -78,7 +78,7 @@ def train_imagenet_standin(out_path: str | Path, *, classes: int = 10, images_pe
         _fit(net, train, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=progress)
         meta = {
             "standin": True,
-            "what": "NOT ImageNet: the offline stand-in, a 2D Inception-V1 trained on i3d.data.still_images "
+            "what": "NOT ImageNet: the offline stand-in, a 2D Inception-V1 trained on i3d.standin.still_images "
                     "(classes are shape x texture of the stand-in videos' sprites), in torchvision GoogLeNet's layout",
             "class_names": class_names(classes),
             "params": {"classes": classes, "images_per_class": images_per_class, "size": size, "epochs": epochs,

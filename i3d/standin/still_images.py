@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from i3d.data.annotations import DATASETS
-from i3d.data.synthetic import (
+from i3d.standin.synthetic import (
     CLASSES,
     SHAPES,
     TEXTURES,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from .annotations import read_annotations, select_subset
+from ..data.annotations import read_annotations, select_subset
 from .download import DownloadError, download
 from .report import report_row
 from .sources import NATIVE_FILES, mirror_urls

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..atomic import write_text_atomic
-from .annotations import read_annotations
+from ..data.annotations import read_annotations
 from .archives import ArchiveError, archive_format, extract
 
 
