@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_workflow import TINY, copy_project, planned_rules, snakemake
+from test_workflow import TINY, copy_project, planned, planned_rules, snakemake
 
 SMALL = copy.deepcopy(TINY)
 del SMALL["datasets"]["hmdb51"]
@@ -89,3 +89,34 @@ def test_the_imagenet_standin_replaces_the_download_offline(tmp_path):
     assert "--imagenet resources/weights/googlenet-standin.pth" in out.stdout
     assert "--imagenet-source stand-in" in out.stdout
     assert "results/ucf101/split1/fullft/i3d-rgb-imagenet/model.pt" in out.stdout
+
+
+@pytest.mark.parametrize("init, other", [("scratch", "imagenet"), ("imagenet", "scratch")])
+def test_table4_original_gets_both_starts_for_i3d(tmp_path, init, other):
+    """Table 4's Original column is "with ImageNet / without ImageNet": with both starts in
+    transfer.kinetics_inits, I3D on UCF-101 is also trained (and tested) from the start models.init is not, and
+    Table 4 reads it; Table 2 does not, and with one start nothing is added."""
+    root = copy_project(tmp_path)
+    config = copy.deepcopy(SMALL)
+    config["imagenet"] = {"standin": True}
+    config["models"]["init"] = init
+    config["transfer"]["kinetics_inits"] = ["scratch", "imagenet"]
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    extra = {(f"results/ucf101/split1/i3d-{stream}-{other}/{name}", rule)
+             for stream in ("rgb", "flow") for name, rule in (("model.pt", "train"), ("predictions.h5", "predict"))}
+    assert extra <= set(planned(root, "results/tables.md"))
+    out = snakemake(root, "-n", "results/table4.md")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert all(f"results/ucf101/split1/i3d-{s}-{other}/predictions.h5" in _inputs(out.stdout, "results/table4.csv")
+               for s in ("rgb", "flow"))
+    assert not extra & set(planned(root, "results/table2.md"))
+    config["transfer"]["kinetics_inits"] = [init]
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    assert not extra & set(planned(root, "results/tables.md"))
+
+
+def _inputs(dry_run: str, output: str) -> str:
+    """The input line of the job that writes ``output`` in a dry run's listing."""
+    lines = dry_run.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("output:") and output in line)
+    return next(line for line in reversed(lines[:at]) if line.strip().startswith("input:"))
