@@ -369,9 +369,10 @@ TABLE2_MD = (
     "`init` scratch: random initialisation. The paper's Table 2 models start from ImageNet weights "
     '(except the 3D-ConvNet), so scratch rows are expected to be lower.\n'
     '\n'
-    '**Stand-in data:** rows marked `stand-in` were trained and tested on the built-in, procedurally '
-    'rendered stand-in datasets (few motion-defined classes, small clips, short training on a CPU), not '
-    "on the real datasets: compare them with chance and with each other, not with the paper's numbers.\n"
+    '**Stand-in data:** rows marked `stand-in` learnt from a built-in, procedurally rendered stand-in '
+    '(few motion-defined classes, small clips, short training on a CPU) somewhere: the dataset they were '
+    'trained and tested on, the Kinetics they were pre-trained on, or the ImageNet weights they started '
+    "from: compare them with chance and with each other, not with the paper's numbers.\n"
     '\n'
     '**Shortened clips and resolution:** to fit the CPU budget these models saw fewer frames per sample '
     "than the paper's (frames per sample: i3d ×0.5) and 112 px inputs instead of the paper's 224 "

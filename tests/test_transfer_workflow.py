@@ -7,6 +7,7 @@ A tiny config: I3D only, Kinetics and UCF-101 stand-ins, one epoch, so the whole
 from __future__ import annotations
 
 import copy
+import re
 
 import h5py
 import pandas as pd
@@ -120,3 +121,36 @@ def _inputs(dry_run: str, output: str) -> str:
     lines = dry_run.splitlines()
     at = next(i for i, line in enumerate(lines) if line.strip().startswith("output:") and output in line)
     return next(line for line in reversed(lines[:at]) if line.strip().startswith("input:"))
+
+
+def _recorded_data(dry_run: str) -> dict[str, str]:
+    """The --data each probe / predict command of a dry run (-p) passes, by the folder it writes to."""
+    return dict(re.findall(r"--out results/(\S+)/predictions\.h5 .*?--data (\S+)", dry_run))
+
+
+def test_data_label_is_stand_in_when_any_source_is(tmp_path):
+    """A Fixed or Full-FT row is stand-in when the Kinetics it was pre-trained on is, although UCF-101 is real;
+    any row is stand-in when its ImageNet start is; only a model that saw real data alone is real."""
+    root = copy_project(tmp_path)
+    config = copy.deepcopy(SMALL)
+    config["datasets"]["ucf101"] = {**config["datasets"]["ucf101"], "source": "local", "root": str(tmp_path / "ucf")}
+    config["transfer"]["kinetics_inits"] = ["scratch"]
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    out = snakemake(root, "-n", "-p", "results/tables.md")
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = _recorded_data(out.stdout)
+    assert {k: v for k, v in data.items() if k.startswith("ucf101/")} == {
+        "ucf101/split1/i3d-rgb-scratch": "real", "ucf101/split1/i3d-flow-scratch": "real",
+        **{f"ucf101/split1/{p}/i3d-{s}-scratch": "stand-in" for p in ("fixed", "fullft") for s in ("rgb", "flow")}}
+
+    config["datasets"]["kinetics400"] = {**config["datasets"]["kinetics400"], "source": "local",
+                                         "root": str(tmp_path / "kinetics")}
+    config["imagenet"] = {"standin": True}
+    config["transfer"]["kinetics_inits"] = ["scratch", "imagenet"]
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    out = snakemake(root, "-n", "-p", "results/tables.md")
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = _recorded_data(out.stdout)
+    assert {k for k, v in data.items() if v == "stand-in"} == {
+        k for k in data if k.endswith("-imagenet")} != set()
+    assert "ucf101/split1/fixed/i3d-rgb-scratch" in data and "kinetics400/split1/i3d-rgb-imagenet" in data

@@ -89,7 +89,7 @@ rule probe:
     params:
         l2=" ".join(map(str, config["transfer"]["probe"]["l2"])),
         folds=config["transfer"]["probe"]["folds"],
-        data=lambda wc: data_kind(wc.dataset),
+        data=lambda wc: seen_data(wc, "fixed"),
         imagenet_source=IMAGENET_SOURCE,
         code=stage_fingerprint("_probe"),
     threads: config["threads"]
