@@ -7,13 +7,14 @@ A tiny config: I3D only, Kinetics and UCF-101 stand-ins, one epoch, so the whole
 from __future__ import annotations
 
 import copy
+import re
 
 import h5py
 import pandas as pd
 import pytest
 import yaml
 
-from test_workflow import TINY, copy_project, planned_rules, snakemake
+from test_workflow import TINY, copy_project, planned, planned_rules, snakemake
 
 SMALL = copy.deepcopy(TINY)
 del SMALL["datasets"]["hmdb51"]
@@ -89,3 +90,67 @@ def test_the_imagenet_standin_replaces_the_download_offline(tmp_path):
     assert "--imagenet resources/weights/googlenet-standin.pth" in out.stdout
     assert "--imagenet-source stand-in" in out.stdout
     assert "results/ucf101/split1/fullft/i3d-rgb-imagenet/model.pt" in out.stdout
+
+
+@pytest.mark.parametrize("init, other", [("scratch", "imagenet"), ("imagenet", "scratch")])
+def test_table4_original_gets_both_starts_for_i3d(tmp_path, init, other):
+    """Table 4's Original column is "with ImageNet / without ImageNet": with both starts in
+    transfer.kinetics_inits, I3D on UCF-101 is also trained (and tested) from the start models.init is not, and
+    Table 4 reads it; Table 2 does not, and with one start nothing is added."""
+    root = copy_project(tmp_path)
+    config = copy.deepcopy(SMALL)
+    config["imagenet"] = {"standin": True}
+    config["models"]["init"] = init
+    config["transfer"]["kinetics_inits"] = ["scratch", "imagenet"]
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    extra = {(f"results/ucf101/split1/i3d-{stream}-{other}/{name}", rule)
+             for stream in ("rgb", "flow") for name, rule in (("model.pt", "train"), ("predictions.h5", "predict"))}
+    assert extra <= set(planned(root, "results/tables.md"))
+    out = snakemake(root, "-n", "results/table4.md")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert all(f"results/ucf101/split1/i3d-{s}-{other}/predictions.h5" in _inputs(out.stdout, "results/table4.csv")
+               for s in ("rgb", "flow"))
+    assert not extra & set(planned(root, "results/table2.md"))
+    config["transfer"]["kinetics_inits"] = [init]
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    assert not extra & set(planned(root, "results/tables.md"))
+
+
+def _inputs(dry_run: str, output: str) -> str:
+    """The input line of the job that writes ``output`` in a dry run's listing."""
+    lines = dry_run.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("output:") and output in line)
+    return next(line for line in reversed(lines[:at]) if line.strip().startswith("input:"))
+
+
+def _recorded_data(dry_run: str) -> dict[str, str]:
+    """The --data each probe / predict command of a dry run (-p) passes, by the folder it writes to."""
+    return dict(re.findall(r"--out results/(\S+)/predictions\.h5 .*?--data (\S+)", dry_run))
+
+
+def test_data_label_is_stand_in_when_any_source_is(tmp_path):
+    """A Fixed or Full-FT row is stand-in when the Kinetics it was pre-trained on is, although UCF-101 is real;
+    any row is stand-in when its ImageNet start is; only a model that saw real data alone is real."""
+    root = copy_project(tmp_path)
+    config = copy.deepcopy(SMALL)
+    config["datasets"]["ucf101"] = {**config["datasets"]["ucf101"], "source": "local", "root": str(tmp_path / "ucf")}
+    config["transfer"]["kinetics_inits"] = ["scratch"]
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    out = snakemake(root, "-n", "-p", "results/tables.md")
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = _recorded_data(out.stdout)
+    assert {k: v for k, v in data.items() if k.startswith("ucf101/")} == {
+        "ucf101/split1/i3d-rgb-scratch": "real", "ucf101/split1/i3d-flow-scratch": "real",
+        **{f"ucf101/split1/{p}/i3d-{s}-scratch": "stand-in" for p in ("fixed", "fullft") for s in ("rgb", "flow")}}
+
+    config["datasets"]["kinetics400"] = {**config["datasets"]["kinetics400"], "source": "local",
+                                         "root": str(tmp_path / "kinetics")}
+    config["imagenet"] = {"standin": True}
+    config["transfer"]["kinetics_inits"] = ["scratch", "imagenet"]
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    out = snakemake(root, "-n", "-p", "results/tables.md")
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = _recorded_data(out.stdout)
+    assert {k for k, v in data.items() if v == "stand-in"} == {
+        k for k in data if k.endswith("-imagenet")} != set()
+    assert "ucf101/split1/fixed/i3d-rgb-scratch" in data and "kinetics400/split1/i3d-rgb-imagenet" in data

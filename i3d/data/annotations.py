@@ -118,8 +118,10 @@ def select_subset(manifest: pd.DataFrame, classes: Sequence[str] | int | None = 
     """A deterministic subset, so a user with 50 GB rather than 450 GB can still run the real pipeline.
 
     ``classes``: class names to keep, or a number *K* for the first *K* training classes in sorted order; ``None``
-    keeps all. ``max_per_class``: at most this many clips per class in each split (the first by clip id, so the
-    same clips are chosen on every run and by every download job). Class indices are renumbered 0..K-1.
+    keeps all. ``max_per_class``: at most this many training and this many test clips per class in each split
+    (the first by clip id, so the same clips are chosen on every run and by every download job); a clip kept
+    for one split but beyond the cap in another is ``none`` there, and one within no split's cap is dropped.
+    Class indices are renumbered 0..K-1.
     """
     df = manifest
     if classes is not None:
@@ -131,13 +133,27 @@ def select_subset(manifest: pd.DataFrame, classes: Sequence[str] | int | None = 
                              f"{' ...' if len(unknown) > 5 else ''}")
         df = df[df.label.isin(wanted)]
     if max_per_class is not None:
-        split_key = df[list(SPLIT_COLUMNS)].astype(str).agg("/".join, axis=1)
-        df = (df.assign(_key=split_key).sort_values("clip_id", kind="stable")
-              .groupby(["label", "_key"], sort=False).head(max_per_class).drop(columns="_key"))
+        df = _cap_per_split(df, max_per_class)
     labels = sorted(df.loc[df.label_index >= 0, "label"].unique())
     index = {c: i for i, c in enumerate(labels)}
     df = df.assign(label_index=df.label.map(index).fillna(-1).astype(int))
     return df.sort_values("clip_id", kind="stable").reset_index(drop=True)
+
+
+def _cap_per_split(df: pd.DataFrame, cap: int) -> pd.DataFrame:
+    """Per split column, the first ``cap`` clips by id of each (class, train / test) keep their role there; the
+    others become ``none`` in that split. Capping each split on its own: a clip's roles differ between
+    splits (UCF-101's groups rotate through the test split), so capping per role combination kept several
+    times ``cap`` per class in a split."""
+    df = df.sort_values("clip_id", kind="stable")
+    kept = pd.Series(False, index=df.index)
+    for column in SPLIT_COLUMNS:
+        role = df[column].astype(str)
+        member = role.isin(["train", "test"])
+        within = df.groupby(["label", role], sort=False).cumcount() < cap
+        df = df.assign(**{column: role.where(within | ~member, "none")})
+        kept |= member & within
+    return df[kept]
 
 
 def shard_rows(manifest: pd.DataFrame, shard: int, num_shards: int) -> pd.DataFrame:

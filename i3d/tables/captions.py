@@ -63,10 +63,10 @@ def standin_data(df: pd.DataFrame) -> list[str]:
     """What rows on stand-in data can be compared with."""
     if not (df.data == "stand-in").any():
         return []
-    return ["", ("**Stand-in data:** rows marked `stand-in` were trained and tested on the built-in, procedurally "
-                "rendered stand-in datasets (few motion-defined classes, small clips, short training on a CPU), "
-                "not on the real datasets: compare them with chance and with each other, not with the paper's "
-                "numbers.")]
+    return ["", ("**Stand-in data:** rows marked `stand-in` learnt from a built-in, procedurally rendered stand-in "
+                "(few motion-defined classes, small clips, short training on a CPU) somewhere: the dataset they "
+                "were trained and tested on, the Kinetics they were pre-trained on, or the ImageNet weights they "
+                "started from: compare them with chance and with each other, not with the paper's numbers.")]
 
 
 def standin_imagenet(df: pd.DataFrame) -> list[str]:

@@ -7,8 +7,8 @@ between the workflow and the tables:
 - ``init``: ``scratch`` or ``imagenet`` (required). For ``fixed`` and ``fullft`` it is the initialisation of
   the *Kinetics* model the features or weights came from: ``imagenet`` = ImageNet→Kinetics, ``scratch`` =
   Kinetics only;
-- ``data``: ``stand-in`` or ``real`` (required): ``stand-in`` when any data the model saw (the Kinetics it was
-  pre-trained on included) was the procedurally rendered stand-in;
+- ``data``: ``stand-in`` or ``real`` (required): ``stand-in`` when anything the model learnt from (the Kinetics
+  it was pre-trained on and its ImageNet start included) was a procedurally rendered stand-in;
 - ``protocol`` (optional, default ``original``): ``original`` = trained on ``dataset`` itself; ``fixed`` = a
   softmax probe on frozen Kinetics features; ``fullft`` = fine-tuned end to end from Kinetics;
 - ``imagenet_source`` (optional, only read when ``init`` is ``imagenet``; default ``torchvision``):

@@ -42,6 +42,15 @@ def data_kind(dataset):
     return "stand-in" if config["datasets"][dataset]["source"] == "synthetic" else "real"
 
 
+def seen_data(wc, protocol="original"):
+    """The `--data` a predictions file records: stand-in when anything the model learnt from was one: the
+    dataset, the Kinetics it was pre-trained on (protocols fixed and fullft), or the ImageNet start (init
+    imagenet; for fixed and fullft the Kinetics model's)."""
+    datasets = [wc.dataset] + (["kinetics400"] if protocol != "original" else [])
+    standin_imagenet = wc.init == "imagenet" and config["imagenet"]["standin"]
+    return "stand-in" if standin_imagenet or "stand-in" in map(data_kind, datasets) else "real"
+
+
 def arch_settings(arch):
     """The architecture's resolved init, frames_scale and epochs_scale (config validation fills models.per_arch)."""
     return config["models"]["per_arch"][arch]

@@ -120,9 +120,9 @@ rule kinetics_part:
 
 
 rule kinetics_replacement:
-    input:
-        lambda wc: [f"results/{wc.dataset}/download/train/part{i:03d}.csv"
-                    for i in range(kinetics_parts(wc.dataset)["train"])],
+    input:  # every part of both splits: the report of clips in no part reads each part's .done marker
+        lambda wc: [f"results/{wc.dataset}/download/{split}/part{i:03d}.csv"
+                    for split, parts in kinetics_parts(wc.dataset).items() for i in range(parts)],
     output:
         "results/{dataset}/download/replacement.csv",
     log:

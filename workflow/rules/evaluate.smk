@@ -2,6 +2,11 @@
 # logits averaged over time; others: their Table 1 test samples, averaged).
 
 
+def output_protocol(output):
+    """predict serves Original models and (as predict_fullft) fine-tuned ones: which, by the output's folder."""
+    return "fullft" if "/fullft/" in output[0] else "original"
+
+
 rule predict:
     input:
         model="results/{dataset}/split{split}/{arch}-{stream}-{init}/model.pt",
@@ -15,8 +20,8 @@ rule predict:
         "results/benchmarks/{dataset}/split{split}/{arch}-{stream}-{init}/predict.tsv"
     params:
         crop=lambda wc: config["datasets"][wc.dataset]["test"]["crop_size"],
-        data=lambda wc: data_kind(wc.dataset),
-        protocol=lambda wc, output: "fullft" if "/fullft/" in output[0] else "original",
+        data=lambda wc, output: seen_data(wc, output_protocol(output)),
+        protocol=lambda wc, output: output_protocol(output),
         imagenet_source=IMAGENET_SOURCE,
         device=config["device"],
         code=lambda wc: stage_fingerprint("_predict", wc.arch),
