@@ -39,7 +39,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def _add_subset_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subset-classes", nargs="*", default=None, metavar="CLASS",
                    help="real data: only these classes, or a number K for the first K in sorted order")
-    p.add_argument("--max-per-class", type=int, default=None, help="real data: at most N clips per class and split")
+    p.add_argument("--max-per-class", type=int, default=None, help="real data: at most N training and N test clips per class in each split")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
