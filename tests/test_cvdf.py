@@ -221,6 +221,38 @@ def test_the_replacement_overwrites_a_corrupt_clip(srv, tmp_path):
     assert (tmp_path / "clips" / f"{a1}.mp4").read_bytes() == _content(a1, "fixed")
 
 
+def test_a_re_extracted_part_keeps_the_replacement_clips(srv, tmp_path):
+    """A part extracted again after the replacement (a clip of it went missing; or --forcerun) must not bring
+    the corrupt originals back: the same size as the re-encoded copies, so only their content tells."""
+    _setup(srv, tmp_path)
+    a1, b1 = _clip("aaaaaaaaaa1", 10), _clip("bbbbbbbbbb1", 30)
+    fetch_part(_mirrors(srv), tmp_path, "train", 0, progress=False)
+    fetch_replacement(_mirrors(srv), tmp_path, progress=False)
+    (tmp_path / "clips" / f"{b1}.mp4").unlink()
+    rows = fetch_part(_mirrors(srv), tmp_path, "train", 0, progress=False)
+    assert len(_requests(srv, "/400/train/part_0.tar.gz")) == 2
+    assert (tmp_path / "clips" / f"{a1}.mp4").read_bytes() == _content(a1, "fixed")
+    assert (tmp_path / "clips" / f"{b1}.mp4").read_bytes() == _content(b1)
+    assert _status(rows)[("clip", a1)] == "present" and _status(rows)[("clip", b1)] == "downloaded"
+    assert set(_status(fetch_replacement(_mirrors(srv), tmp_path, progress=False)).values()) == {"present"}
+    assert (tmp_path / "clips" / f"{a1}.mp4").read_bytes() == _content(a1, "fixed")
+
+
+def test_the_replacement_is_done_by_its_clips_content_not_their_presence(srv, tmp_path):
+    """A replacement clip lost and brought back by its part (the corrupt original, nothing better on disk)
+    makes the replacement job fetch its archive again."""
+    _setup(srv, tmp_path)
+    a1 = _clip("aaaaaaaaaa1", 10)
+    fetch_part(_mirrors(srv), tmp_path, "train", 0, progress=False)
+    fetch_replacement(_mirrors(srv), tmp_path, progress=False)
+    (tmp_path / "clips" / f"{a1}.mp4").unlink()
+    fetch_part(_mirrors(srv), tmp_path, "train", 0, progress=False)
+    assert (tmp_path / "clips" / f"{a1}.mp4").read_bytes() == _content(a1)
+    rows = fetch_replacement(_mirrors(srv), tmp_path, progress=False)
+    assert _status(rows)[("archive", "replacement_for_corrupted_k400.tgz")] == "downloaded"
+    assert (tmp_path / "clips" / f"{a1}.mp4").read_bytes() == _content(a1, "fixed")
+
+
 def test_k700_2020_naming(srv, tmp_path):
     _setup(srv, tmp_path, "700_2020", splits=("train",))
     assert part_count(tmp_path, "train", version="700_2020") == 1

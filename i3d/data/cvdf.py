@@ -10,7 +10,8 @@ be rerun at any point:
   into ``root/clips/``, write a marker listing them, remove the tarball; a rerun after the marker does nothing,
   even once the tarball is gone;
 - :func:`fetch_replacement`: the archive of ~1,400 re-encoded K400 train clips that were corrupt in the parts,
-  extracted over them (run it after every train part);
+  extracted over them (run it after every train part); its marker records each clip's sha256, so it is done
+  only while the clips hold those bytes, and a part extracted again later leaves them alone;
 - :func:`absent_rows`: report rows for the wanted clips no part holds, once a split's parts are done.
 
 A part's URL is rebased onto each configured mirror as ``<mirror>/<split>/<file name>`` (percent-quoted: K600's
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from ..atomic import write_text_atomic
 from .archives import ArchiveError, extract
-from .download import DownloadError, download
+from .download import DownloadError, download, sha256_of
 from .report import report_row
 from .sources import KINETICS_MIRROR, KINETICS_PARTS, mirror_urls
 
@@ -132,21 +133,36 @@ def fetch_part(mirrors: Sequence[str] | None, root: str | Path, split: str, inde
     name = names[index]
     return _fetch_archive(mirror_urls(_mirrors(mirrors, version), f"{split}/{name}"), root / "cvdf" / split / name,
                           root / "cvdf" / split / f"part_{index}.done", root / "clips", verify_tls=verify_tls,
-                          keep_archive=keep_archive, wanted=wanted, progress=progress)
+                          keep_archive=keep_archive, wanted=wanted, progress=progress,
+                          replaced=_replaced(root))
 
 
 def fetch_replacement(mirrors: Sequence[str] | None, root: str | Path, *, version: str = "400",
                       verify_tls: bool = True, keep_archive: bool = False, wanted: set[str] | None = None,
                       progress: bool = True) -> list[dict]:
     """The re-encoded copies of the K400 train clips that are corrupt in the parts, extracted over them in
-    ``root/clips/``: run it after every train part, or a part extracted later would bring a corrupt copy back.
-    Rows and ``wanted`` as in :func:`fetch_part`."""
+    ``root/clips/``: run it after every train part (one extracted again later leaves the re-encoded copies alone,
+    and a lost one is fetched again here). Rows and ``wanted`` as in :func:`fetch_part`."""
     root, name = Path(root), _version(version).replacement
     if name is None:
         raise ValueError(f"Kinetics {version} has no replacement archive on the CVDF mirror")
     return _fetch_archive(mirror_urls(_mirrors(mirrors, version), name), root / "cvdf" / name,
-                          root / "cvdf" / "replacement.done", root / "clips", verify_tls=verify_tls,
-                          keep_archive=keep_archive, wanted=wanted, progress=progress)
+                          _replacement_marker(root), root / "clips", verify_tls=verify_tls,
+                          keep_archive=keep_archive, wanted=wanted, progress=progress, by_content=True)
+
+
+def _replacement_marker(root: Path) -> Path:
+    return root / "cvdf" / "replacement.done"
+
+
+def _replaced(root: Path) -> dict[str, str]:
+    """The clips the replacement archive put in ``root/clips/``, with their sha256 ({} before it ran)."""
+    marker = _replacement_marker(root)
+    return json.loads(marker.read_text()).get("sha256", {}) if marker.is_file() else {}
+
+
+def _holds(path: Path, sha256: str) -> bool:
+    return path.is_file() and sha256_of(path) == sha256
 
 
 def _clip_file(member: str) -> str | None:
@@ -159,21 +175,29 @@ def _needed(members: Sequence[str], wanted: set[str] | None) -> list[str]:
     return [m for m in members if wanted is None or m.removesuffix(".mp4") in wanted]
 
 
-def _done(marker: Path, clips: Path, wanted: set[str] | None) -> list[str] | None:
+def _done(marker: Path, clips: Path, wanted: set[str] | None, *, by_content: bool = False) -> list[str] | None:
     """The clips this archive holds for ``wanted`` when its marker says they were extracted and they are still
-    there (sizes are not compared: the replacement archive overwrites some); None: fetch it (again)."""
+    there (a part's sizes are not compared: the replacement archive overwrites some); ``by_content``: and hold
+    the sha256 the marker recorded (the replacement's, which a part extracted again may have overwritten with
+    a corrupt copy of the same size). None: fetch it (again)."""
     if not marker.is_file():
         return None
     record = json.loads(marker.read_text())
     needed = _needed(record["members"], wanted)
     ok = all(m in record["extracted"] and (clips / m).is_file() for m in needed)
+    if ok and by_content:
+        digests = record.get("sha256", {})
+        ok = all(m in digests and _holds(clips / m, digests[m]) for m in needed)
     return needed if ok else None
 
 
 def _fetch_archive(urls: list[str], archive: Path, marker: Path, clips: Path, *, verify_tls: bool,
-                   keep_archive: bool, wanted: set[str] | None, progress: bool) -> list[dict]:
-    """Download ``archive`` unless its ``marker`` covers ``wanted``, extract, verify, mark, tidy up; the rows."""
-    done = _done(marker, clips, wanted)
+                   keep_archive: bool, wanted: set[str] | None, progress: bool, by_content: bool = False,
+                   replaced: dict[str, str] | None = None) -> list[dict]:
+    """Download ``archive`` unless its ``marker`` covers ``wanted``, extract, verify, mark, tidy up; the rows.
+    ``by_content``: record (and check, see :func:`_done`) each clip's sha256; ``replaced``: clips (name:
+    sha256) not extracted while they hold those bytes, the replacement's re-encoded copies."""
+    done = _done(marker, clips, wanted, by_content=by_content)
     if done is not None:
         return [report_row(archive.name, "archive", "present", source=urls[0]),
                 *(report_row(m.removesuffix(".mp4"), "clip", "present", source=archive.name) for m in done)]
@@ -184,29 +208,40 @@ def _fetch_archive(urls: list[str], archive: Path, marker: Path, clips: Path, *,
         except DownloadError as err:
             return [report_row(archive.name, "archive", "retry_later", str(err), urls[0])]
     members: list[str] = []
+    kept: list[str] = []
+    replaced = replaced or {}
 
     def select(member: str) -> bool:
         clip = _clip_file(member)
         if clip is None:
             return False
         members.append(clip)
-        return wanted is None or clip.removesuffix(".mp4") in wanted
+        if wanted is not None and clip.removesuffix(".mp4") not in wanted:
+            return False
+        if clip in replaced and _holds(clips / clip, replaced[clip]):
+            kept.append(clip)
+            return False
+        return True
 
     try:
         written = extract(archive, clips, select=select, flatten=True)
     except ArchiveError as err:  # the bytes are bad: fetch them afresh next time
         archive.unlink()
         return [report_row(archive.name, "archive", "retry_later", str(err), urls[0])]
-    extracted = {p.name: p.stat().st_size for p in written}
+    extracted = {p.name: p.stat().st_size for p in written} | {n: (clips / n).stat().st_size for n in kept}
     missing = sorted(set(_needed(members, wanted)) - set(extracted))
     if missing:  # archives.extract writes every selected member or raises; this guards that contract
         raise ArchiveError(archive, f"{len(missing)} selected member(s) not extracted, e.g. {missing[0]}")
-    write_text_atomic(marker, json.dumps({"archive": archive.name, "members": members, "extracted": extracted},
-                                         indent=1))
+    record = {"archive": archive.name, "members": members, "extracted": extracted}
+    if by_content:
+        record["sha256"] = {p.name: sha256_of(p) for p in written}
+    write_text_atomic(marker, json.dumps(record, indent=1))
     if not keep_archive:
         archive.unlink()
     return [report_row(archive.name, "archive", status, source=urls[0]),
-            *(report_row(Path(n).stem, "clip", "downloaded", source=archive.name) for n in extracted)]
+            *(report_row(p.stem, "clip", "downloaded", source=archive.name) for p in written),
+            *(report_row(Path(n).stem, "clip", "present", "the replacement archive's re-encoded copy, kept",
+                         archive.name) for n in kept)]
 
 
 def absent_rows(root: str | Path, split: str, wanted: set[str], *, version: str = "400") -> list[dict]:
