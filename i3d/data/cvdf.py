@@ -14,6 +14,11 @@ be rerun at any point:
   only while the clips hold those bytes, and a part extracted again later leaves them alone;
 - :func:`absent_rows`: report rows for the wanted clips no part holds, once a split's parts are done.
 
+An archive that every mirror answers with 404/410, or whose content is refused (a member outside the
+destination, a link: :class:`~i3d.data.archives.UnsafeArchive`; the archive is then kept as evidence, so a
+rerun does not download it again to fail the same way), is reported ``unavailable`` and recorded beside its
+marker (``part_<i>.unavailable``, with the reason): its job succeeds and the pipeline goes on without it.
+
 A part's URL is rebased onto each configured mirror as ``<mirror>/<split>/<file name>`` (percent-quoted: K600's
 per-class parts are named like ``mountain climber (exercise).tar.gz``).
 """
@@ -26,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import write_text_atomic
-from .archives import ArchiveError, extract
+from .archives import ArchiveError, UnsafeArchive, extract
 from .download import DownloadError, download, sha256_of
+from .fetch import gone_for_good
 from .report import report_row
 from .sources import KINETICS_MIRROR, KINETICS_PARTS, mirror_urls
 
@@ -116,18 +122,28 @@ def part_count(root: str | Path, split: str, *, version: str = "400") -> int:
     raise FileNotFoundError(f"{_path_list(Path(root), split)} not found: fetch the annotations first")
 
 
+class PartCountMismatch(ValueError):
+    """The configured part count of a split is not the mirror's: the workflow would plan too few jobs (parts
+    never fetched) or too many (jobs for parts that do not exist)."""
+
+
 def fetch_part(mirrors: Sequence[str] | None, root: str | Path, split: str, index: int, *, version: str = "400",
                verify_tls: bool = True, keep_archive: bool = False, wanted: set[str] | None = None,
-               progress: bool = True) -> list[dict]:
+               progress: bool = True, parts: int | None = None) -> list[dict]:
     """Download part ``index`` (0-based line of the split's path list) and extract its clips into ``root/clips/``.
 
     ``wanted``: clip ids (``<youtube_id>_<start:06d>_<end:06d>``) to extract, ``None`` for all. A subset saves
     disk, not bandwidth: the clips of a class are spread over every part, so each part is downloaded whole.
     Returns an ``archive`` row for the part (``retry_later`` when every mirror failed or the tarball is corrupt;
-    the next run resumes or fetches it again) and a ``clip`` row per extracted clip.
+    the next run resumes or fetches it again) and a ``clip`` row per extracted clip. ``parts``: the configured
+    part count of ``split`` (the workflow's jobs), checked against the path list (:class:`PartCountMismatch`).
     """
     root = Path(root)
     names = part_names(root, split)
+    if parts is not None and parts != len(names):
+        raise PartCountMismatch(f"download.parts.{split} is {parts}, but the mirror's path list "
+                                f"{_path_list(root, split)} lists {len(names)} {split} parts: set "
+                                f"download.parts.{split}: {len(names)} in the dataset's config")
     if not 0 <= index < len(names):
         raise IndexError(f"{split} has {len(names)} parts in {_path_list(root, split)}; no part {index}")
     name = names[index]
@@ -206,6 +222,8 @@ def _fetch_archive(urls: list[str], archive: Path, marker: Path, clips: Path, *,
         try:
             download(urls, archive, verify_tls=verify_tls, progress=progress)
         except DownloadError as err:
+            if gone_for_good(err):
+                return [_unavailable(marker, archive.name, f"no mirror has it: {err}", urls[0])]
             return [report_row(archive.name, "archive", "retry_later", str(err), urls[0])]
     members: list[str] = []
     kept: list[str] = []
@@ -225,6 +243,9 @@ def _fetch_archive(urls: list[str], archive: Path, marker: Path, clips: Path, *,
 
     try:
         written = extract(archive, clips, select=select, flatten=True)
+    except UnsafeArchive as err:  # the archive's content, not its transfer: the same bytes would fail again
+        return [_unavailable(marker, archive.name, f"{err}; the archive is kept for inspection (delete it to "
+                                                   f"download it again)", urls[0])]
     except ArchiveError as err:  # the bytes are bad: fetch them afresh next time
         archive.unlink()
         return [report_row(archive.name, "archive", "retry_later", str(err), urls[0])]
@@ -236,6 +257,7 @@ def _fetch_archive(urls: list[str], archive: Path, marker: Path, clips: Path, *,
     if by_content:
         record["sha256"] = {p.name: sha256_of(p) for p in written}
     write_text_atomic(marker, json.dumps(record, indent=1))
+    marker.with_suffix(".unavailable").unlink(missing_ok=True)
     if not keep_archive:
         archive.unlink()
     return [report_row(archive.name, "archive", status, source=urls[0]),
@@ -244,14 +266,27 @@ def _fetch_archive(urls: list[str], archive: Path, marker: Path, clips: Path, *,
                          archive.name) for n in kept)]
 
 
+def _unavailable(marker: Path, name: str, reason: str, source: str) -> dict:
+    """Record that the archive of ``marker`` cannot be had (read by :func:`absent_rows`); its report row."""
+    write_text_atomic(marker.with_suffix(".unavailable"), reason + "\n")
+    return report_row(name, "archive", "unavailable", reason, source)
+
+
 def absent_rows(root: str | Path, split: str, wanted: set[str], *, version: str = "400") -> list[dict]:
-    """``unavailable`` rows for the ``wanted`` clips of ``split`` that no part holds (CVDF lacks ~6,000 K400
-    clips), so the report counts them; call it once every part of the split is done (ValueError otherwise)."""
+    """Rows for the ``wanted`` clips of ``split`` that no extracted part holds, so the report counts them:
+    ``unavailable`` once every part is extracted or unavailable (CVDF lacks ~6,000 K400 clips), else
+    ``retry_later`` (a part not extracted yet may hold them)."""
     root = Path(root)
     markers = [root / "cvdf" / split / f"part_{i}.done" for i in range(part_count(root, split, version=version))]
-    pending = [m.name for m in markers if not m.is_file()]
+    done = [m for m in markers if m.is_file()]
+    gone = [m.stem for m in markers if not m.is_file() and m.with_suffix(".unavailable").is_file()]
+    pending = [m.stem for m in markers if not m.is_file() and m.stem not in gone]
+    held = {m.removesuffix(".mp4") for marker in done for m in json.loads(marker.read_text())["members"]}
     if pending:
-        raise ValueError(f"{len(pending)} {split} part(s) not extracted yet (e.g. {pending[0]}): run them first")
-    held = {m.removesuffix(".mp4") for marker in markers for m in json.loads(marker.read_text())["members"]}
-    return [report_row(clip, "clip", "unavailable", f"in none of the {len(markers)} CVDF {split} parts")
-            for clip in sorted(wanted - held)]
+        status, reason = "retry_later", (f"in none of the {len(done)} extracted CVDF {split} parts; "
+                                         f"{len(pending)} part(s) not extracted yet (e.g. {pending[0]})")
+    else:
+        status, reason = "unavailable", f"in none of the {len(markers)} CVDF {split} parts"
+        if gone:
+            reason += f"; {len(gone)} of them unavailable ({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''})"
+    return [report_row(clip, "clip", status, reason) for clip in sorted(wanted - held)]
