@@ -9,7 +9,8 @@ follows a per-path *plan*: one action per request, in order, then plain serving.
 - ``429``: Too Many Requests with ``Retry-After: 1``;
 - ``wrong``: as many bytes as the file, different ones (a corrupt mirror);
 - ``norange``: the whole file with 200, whatever Range asked;
-- ``badrange``: a 206 whose Content-Range starts one byte later than asked (a broken proxy).
+- ``badrange``: a 206 whose Content-Range starts one byte later than asked (a broken proxy);
+- ``416``: Range Not Satisfiable without a Content-Range (a server that omits the file's size).
 
 Every request's path and Range header is recorded in :attr:`seen`. ``rate`` (bytes/s) throttles the body, so a
 test or benchmark can interrupt a transfer half-way.
@@ -38,7 +39,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             srv.seen.append((path, rng))
             plan = srv.plans.get(path, [])
             action = plan.pop(0) if plan else "ok"
-        if action in ("404", "500", "503"):
+        if action in ("404", "416", "500", "503"):
             self.send_error(int(action))
             return
         if action == "429":
@@ -109,7 +110,7 @@ class _Server(http.server.ThreadingHTTPServer):
 class LoopbackServer:
     """``with LoopbackServer(root) as srv:`` serves ``root`` at ``srv.url`` (http://127.0.0.1:<free port>)."""
 
-    ACTIONS: ClassVar[tuple[str, ...]] = ("drop", "404", "500", "503", "429", "wrong", "norange", "badrange")
+    ACTIONS: ClassVar[tuple[str, ...]] = ("drop", "404", "416", "500", "503", "429", "wrong", "norange", "badrange")
 
     def __init__(self, root: str | Path, *, rate: float | None = None) -> None:
         self._httpd = _Server(("127.0.0.1", 0), _Handler)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from i3d.acquire.archives import ArchiveError, archive_format, extract
+from i3d.acquire.archives import ArchiveError, UnsafeArchive, archive_format, extract
 
 SAMPLES = Path(os.environ.get("I3D_RAR_SAMPLES", Path(__file__).parents[1] / "resources" / "rar_samples"))
 
@@ -67,7 +67,7 @@ def test_rar_select_and_flatten(samples: Path, tmp_path: Path) -> None:
 
 def test_rar_links_are_refused_and_nothing_leaves_dest(samples: Path, tmp_path: Path) -> None:
     dest = tmp_path / "dest"
-    with pytest.raises(ArchiveError, match=r"rar5-evil-symlink-traversal\.rar: member 'up' is a link"):
+    with pytest.raises(UnsafeArchive, match=r"rar5-evil-symlink-traversal\.rar: member 'up' is a link"):
         extract(samples / "rar5-evil-symlink-traversal.rar", dest)  # up -> .., then up/pwned.txt
     assert not (tmp_path / "pwned.txt").exists() and not (dest / "up").is_symlink()
     out = extract(samples / "rar3-symlink-unix.rar", dest, select=lambda n: not n.endswith("_link"))
@@ -146,7 +146,7 @@ def test_flatten_and_select(tmp_path: Path) -> None:
     assert out == [tmp_path / "clips" / "a.mp4", tmp_path / "clips" / "c.mp4"]
     assert sorted(os.listdir(tmp_path / "clips")) == ["a.mp4", "c.mp4"]
     twice = _tar(tmp_path / "twice.tar", {"x/a.mp4": b"1", "y/a.mp4": b"2"})
-    with pytest.raises(ArchiveError, match=r"'x/a\.mp4' and 'y/a\.mp4' would both be written"):
+    with pytest.raises(UnsafeArchive, match=r"'x/a\.mp4' and 'y/a\.mp4' would both be written"):
         extract(twice, tmp_path / "flat", flatten=True)
 
 
@@ -154,7 +154,7 @@ def test_flatten_and_select(tmp_path: Path) -> None:
 @pytest.mark.parametrize("pack", [_tar, _zip])
 def test_members_outside_dest_are_refused(tmp_path: Path, evil: str, pack) -> None:
     archive = pack(tmp_path / "evil.bin", {"ok.mp4": b"ok", evil: b"pwned"})
-    with pytest.raises(ArchiveError, match=r"evil\.bin: member .* would be written outside the destination"):
+    with pytest.raises(UnsafeArchive, match=r"evil\.bin: member .* would be written outside the destination"):
         extract(archive, tmp_path / "a" / "dest")
     assert not list(tmp_path.rglob("escape.mp4")) and not Path("/tmp/abs.mp4").exists()
 
@@ -165,7 +165,7 @@ def test_tar_links_are_refused(tmp_path: Path) -> None:
         link = tarfile.TarInfo("clips")
         link.type, link.linkname = tarfile.SYMTYPE, "/etc"
         tf.addfile(link)
-    with pytest.raises(ArchiveError, match=r"links\.tar: member 'clips' is a link or special file"):
+    with pytest.raises(UnsafeArchive, match=r"links\.tar: member 'clips' is a link or special file"):
         extract(archive, tmp_path / "dest")
     assert not (tmp_path / "dest" / "clips").exists()
 
@@ -176,8 +176,9 @@ def test_truncated_tar_and_corrupt_zip_are_archive_errors(tmp_path: Path) -> Non
     for cut in (len(whole) // 4, 3 * len(whole) // 4, len(whole) - 10):
         archive = tmp_path / f"cut{cut}.tar.gz"
         archive.write_bytes(whole[:cut])
-        with pytest.raises(ArchiveError, match=rf"cut{cut}\.tar\.gz: corrupt or truncated gzip-tar archive"):
+        with pytest.raises(ArchiveError, match=rf"cut{cut}\.tar\.gz: corrupt or truncated gzip-tar archive") as err:
             extract(archive, tmp_path / f"out{cut}")
+        assert not isinstance(err.value, UnsafeArchive)  # a fresh download may cure it: not the archive's content
         assert not list((tmp_path / f"out{cut}").rglob("*.tmp*"))
     plain = _tar(tmp_path / "plain.tar", big).read_bytes()
     (tmp_path / "cut.tar").write_bytes(plain[:300_000])  # inside b.mp4's data

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import random
+import socket
 import tarfile
 from pathlib import Path
 
@@ -16,7 +17,16 @@ import pytest
 from i3d.acquire import cvdf
 from i3d.data.annotations import kinetics_clip_id, read_annotations
 from i3d.acquire.archives import ArchiveError
-from i3d.acquire.cvdf import absent_rows, fetch_annotations, fetch_part, fetch_replacement, part_count, part_names
+from i3d.cli import main
+from i3d.acquire.cvdf import (
+    PartCountMismatch,
+    absent_rows,
+    fetch_annotations,
+    fetch_part,
+    fetch_replacement,
+    part_count,
+    part_names,
+)
 from loopback import LoopbackServer
 
 S3 = "https://s3.amazonaws.com/kinetics"
@@ -73,6 +83,8 @@ def mirror(tmp_path_factory) -> Path:
     val = [_clip(v, s) for _, v, s in VAL]
     _tar(k400 / "val" / "part_0.tar.gz", {f"val/{c}.mp4": _content(c) for c in val})
     _path_list(k400 / "val" / "k400_val_path.txt", [f"{S3}/400/val/part_0.tar.gz"])
+    # not in a path list: a test names it in its own (a member outside the destination, after a good one)
+    _tar(k400 / "train" / "part_evil.tar.gz", {f"{a1}.mp4": _content(a1), "../../escape.mp4": b"pwned"})
     _tar(k400 / "replacement_for_corrupted_k400.tgz",
          {f"replacement/replacement_for_corrupted_k400/{a1}.mp4": _content(a1, "fixed")})
     k700 = root / "700_2020"
@@ -174,10 +186,41 @@ def test_a_dropped_transfer_resumes_where_it_stopped(srv, tmp_path):
 
 def test_a_part_no_mirror_serves_is_retried_later(srv, tmp_path):
     _setup(srv, tmp_path)
-    rows = fetch_part([f"{srv.url}/gone/400"], tmp_path, "train", 0, progress=False)
-    assert _status(rows) == {("archive", "part_0.tar.gz"): "retry_later"}
-    assert "404" in rows[0]["reason"]
+    with socket.socket() as sock:  # a port on 127.0.0.1 that nothing listens on (once closed)
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/400"
+    rows = fetch_part([f"{srv.url}/gone/400", closed], tmp_path, "train", 0, progress=False)
+    assert _status(rows) == {("archive", "part_0.tar.gz"): "retry_later"}  # one mirror may have it once it is up
+    assert "404" in rows[0]["reason"] and "cannot connect" in rows[0]["reason"]
     assert not (tmp_path / "cvdf" / "train" / "part_0.done").exists()
+
+
+def test_a_part_no_mirror_has_is_unavailable(srv, tmp_path):
+    """Every mirror answers 404: the part is recorded unavailable (its job succeeds, the pipeline goes on) and
+    the split's wanted clips that no other part holds are reported unavailable."""
+    _setup(srv, tmp_path)
+    rows = fetch_part([f"{srv.url}/gone/400", f"{srv.url}/gone/too"], tmp_path, "train", 0, progress=False)
+    assert _status(rows) == {("archive", "part_0.tar.gz"): "unavailable"}
+    assert "HTTP 404" in rows[0]["reason"] and "no mirror has it" in rows[0]["reason"]
+    fetch_part(_mirrors(srv), tmp_path, "train", 1, progress=False)
+    a1 = _clip("aaaaaaaaaa1", 10)
+    rows = absent_rows(tmp_path, "train", {a1, _clip("aaaaaaaaaa2", 20)})
+    assert _status(rows) == {("clip", a1): "unavailable"} and "1 of them unavailable (part_0)" in rows[0]["reason"]
+    assert set(_status(fetch_part(_mirrors(srv), tmp_path, "train", 0, progress=False)).values()) == {"downloaded"}
+    assert absent_rows(tmp_path, "train", {a1}) == []  # the mirror has it again: no longer unavailable
+
+
+def test_an_unsafe_part_is_kept_as_evidence_and_not_fetched_again(srv, tmp_path):
+    (tmp_path / "cvdf").mkdir()
+    (tmp_path / "cvdf" / "train_path.txt").write_text(f"{S3}/400/train/part_evil.tar.gz\n")
+    for _ in range(2):  # the rerun extracts the kept archive again: the same answer, no download
+        rows = fetch_part(_mirrors(srv), tmp_path, "train", 0, progress=False)
+        assert _status(rows) == {("archive", "part_evil.tar.gz"): "unavailable"}
+        assert "'../../escape.mp4' would be written outside the destination" in rows[0]["reason"]
+        assert "delete it to download it again" in rows[0]["reason"]
+        assert (tmp_path / "cvdf" / "train" / "part_evil.tar.gz").is_file()
+    assert len(_requests(srv, "/400/train/part_evil.tar.gz")) == 1
+    assert not list(tmp_path.parent.glob("escape.mp4")) and not list(tmp_path.rglob("escape.mp4"))
 
 
 def test_a_corrupt_part_is_removed_and_retried_later(srv, tmp_path):
@@ -225,6 +268,38 @@ def test_the_replacement_overwrites_a_corrupt_clip(srv, tmp_path):
     assert (tmp_path / "clips" / f"{a1}.mp4").read_bytes() == _content(a1, "fixed")
 
 
+def test_a_re_extracted_part_keeps_the_replacement_clips(srv, tmp_path):
+    """A part extracted again after the replacement (a clip of it went missing; or --forcerun) must not bring
+    the corrupt originals back: the same size as the re-encoded copies, so only their content tells."""
+    _setup(srv, tmp_path)
+    a1, b1 = _clip("aaaaaaaaaa1", 10), _clip("bbbbbbbbbb1", 30)
+    fetch_part(_mirrors(srv), tmp_path, "train", 0, progress=False)
+    fetch_replacement(_mirrors(srv), tmp_path, progress=False)
+    (tmp_path / "clips" / f"{b1}.mp4").unlink()
+    rows = fetch_part(_mirrors(srv), tmp_path, "train", 0, progress=False)
+    assert len(_requests(srv, "/400/train/part_0.tar.gz")) == 2
+    assert (tmp_path / "clips" / f"{a1}.mp4").read_bytes() == _content(a1, "fixed")
+    assert (tmp_path / "clips" / f"{b1}.mp4").read_bytes() == _content(b1)
+    assert _status(rows)[("clip", a1)] == "present" and _status(rows)[("clip", b1)] == "downloaded"
+    assert set(_status(fetch_replacement(_mirrors(srv), tmp_path, progress=False)).values()) == {"present"}
+    assert (tmp_path / "clips" / f"{a1}.mp4").read_bytes() == _content(a1, "fixed")
+
+
+def test_the_replacement_is_done_by_its_clips_content_not_their_presence(srv, tmp_path):
+    """A replacement clip lost and brought back by its part (the corrupt original, nothing better on disk)
+    makes the replacement job fetch its archive again."""
+    _setup(srv, tmp_path)
+    a1 = _clip("aaaaaaaaaa1", 10)
+    fetch_part(_mirrors(srv), tmp_path, "train", 0, progress=False)
+    fetch_replacement(_mirrors(srv), tmp_path, progress=False)
+    (tmp_path / "clips" / f"{a1}.mp4").unlink()
+    fetch_part(_mirrors(srv), tmp_path, "train", 0, progress=False)
+    assert (tmp_path / "clips" / f"{a1}.mp4").read_bytes() == _content(a1)
+    rows = fetch_replacement(_mirrors(srv), tmp_path, progress=False)
+    assert _status(rows)[("archive", "replacement_for_corrupted_k400.tgz")] == "downloaded"
+    assert (tmp_path / "clips" / f"{a1}.mp4").read_bytes() == _content(a1, "fixed")
+
+
 def test_k700_2020_naming(srv, tmp_path):
     _setup(srv, tmp_path, "700_2020", splits=("train",))
     assert part_count(tmp_path, "train", version="700_2020") == 1
@@ -259,8 +334,9 @@ def test_the_manifest_marks_extracted_clips_ok_and_the_rest_missing(srv, tmp_pat
 def test_clips_in_no_part_are_reported_unavailable(srv, tmp_path):
     _setup(srv, tmp_path, "700_2020", splits=("train",))  # a version whose part count is its path list's
     wanted = {_clip("aaaaaaaaaa1", 10), _clip("notinanypart", 50)}
-    with pytest.raises(ValueError, match="not extracted yet"):
-        absent_rows(tmp_path, "train", wanted, version="700_2020")
+    rows = absent_rows(tmp_path, "train", wanted, version="700_2020")  # before its part: not known yet
+    assert set(_status(rows).values()) == {"retry_later"} and len(rows) == 2
+    assert "1 part(s) not extracted yet (e.g. part_0)" in rows[0]["reason"]
     fetch_part(_mirrors(srv, "700_2020"), tmp_path, "train", 0, version="700_2020", wanted=wanted, progress=False)
     rows = absent_rows(tmp_path, "train", wanted, version="700_2020")
     assert _status(rows) == {("clip", _clip("notinanypart", 50)): "unavailable"}
@@ -295,3 +371,22 @@ def test_a_clip_no_annotation_lists_is_not_counted(tmp_path):
     assert set(clips.item) == {listed, val} and set(clips.status) == {"downloaded"}
     manifest = read_annotations("kinetics400", root)
     assert set(manifest.clip_id) == {listed, val} and (manifest.status == "ok").all()
+
+
+def test_a_configured_part_count_unlike_the_path_list_is_refused(srv, tmp_path):
+    _setup(srv, tmp_path)
+    with pytest.raises(PartCountMismatch, match=r"download\.parts\.train is 3, but .*train_path\.txt lists 2 "):
+        fetch_part(_mirrors(srv), tmp_path, "train", 0, parts=3, progress=False)
+    assert _requests(srv, "/400/train/part_0.tar.gz") == []
+    rows = fetch_part(_mirrors(srv), tmp_path, "train", 0, parts=2, progress=False)
+    assert _status(rows)[("archive", "part_0.tar.gz")] == "downloaded"
+
+
+def test_the_part_job_fails_on_a_wrong_count_and_succeeds_on_an_unavailable_part(srv, tmp_path, capsys):
+    _setup(srv, tmp_path)
+    job = ["download", "kinetics-part", "--root", str(tmp_path), "--split", "val", "--index", "0", "--quiet",
+           "--report", str(tmp_path / "part.csv")]
+    with pytest.raises(SystemExit, match=r"i3d download: download\.parts\.val is 20, but .* lists 1 val parts"):
+        main([*job, "--mirrors", *_mirrors(srv), "--parts", "20"])
+    assert main([*job, "--mirrors", f"{srv.url}/gone/400", "--parts", "1"]) == 0
+    assert "i3d download: part_0.tar.gz is unavailable: no mirror has it" in capsys.readouterr().err

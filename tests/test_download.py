@@ -216,3 +216,13 @@ def test_a_range_answer_from_the_wrong_offset_starts_over(tmp_path: Path, server
     download([f"{server.url}/f"], dst, **FAST)  # no digest to catch it: the offset check alone must
     assert server.seen == [("/f", "bytes=1000-"), ("/f", None)] and dst.read_bytes() == PAYLOAD
     assert sleeps == [0.001]
+
+
+def test_a_stale_part_longer_than_the_file_is_not_taken_for_it(tmp_path: Path, server: LoopbackServer,
+                                                                sleeps: list[float]) -> None:
+    server.plan("/f", "416")  # no Content-Range: the server does not say how long the file is
+    dst = tmp_path / "file.bin"
+    _part(dst).write_bytes(PAYLOAD + b"x" * 500)  # left by another file of the same name, or a broken server
+    download([f"{server.url}/f"], dst, **FAST)  # no size or digest to catch it: the 416 alone must not
+    assert server.seen == [("/f", f"bytes={len(PAYLOAD) + 500}-"), ("/f", None)] and dst.read_bytes() == PAYLOAD
+    assert sleeps == [0.001]

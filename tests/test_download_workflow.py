@@ -69,6 +69,24 @@ def test_download_keys_only_where_they_apply(tmp_path):
     assert "datasets.ucf101.download.route" in out.stdout + out.stderr
 
 
+def test_the_replacement_job_waits_for_every_part_and_part_jobs_check_the_count(tmp_path):
+    """The replacement job reads every part's marker, val ones too (the clips in no part): all of them are its
+    inputs, so the order is the DAG's, not the scheduler's luck; each part job gets its split's configured
+    count to check against the mirror's path list."""
+    project = copy_project(tmp_path)
+    download = {"mirrors": ["http://127.0.0.1:9/k400"], "parts": {"train": 2, "val": 1}}
+    config = {"only": ["kinetics400"], "datasets": {"kinetics400": {"source": "download", "download": download}}}
+    (project / "parts.yaml").write_text(yaml.safe_dump(config))
+    target = "results/kinetics400/download/replacement.csv"
+    out = snakemake(project, "-n", "-p", target, "--configfile", "parts.yaml")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    parts = (("train", 0, 2), ("train", 1, 2), ("val", 0, 1))
+    assert [f"{split}/part{index:03d}.csv" for split, index, _ in parts
+            if f"results/kinetics400/download/{split}/part{index:03d}.csv" not in out.stdout] == []
+    for split, index, count in parts:
+        assert f"--split {split} --index {index:03d} --parts {count} " in out.stdout
+
+
 # --- a real-data run from nothing ---------------------------------------------------------------------------------
 
 def cut(src: Path, dst: Path, start: float, seconds: float) -> None:

@@ -49,6 +49,11 @@ class ArchiveError(RuntimeError):
         super().__init__(f"{archive}: {problem}")
 
 
+class UnsafeArchive(ArchiveError):
+    """An archive whose content is refused (a member outside ``dest``, a link, a name that is not text, two
+    members written to one file): the bytes arrived intact, so fetching them again fails the same way."""
+
+
 def archive_format(path: str | Path) -> str:
     """One of :data:`FORMATS`, from the file's first bytes; ArchiveError for anything else."""
     with open(path, "rb") as fh:
@@ -156,10 +161,10 @@ def _safe_name(archive: Path, name: str) -> str:
     try:
         name.encode()
     except UnicodeEncodeError:  # a name the archive's encoding could not decode (it carries surrogates)
-        raise ArchiveError(archive, f"member name {name!r} is not valid text; refusing it") from None
+        raise UnsafeArchive(archive, f"member name {name!r} is not valid text; refusing it") from None
     pure = PurePosixPath(name)  # drops "." parts and doubled slashes
     if pure.is_absolute() or ".." in pure.parts or not pure.parts:
-        raise ArchiveError(archive, f"member {name!r} would be written outside the destination; refusing it")
+        raise UnsafeArchive(archive, f"member {name!r} would be written outside the destination; refusing it")
     return pure.as_posix()
 
 
@@ -173,8 +178,9 @@ def extract(archive: str | Path, dest: str | Path, *, select: Callable[[str], bo
 
     ``select``: called with each file's relative path in the archive; only those it accepts are written.
     ``flatten``: write each file to ``dest/<basename>`` (Kinetics parts nest their clips differently). Raises
-    :class:`ArchiveError` for an unknown format, a corrupt or truncated archive, an unsafe member, a link
-    among the selected members, or two selected members that flatten to the same name.
+    :class:`ArchiveError` for an unknown format, a corrupt or truncated archive, and its subclass
+    :class:`UnsafeArchive` for an unsafe member, a link among the selected members, or two selected members
+    that flatten to the same name.
     """
     archive, dest = Path(archive), Path(dest)
     fmt = archive_format(archive)
@@ -188,12 +194,12 @@ def extract(archive: str | Path, dest: str | Path, *, select: Callable[[str], bo
             if select is not None and not select(rel):
                 continue
             if member.kind != "file":
-                raise ArchiveError(archive, f"member {rel!r} is a link or special file; only plain files are "
-                                            f"extracted")
+                raise UnsafeArchive(archive, f"member {rel!r} is a link or special file; only plain files are "
+                                             f"extracted")
             target = dest / PurePosixPath(rel).name if flatten else dest / rel
             if target in origin:
-                raise ArchiveError(archive, f"members {origin[target]!r} and {rel!r} would both be written to "
-                                            f"{target}")
+                raise UnsafeArchive(archive, f"members {origin[target]!r} and {rel!r} would both be written to "
+                                             f"{target}")
             origin[target] = rel
             with atomic_path(target) as tmp:
                 with open(tmp, "wb") as fh:

@@ -4,7 +4,8 @@ Large public files (datasets, checkpoints) come over networks that drop connecti
 answer 5xx under load. :func:`download` is the one place that deals with that:
 
 - the bytes go to ``<dst>.part``, kept across attempts *and* across runs, and continued with an HTTP
-  ``Range`` request (206: append; 200: the server ignores Range, start over; 416: nothing past what we have);
+  ``Range`` request (206: append; 200: the server ignores Range, start over; 416: nothing past what we have,
+  kept only when the file's size, from ``Content-Range`` or the caller, is the part's: else start over);
 - 5xx, 429, connection resets, timeouts and a body that ends early are retried on the same mirror with
   exponential backoff, or after the server's ``Retry-After`` (seconds; capped at :data:`RETRY_AFTER_CAP_S`)
   on a 429 or 503 when that is longer; any other 4xx, a refused connection or an unresolvable host moves on
@@ -171,9 +172,14 @@ def _transfer(session: requests.Session, url: str, dst: Path, *, size: int | Non
             status = response.status_code
             if status == 416 and start:  # nothing past what we have: an earlier attempt got it all
                 total = response.headers.get("Content-Range", "").rpartition("/")[2]
-                if total.isdigit() and int(total) != start:
+                known = int(total) if total.isdigit() else size
+                if known is None:  # nothing says the part is the whole file rather than too long: start over
                     part.unlink()
-                    raise _Retry(f"HTTP 416; the file is {total} bytes, the partial file {start}: starting over")
+                    raise _Retry(f"HTTP 416 without the file's size; the partial file ({start} bytes) cannot be "
+                                 f"checked: starting over")
+                if known != start:
+                    part.unlink()
+                    raise _Retry(f"HTTP 416; the file is {known} bytes, the partial file {start}: starting over")
                 return
             if status >= 500 or status == 429:
                 raise _Retry(f"HTTP {status} {response.reason}", _retry_after(response))

@@ -6,7 +6,9 @@ installed in the native layout that ``source: local`` reads (:mod:`.layouts`). K
 that every job and the manifest agree on which clips are wanted.
 
 Missing data never stops the pipeline, but a failed transfer does fail its job: the partial file is kept and
-a rerun resumes it, whereas an archive that every mirror answers with 404/410 is recorded as ``unavailable``.
+a rerun resumes it, whereas a Kinetics part that every mirror answers with 404/410 (:func:`gone_for_good`) is
+recorded as ``unavailable`` (:mod:`.cvdf`). UCF-101's and HMDB-51's two archives are the whole dataset: without
+them the job fails.
 """
 from __future__ import annotations
 

@@ -59,8 +59,9 @@ def _download_kinetics_annotations(args: argparse.Namespace) -> None:
 def _download_kinetics_part(args: argparse.Namespace) -> None:
     """One CVDF part (or, with --replacement, the replacement archive and the report of clips in no part).
     A part that no mirror could serve fails the job after its report is written: the partial file is kept
-    and a rerun (Snakemake reruns a failed job) resumes it."""
-    from ..acquire.cvdf import absent_rows, fetch_part, fetch_replacement
+    and a rerun (Snakemake reruns a failed job) resumes it. One that no mirror has (404/410) or whose content
+    is refused is reported unavailable, and the job succeeds."""
+    from ..acquire.cvdf import PartCountMismatch, absent_rows, fetch_part, fetch_replacement
     from ..acquire.fetch import kinetics_clips
 
     # the listed clips (of the subset), not all: parts hold clips that no annotation lists, and these are neither
@@ -75,8 +76,15 @@ def _download_kinetics_part(args: argparse.Namespace) -> None:
             rows += [row for split in ("train", "val")
                      for row in absent_rows(root, split, wanted[split], version=args.version)]
         else:
-            rows = fetch_part(mirrors, root, args.split, args.index, wanted=wanted.get(args.split), **common)
+            try:
+                rows = fetch_part(mirrors, root, args.split, args.index, wanted=wanted.get(args.split),
+                                  parts=args.parts, **common)
+            except PartCountMismatch as err:
+                sys.exit(f"i3d download: {err}")
     _report(rows, args.report)
+    for row in rows:
+        if row["kind"] == "archive" and row["status"] == "unavailable":
+            print(f"i3d download: {row['item']} is unavailable: {row['reason']}", file=sys.stderr)
     failed = [row for row in rows if row["kind"] == "archive" and row["status"] == "retry_later"]
     if failed:
         sys.exit(f"i3d download: {failed[0]['item']}: {failed[0]['reason']}\nrun again to resume")
@@ -145,6 +153,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--version", default="400", choices=["400", "600", "700_2020"])
     p.add_argument("--split", choices=["train", "val", "test"], default="train")
     p.add_argument("--index", type=int, default=0, help="the part's line in the split's path list (from 0)")
+    p.add_argument("--parts", type=int, default=None,
+                   help="the split's configured part count (download.parts), checked against its path list")
     p.add_argument("--replacement", action="store_true",
                    help="the replacement archive, and the report of wanted clips that no part holds (after every part)")
     p.add_argument("--remove-archives", action="store_true", help="remove the archive after a verified extraction")

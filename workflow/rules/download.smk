@@ -41,7 +41,8 @@ def subset_args(dataset):
 
 
 def kinetics_parts(dataset):
-    """Part archives per split on the CVDF mirror (download.parts overrides the built-in counts)."""
+    """Part archives per split on the CVDF mirror (download.parts overrides the built-in counts; each part job
+    checks its split's count against the mirror's path list)."""
     return {split: download_cfg(dataset)["parts"].get(split, KINETICS_PARTS["400"][split]) for split in ("train", "val")}
 
 
@@ -110,19 +111,20 @@ rule kinetics_part:
     params:
         args=lambda wc: download_args(wc.dataset),
         subset=lambda wc: subset_args(wc.dataset),
+        parts=lambda wc: kinetics_parts(wc.dataset)[wc.split],
     threads: 1
     resources:
         downloads=1,
         runtime=240,
     shell:
         "i3d download kinetics-part {params.args} --split {wildcards.split} --index {wildcards.index}"
-        " {params.subset} --report {output} > {log} 2>&1"
+        " --parts {params.parts} {params.subset} --report {output} > {log} 2>&1"
 
 
 rule kinetics_replacement:
-    input:  # every part of both splits: the report of clips in no part reads each part's .done marker
+    input:  # every part: train ones before the replacement overwrites their clips; val ones for the absent clips
         lambda wc: [f"results/{wc.dataset}/download/{split}/part{i:03d}.csv"
-                    for split, parts in kinetics_parts(wc.dataset).items() for i in range(parts)],
+                    for split, count in kinetics_parts(wc.dataset).items() for i in range(count)],
     output:
         "results/{dataset}/download/replacement.csv",
     log:
