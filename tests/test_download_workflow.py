@@ -25,7 +25,7 @@ from test_layouts import HMDB_CLIPS, UCF_CLIPS, UCF_MISSING, hmdb_archives, ucf_
 from test_workflow import REPO, copy_project, planned_rules, snakemake
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from dry_run import TRAIN_ROWS, VAL_ROWS, write_kinetics_csvs  # noqa: E402
+from dry_run import TEST_ROWS, TRAIN_ROWS, VAL_ROWS, write_kinetics_csvs  # noqa: E402
 
 REAL_CLIPS = REPO / "resources" / "real_clips"
 SOURCES = {"box": "box.mp4", "cup": "cup.mp4", "tree": "tree.avi", "pedestrians": "vtest.avi"}
@@ -43,11 +43,17 @@ def test_the_full_scale_plan_has_one_job_per_kinetics_part(tmp_path):
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     counts = {line.split()[0]: int(line.split()[1]) for line in out.stdout.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
-    assert counts["kinetics_part"] == 242 + 20
+    assert counts["kinetics_part"] == 242 + 20 + 39
     assert counts["kinetics_annotations"] == counts["kinetics_replacement"] == 1
     assert counts["download_native"] == 2
     assert counts["download_report"] == counts["acquire"] == 3
-    assert VAL_ROWS  # the val list is written too (validate.csv)
+    assert VAL_ROWS and TEST_ROWS  # the val and labelled test lists are written too
+    assert "results/kinetics400/download/test/part038.csv" in out.stdout
+    (project / "lean.yaml").write_text(yaml.safe_dump({"datasets": {"kinetics400": {"download": {"test_set": False}}}}))
+    lean = snakemake(project, "-n", "-p", "--configfile", "config/paper.yaml", "lean.yaml", "--config", "gpus=0")
+    assert lean.returncode == 0, lean.stdout[-2000:] + lean.stderr[-2000:]
+    assert "download/test/" not in lean.stdout and "kinetics_part" in lean.stdout
+    assert "i3d download kinetics-annotations" in lean.stdout and "--no-kinetics-test" in lean.stdout
 
 
 def test_only_runs_the_named_datasets(tmp_path):
