@@ -105,7 +105,7 @@ def _keep_only(config: dict[str, Any]) -> None:
     config["datasets"] = {n: d for n, d in config["datasets"].items() if n in names}
 
 
-KINETICS_ONLY_DOWNLOAD_KEYS = ("route", "parts", "youtube")
+KINETICS_ONLY_DOWNLOAD_KEYS = ("route", "parts", "youtube", "test_set")
 
 
 def _kinetics_only_keys(config: dict[str, Any]) -> list[str]:

@@ -359,7 +359,8 @@ def test_a_clip_no_annotation_lists_is_not_counted(tmp_path):
         _path_list(served / split / f"k400_{split}_path.txt", [f"{S3}/400/{split}/part_0.tar.gz"])
     root, reports = tmp_path / "k400", tmp_path / "reports"
     with LoopbackServer(served.parent) as srv:
-        common = ["--root", str(root), "--mirrors", f"{srv.url}/400", "--quiet"]
+        # a mirror without the test list: every job is told to leave it out, as download.test_set: false does
+        common = ["--root", str(root), "--mirrors", f"{srv.url}/400", "--quiet", "--no-kinetics-test"]
         main(["download", "kinetics-annotations", *common, "--report", str(reports / "annotations.csv")])
         for split in ("train", "val"):
             main(["download", "kinetics-part", *common, "--split", split, "--index", "0",

@@ -25,11 +25,12 @@ from test_layouts import HMDB_CLIPS, UCF_CLIPS, UCF_MISSING, hmdb_archives, ucf_
 from test_workflow import REPO, copy_project, planned_rules, snakemake
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from dry_run import TRAIN_ROWS, VAL_ROWS, write_kinetics_csvs  # noqa: E402
+from dry_run import TEST_ROWS, TRAIN_ROWS, VAL_ROWS, write_kinetics_csvs  # noqa: E402
 
 REAL_CLIPS = REPO / "resources" / "real_clips"
 SOURCES = {"box": "box.mp4", "cup": "cup.mp4", "tree": "tree.avi", "pedestrians": "vtest.avi"}
-SEGMENTS = 5  # per source video: 4 train, 1 val
+SEGMENTS = 6  # per source video: 4 train, 1 val, 1 test
+SPLIT_OF_SEGMENT = ["train"] * 4 + ["val", "test"]
 
 
 def test_the_full_scale_plan_has_one_job_per_kinetics_part(tmp_path):
@@ -43,11 +44,17 @@ def test_the_full_scale_plan_has_one_job_per_kinetics_part(tmp_path):
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     counts = {line.split()[0]: int(line.split()[1]) for line in out.stdout.splitlines()
               if len(line.split()) == 2 and line.split()[1].isdigit()}
-    assert counts["kinetics_part"] == 242 + 20
+    assert counts["kinetics_part"] == 242 + 20 + 39
     assert counts["kinetics_annotations"] == counts["kinetics_replacement"] == 1
     assert counts["download_native"] == 2
     assert counts["download_report"] == counts["acquire"] == 3
-    assert VAL_ROWS  # the val list is written too (validate.csv)
+    assert VAL_ROWS and TEST_ROWS  # the val and labelled test lists are written too
+    assert "results/kinetics400/download/test/part038.csv" in out.stdout
+    (project / "lean.yaml").write_text(yaml.safe_dump({"datasets": {"kinetics400": {"download": {"test_set": False}}}}))
+    lean = snakemake(project, "-n", "-p", "--configfile", "config/paper.yaml", "lean.yaml", "--config", "gpus=0")
+    assert lean.returncode == 0, lean.stdout[-2000:] + lean.stderr[-2000:]
+    assert "download/test/" not in lean.stdout and "kinetics_part" in lean.stdout
+    assert "i3d download kinetics-annotations" in lean.stdout and "--no-kinetics-test" in lean.stdout
 
 
 def test_only_runs_the_named_datasets(tmp_path):
@@ -111,11 +118,11 @@ def real_mirror(tmp_path_factory) -> Path:
     served = tmp_path_factory.mktemp("mirror")
     root = served / "k400"  # the mirror's base URL is <server>/k400
     clips = tmp_path_factory.mktemp("clips")
-    rows, by_split = [], {"train": [], "val": []}
+    rows, by_split = [], {"train": [], "val": [], "test": []}
     for label, name in SOURCES.items():
         for k in range(SEGMENTS):
             youtube_id = f"{label[:4]}{k:07d}"
-            split = "val" if k == SEGMENTS - 1 else "train"
+            split = SPLIT_OF_SEGMENT[k]
             clip = clips / f"{youtube_id}_{10 * k:06d}_{10 * k + 10:06d}.mp4"
             cut(REAL_CLIPS / name, clip, start=1.3 * k, seconds=1.2)
             rows.append(dict(label=label, youtube_id=youtube_id, time_start=10 * k, time_end=10 * k + 10,
@@ -125,13 +132,16 @@ def real_mirror(tmp_path_factory) -> Path:
     (root / "annotations").mkdir(parents=True)
     table[table.split == "train"].to_csv(root / "annotations/train.csv", index=False)
     table[table.split == "val"].to_csv(root / "annotations/val.csv", index=False)
+    # the labelled test list CVDF has served since 2021-09-20, without is_cc
+    table[table.split == "test"].drop(columns="is_cc").to_csv(root / "annotations/test.csv", index=False)
     train = by_split["train"]
-    for split in ("train", "val"):
+    for split in ("train", "val", "test"):
         (root / split).mkdir()
     tar_of(train[::2], root / "train/part_0.tar.gz", inner="train/")
     tar_of(train[1::2], root / "train/part_1.tar.gz", gzip=False)  # CVDF's part_120 was a plain tar
     tar_of(by_split["val"], root / "val/part_0.tar.gz", inner="val/deep/")
-    for split, count in (("train", 2), ("val", 1)):
+    tar_of(by_split["test"], root / "test/part_0.tar.gz", inner="./")  # CVDF's member names
+    for split, count in (("train", 2), ("val", 1), ("test", 1)):
         lines = [f"https://s3.amazonaws.com/kinetics/400/{split}/part_{i}.tar.gz" for i in range(count)]
         (root / split / f"k400_{split}_path.txt").write_text("\n".join(lines) + "\n")
     tar_of(train[:1], root / "replacement_for_corrupted_k400.tgz", inner="replacement/")
@@ -139,7 +149,8 @@ def real_mirror(tmp_path_factory) -> Path:
 
 
 def test_real_footage_from_a_loopback_mirror_to_table2(real_mirror, tmp_path):
-    """download → frames → flow → train → predict → Table 2 on real footage, exit 0, with a download report."""
+    """download → frames → flow → train → predict → Tables 2 and 3 on real footage, exit 0, with a download report;
+    Kinetics is scored on its labelled test list, the model selected on the validation list."""
     project = copy_project(tmp_path)
     with LoopbackServer(real_mirror) as srv:
         srv.plan("/k400/train/part_1.tar.gz", "drop")  # a dropped connection half-way: the job resumes it
@@ -147,18 +158,20 @@ def test_real_footage_from_a_loopback_mirror_to_table2(real_mirror, tmp_path):
             "only": ["kinetics400"],
             "datasets": {"kinetics400": {
                 "source": "download", "shards": 1,
-                "download": {"mirrors": [f"{srv.url}/gone", f"{srv.url}/k400"], "parts": {"train": 2, "val": 1},
+                "download": {"mirrors": [f"{srv.url}/gone", f"{srv.url}/k400"],
+                             "parts": {"train": 2, "val": 1, "test": 1},
                              "keep_archives": False},
             }},
             "frames": {"short_side": 32},
             "flow": {"tvl1": {"epsilon": 0.05}},
-            "models": {"architectures": ["i3d"], "frames_scale": 0.125},
+            "models": {"architectures": ["i3d"], "frames_scale": 0.125, "init": "scratch"},
+            "transfer": {"kinetics_inits": ["scratch"]},
             "train": {"epochs": 2, "batch_size": 4, "crop_size": 32, "lr": 0.01},
             "test": {"crop_size": 32},
             "threads": 1,
         }
         (project / "real.yaml").write_text(yaml.safe_dump(config))
-        out = snakemake(project, "results/table2.md", "--configfile", "real.yaml")
+        out = snakemake(project, "results/table2.md", "results/table3.md", "--configfile", "real.yaml")
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
         assert ("/k400/train/part_1.tar.gz", "bytes=") in {(p, (r or "")[:6]) for p, r in srv.seen}
     report = pd.read_csv(project / "results/kinetics400/download_report.csv", keep_default_na=False)
@@ -170,7 +183,14 @@ def test_real_footage_from_a_loopback_mirror_to_table2(real_mirror, tmp_path):
     table = pd.read_csv(project / "results/table2.csv")
     assert set(table.dataset) == {"kinetics400"}
     assert "data" in table and (table.data == "real").all()  # real Kinetics, from scratch: nothing stand-in
-    assert "4 of 4" in (project / "results/table2.md").read_text()
+    assert set(manifest.split1) == {"train", "val", "test"} and (manifest.split1 == "test").sum() == 4
+    assert set(table.test_set) == {"held-out test"}
+    for name in ("table2", "table3"):
+        md = (project / f"results/{name}.md").read_text()
+        assert "Kinetics-400 held-out test: 4 of 4 listed" in md and "†" not in md
+        assert "ours and the paper's are both on the held-out test set" in md
+    log = (project / "logs/kinetics400/split1/i3d-rgb-scratch/train.log").read_text()
+    assert "16 training clips, 4 validation clips" in log
     # nothing left to do, and a second run downloads nothing
     assert planned_rules(project, "results/table2.md", "--configfile", "real.yaml") == set()
 

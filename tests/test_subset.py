@@ -57,3 +57,19 @@ def test_max_per_class_with_classes_and_a_cap_above_the_split(ucf_lists):
     assert len(subset) == 2 * 25 * 4  # every clip of the two classes: none is beyond the cap
     assert subset[list(SPLIT_COLUMNS)].equals(
         manifest[manifest.label.isin(["Archery", "Biking"])][list(SPLIT_COLUMNS)].reset_index(drop=True))
+
+
+def test_max_per_class_keeps_kinetics_official_validation_list(tmp_path):
+    """With a labelled test list, Kinetics' official val list is a third role (``val``, model selection): the cap
+    keeps N of each class there too instead of dropping them all (the two changes met in one merge)."""
+    ann = tmp_path / "annotations"
+    ann.mkdir()
+    for name, split, tag in (("train", "train", "r"), ("validate", "val", "v"), ("test", "test", "t")):
+        rows = [f"{c},{tag}{c[:1]}{k:09d},{10 * k},{10 * k + 10},{split}\n" for c in ("abseiling", "bowling")
+                for k in range(5)]
+        (ann / f"{name}.csv").write_text("label,youtube_id,time_start,time_end,split\n" + "".join(rows))
+    manifest = read_annotations("kinetics400", tmp_path)
+    assert set(manifest.split1) == {"train", "val", "test"}
+    subset = select_subset(manifest, max_per_class=2)
+    assert subset.groupby(["label", "split1"]).size().to_dict() == {
+        (c, role): 2 for c in ("abseiling", "bowling") for role in ("train", "val", "test")}

@@ -95,8 +95,21 @@ def test_kinetics_says_ours_is_validation_and_marks_the_papers_test_set(tmp_path
     assert sets == {"kinetics400": ["validation", "held-out test"], "ucf101": ["split 1 test", "split 1 test"]}
     md = (tmp_path / "table2.md").read_text()
     assert "50.0 (71.1†)" in md and "50.0 (84.5)" in md
-    assert ("† Kinetics-400: ours is on the validation set, which plays the test split because the test labels "
-            "are not public; the paper's is on the held-out test set") in md
+    assert ("† Kinetics-400: ours is on the validation set, which plays the test split because this run's test "
+            "list has no labels") in md and "the paper's is on the held-out test set" in md
+
+
+def test_kinetics_on_its_labelled_test_list_is_beside_the_papers_without_a_dagger(tmp_path):
+    """A predictions file scored on Kinetics' labelled test list (``test_set`` attribute, written by predict)."""
+    _predictions(tmp_path / "kin.h5", "rgb", [[2, 0], [2, 0]], [0, 1], ["a", "b"], dataset="kinetics400",
+                 test_set="held-out test", listed_clips=3)
+    df = write_table2([tmp_path / "kin.h5"], tmp_path / "table2")
+    assert df.set_index("dataset").loc["kinetics400", ["test_set", "paper_test_set"]].tolist() == [
+        "held-out test", "held-out test"]
+    md = (tmp_path / "table2.md").read_text()
+    assert "50.0 (71.1)" in md and "†" not in md
+    assert "Kinetics-400: ours and the paper's are both on the held-out test set" in md
+    assert "Kinetics-400 held-out test: 2 of 3 listed" in md
 
 
 def test_markdown_states_test_clips_used_of_those_listed(tmp_path):

@@ -79,10 +79,12 @@ def layout_complete(dataset: str, root: Path) -> bool:
     return bool(len(manifest)) and bool((manifest.status == "ok").all())
 
 
-def kinetics_clips(root: str | Path, classes: Sequence[str] | int | None,
-                   max_per_class: int | None) -> dict[str, set[str]]:
-    """The Kinetics clip ids wanted per CVDF split (``train``, ``val``), from the annotation lists under
-    ``root`` and the subset (the manifest applies the same :func:`select_subset`, so they agree)."""
-    manifest = select_subset(read_annotations("kinetics400", root), classes, max_per_class)
-    return {split: set(manifest.loc[manifest.split1 == role, "clip_id"])
-            for split, role in (("train", "train"), ("val", "test"))}
+def kinetics_clips(root: str | Path, classes: Sequence[str] | int | None, max_per_class: int | None, *,
+                   test: bool = True) -> dict[str, set[str]]:
+    """The Kinetics clip ids wanted per CVDF split (``train``, ``val``, and ``test`` when the manifest scores the
+    labelled test list), from the annotation lists under ``root`` and the subset (the manifest applies the same
+    :func:`read_annotations` and :func:`select_subset`, so they agree)."""
+    manifest = select_subset(read_annotations("kinetics400", root, kinetics_test=test), classes, max_per_class)
+    roles = (("train", "train"), ("val", "val"), ("test", "test")) if (manifest.split1 == "val").any() \
+        else (("train", "train"), ("val", "test"))
+    return {split: set(manifest.loc[manifest.split1 == role, "clip_id"]) for split, role in roles}

@@ -40,6 +40,12 @@ def _add_subset_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subset-classes", nargs="*", default=None, metavar="CLASS",
                    help="real data: only these classes, or a number K for the first K in sorted order")
     p.add_argument("--max-per-class", type=int, default=None, help="real data: at most N training and N test clips per class in each split")
+    _add_kinetics_test_option(p)
+
+
+def _add_kinetics_test_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-kinetics-test", action="store_true",
+                   help="Kinetics: leave the labelled test list out and score on the validation list")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -19,7 +19,7 @@ def _acquire(args: argparse.Namespace) -> None:
         render_standin(args.dataset, Path(args.root), classes=args.classes, clips_per_class=args.clips_per_class,
                        seed=args.seed, short_side=tuple(args.render_short_side), seconds=tuple(args.seconds),
                        progress=not args.quiet)
-    manifest = read_annotations(args.dataset, args.root)
+    manifest = read_annotations(args.dataset, args.root, kinetics_test=not args.no_kinetics_test)
     if args.source != "synthetic" and (args.subset_classes is not None or args.max_per_class is not None):
         from ..data.annotations import select_subset
 

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..data import DATASETS
-from .common import _add_common, _add_subset_options, _subset_classes
+from .common import _add_common, _add_kinetics_test_option, _add_subset_options, _subset_classes
 
 
 @contextmanager
@@ -50,9 +50,10 @@ def _download_kinetics_annotations(args: argparse.Namespace) -> None:
     from ..acquire.cvdf import fetch_annotations
 
     with _download_errors():
+        splits = ("train", "val") if args.no_kinetics_test else ("train", "val", "test")
         rows = fetch_annotations(_mirrors(args, "kinetics400"), Path(args.root), version=args.version,
-                                 verify_tls=not args.no_verify_tls, path_lists=not args.no_path_lists,
-                                 progress=not args.quiet)
+                                 verify_tls=not args.no_verify_tls, splits=splits,
+                                 path_lists=not args.no_path_lists, progress=not args.quiet)
     _report(rows, args.report)
 
 
@@ -65,16 +66,17 @@ def _download_kinetics_part(args: argparse.Namespace) -> None:
     from ..acquire.fetch import kinetics_clips
 
     # the listed clips (of the subset), not all: parts hold clips that no annotation lists, and these are neither
-    # extracted nor counted (the test split, which the manifest does not read, is extracted whole)
-    wanted = kinetics_clips(args.root, _subset_classes(args.subset_classes), args.max_per_class)
+    # extracted nor counted (a test list without labels, which the manifest does not read: its parts whole)
+    wanted = kinetics_clips(args.root, _subset_classes(args.subset_classes), args.max_per_class,
+                            test=not args.no_kinetics_test)
     common = dict(version=args.version, verify_tls=not args.no_verify_tls, keep_archive=not args.remove_archives,
                   progress=not args.quiet)
     mirrors, root = _mirrors(args, "kinetics400"), Path(args.root)
     with _download_errors():
         if args.replacement:
             rows = fetch_replacement(mirrors, root, wanted=wanted["train"] | wanted["val"], **common)
-            rows += [row for split in ("train", "val")
-                     for row in absent_rows(root, split, wanted[split], version=args.version)]
+            rows += [row for split, clips in wanted.items()
+                     for row in absent_rows(root, split, clips, version=args.version)]
         else:
             try:
                 rows = fetch_part(mirrors, root, args.split, args.index, wanted=wanted.get(args.split),
@@ -95,7 +97,7 @@ def _download_kinetics_youtube(args: argparse.Namespace) -> None:
     from ..acquire.retry import write_retry_record
     from ..acquire.youtube import ClipRequest, download_clips, next_retry
 
-    manifest = read_annotations("kinetics400", args.root)
+    manifest = read_annotations("kinetics400", args.root, kinetics_test=not args.no_kinetics_test)
     manifest = select_subset(manifest, _subset_classes(args.subset_classes), args.max_per_class)
     mine = manifest.iloc[args.job::args.jobs]  # every jobs-th clip: jobs get alike mixes of classes and splits
     # from the id: the time columns are empty for a clip already on disk
@@ -146,6 +148,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     _add_download_options(p, cvdf)
     p.add_argument("--version", default="400", choices=["400", "600", "700_2020"])
     p.add_argument("--no-path-lists", action="store_true", help="the annotations only (the YouTube route)")
+    _add_kinetics_test_option(p)
     p.set_defaults(func=_download_kinetics_annotations)
     p = download.add_parser("kinetics-part", help="Kinetics, CVDF route: one part archive, extracted as it arrives "
                             "(or, with --replacement, the archive of re-encoded corrupt train clips)")

@@ -24,21 +24,37 @@ def kinetics_clip_id(youtube_id: str, start: int, end: int) -> str:
     return f"{youtube_id}_{int(start):06d}_{int(end):06d}"
 
 
-def _kinetics(root: Path) -> pd.DataFrame:
-    """``annotations/{train,validate}.csv`` (``label,youtube_id,time_start,time_end,split``) + ``videos/``.
+KINETICS_SETS = {"test": "held-out test", "val": "validation"}
+"""The words the tables use for the Kinetics list a manifest scores (``test_set`` of :func:`scored_set`)."""
 
-    The held-out test labels of Kinetics are not public, so ``val`` plays the role of the test split (as in
-    every public reproduction). Class index = position in the sorted set of training labels.
+
+def _kinetics_lists(root: Path, test: bool) -> dict[str, str]:
+    """Manifest role per annotation file: the labelled ``test.csv`` is the test split and ``validate.csv`` the
+    model-selection set (``val``); without labels there (the 2017 file, Kinetics-600's), or with ``test``
+    False (its clips were not fetched), ``validate.csv`` plays the test split, as in every public reproduction
+    before CVDF published the test labels (2021)."""
+    path = root / "annotations" / "test.csv"
+    if test and path.is_file():
+        with path.open(newline="") as fh:
+            if "label" in (csv.DictReader(fh).fieldnames or []):
+                return {"train.csv": "train", "validate.csv": "val", "test.csv": "test"}
+    return {"train.csv": "train", "validate.csv": "test"}
+
+
+def _kinetics(root: Path, test: bool = True) -> pd.DataFrame:
+    """``annotations/{train,validate,test}.csv`` (``label,youtube_id,time_start,time_end,split[,is_cc]``; labels
+    with spaces quoted or not) + ``videos/<youtube_id>.mp4`` or already-trimmed ``clips/<clip id>.mp4``.
+
+    Roles per file: :func:`_kinetics_lists`. Class index = position in the sorted set of training labels.
     """
     rows = []
-    for name in ("train.csv", "validate.csv"):
+    for name, split in _kinetics_lists(root, test).items():
         path = root / "annotations" / name
         if not path.is_file():
             raise FileNotFoundError(f"Kinetics annotation file not found: {path}")
         with path.open(newline="") as fh:
             for rec in csv.DictReader(fh):
                 start, end = int(float(rec["time_start"])), int(float(rec["time_end"]))
-                split = {"train": "train", "val": "test", "validate": "test"}.get(rec["split"], "none")
                 video = root / "videos" / f"{rec['youtube_id']}.mp4"
                 trimmed = root / "clips" / f"{kinetics_clip_id(rec['youtube_id'], start, end)}.mp4"
                 # an already-trimmed clip (as the CVDF mirror ships them) needs no time window
@@ -101,16 +117,27 @@ def _hmdb51(root: Path) -> pd.DataFrame:
 _READERS = {"kinetics400": _kinetics, "ucf101": _ucf101, "hmdb51": _hmdb51}
 
 
-def read_annotations(dataset: str, root: str | Path) -> pd.DataFrame:
-    """Manifest rows for a dataset in its native layout under ``root``; missing videos get status ``missing``."""
+def read_annotations(dataset: str, root: str | Path, *, kinetics_test: bool = True) -> pd.DataFrame:
+    """Manifest rows for a dataset in its native layout under ``root``; missing videos get status ``missing``.
+
+    ``kinetics_test``: score Kinetics on its labelled test list where there is one (False: on validation).
+    """
     if dataset not in _READERS:
         raise ValueError(f"unknown dataset {dataset!r}; allowed: {', '.join(DATASETS)}")
-    df = _READERS[dataset](Path(root))
+    df = _kinetics(Path(root), kinetics_test) if dataset == "kinetics400" else _READERS[dataset](Path(root))
     exists = df.path.map(lambda p: Path(p).is_file())
     df["status"] = exists.map({True: "ok", False: "missing"})
     df["reason"] = [("" if ok else f"video file not found: {p}") for ok, p in zip(exists, df.path)]
     df = df.sort_values("clip_id", kind="stable").drop_duplicates("clip_id").reset_index(drop=True)
     return df[list(MANIFEST_COLUMNS)]
+
+
+def scored_set(dataset: str, manifest: pd.DataFrame, split: int) -> str:
+    """What the test split of ``manifest`` is, in the tables' words: Kinetics' labelled test list (``held-out
+    test``: its validation list is then the ``val`` rows) or its validation list; other datasets' split lists."""
+    if dataset == "kinetics400":
+        return KINETICS_SETS["test" if (manifest[f"split{split}"] == "val").any() else "val"]
+    return f"split {split} test"
 
 
 def select_subset(manifest: pd.DataFrame, classes: Sequence[str] | int | None = None,
@@ -141,15 +168,15 @@ def select_subset(manifest: pd.DataFrame, classes: Sequence[str] | int | None = 
 
 
 def _cap_per_split(df: pd.DataFrame, cap: int) -> pd.DataFrame:
-    """Per split column, the first ``cap`` clips by id of each (class, train / test) keep their role there; the
-    others become ``none`` in that split. Capping each split on its own: a clip's roles differ between
+    """Per split column, the first ``cap`` clips by id of each (class, role: train / val / test) keep their role
+    there; the others become ``none`` in that split. Capping each split on its own: a clip's roles differ between
     splits (UCF-101's groups rotate through the test split), so capping per role combination kept several
     times ``cap`` per class in a split."""
     df = df.sort_values("clip_id", kind="stable")
     kept = pd.Series(False, index=df.index)
     for column in SPLIT_COLUMNS:
         role = df[column].astype(str)
-        member = role.isin(["train", "test"])
+        member = role.isin(["train", "val", "test"])  # val: Kinetics' official list when its test list is scored
         within = df.groupby(["label", role], sort=False).cumcount() < cap
         df = df.assign(**{column: role.where(within | ~member, "none")})
         kept |= member & within

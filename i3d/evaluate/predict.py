@@ -31,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from ..atomic import atomic_path
+from ..data.annotations import scored_set
 from ..data.loader import ClipDataset, model_input, split_samples
 from ..device import resolve_device
 from ..models import build, get_spec
@@ -48,7 +49,8 @@ def predict(model_path: str | Path, manifest: str | Path, shards: Mapping[str, S
     ``shards`` maps each input stream of the model to its shard files; ``crop_size`` is the center crop
     for a 224-input architecture (others scaled). ``attrs`` (e.g. dataset, init, data) are stored in the
     file so the tables know what produced it; so is ``listed_clips``, the test clips the manifest's split
-    lists (decoded or not), so that they can say how many dropped out. ``chunk_frames`` bounds the frames I3D
+    lists (decoded or not), so that they can say how many dropped out, and ``test_set``, which list that is
+(Kinetics: its test or its validation list, :func:`~i3d.data.annotations.scored_set`). ``chunk_frames`` bounds the frames I3D
     sees in one pass.
     """
     torch.set_num_threads(threads)
@@ -65,7 +67,8 @@ def predict(model_path: str | Path, manifest: str | Path, shards: Mapping[str, S
     labels = np.array([s.label for s in samples], dtype=np.int64)
     write_predictions(out_path, [s.clip_id for s in samples], labels, logits,
                       dict(model_attrs(cfg, dataset.input_size), split=split,
-                           listed_clips=int((table[f"split{split}"] == "test").sum()), **(attrs or {})))
+                           listed_clips=int((table[f"split{split}"] == "test").sum()),
+                           test_set=scored_set(str((attrs or {}).get("dataset", "")), table, split), **(attrs or {})))
     return float(100.0 * (logits.argmax(1) == labels).mean())
 
 

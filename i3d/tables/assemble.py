@@ -23,7 +23,7 @@ from .render import (
     side_by_side,
     write_tables,
 )
-from .runs import PredictionRun, our_test_set, read_runs, scored_rows
+from .runs import PredictionRun, read_runs, scored_rows, test_sets
 
 __all__ = ["markdown_table", "paper_numbers", "paper_source", "write_table2", "write_tables"]
 """``table1`` imports the shared helpers from here (the workflow's fingerprints follow that import)."""
@@ -39,8 +39,8 @@ def table2_rows(runs: Sequence[PredictionRun]) -> pd.DataFrame:
     Only models trained on the dataset itself (protocol ``original``): Table 2 compares architectures, not
     Kinetics pre-training (Tables 4 and 5). RGB+Flow as :func:`runs.scored_rows` obtains it. The paper's
     number sits beside ours on the split it was measured on (split 1); ``test_set`` and ``paper_test_set``
-    name the clips each was measured on (Kinetics: ours on the validation set, the paper's on the held-out
-    test set).
+    name the clips each was measured on (Kinetics: ours on the labelled test list where it was fetched, else on
+    the validation list; the paper's on the held-out test set).
     """
     df = scored_rows([run for run in runs if run.setting.protocol == "original"])
     df["chance"] = 100.0 / df.num_classes
@@ -60,8 +60,9 @@ def table2_markdown(df: pd.DataFrame) -> str:
     ours = df.assign(column=[_column(d, s) for d, s in zip(df.dataset, df.stream)],
                      text=[ours_text(t, imagenet_source=i) for t, i in zip(df.top1, df.imagenet_source)])
     paper = paper_numbers("table2")
+    ours_on = test_sets(df)
     paper = paper.assign(column=[_column(d, s) for d, s in zip(paper.dataset, paper.stream)],
-                         text=[paper_text(t, other_set=ps != our_test_set(d, sp)) for t, ps, d, sp
+                         text=[paper_text(t, other_set=ps != ours_on(d, sp)) for t, ps, d, sp
                                in paper[["paper_top1", "paper_test_set", "dataset", "split"]].itertuples(index=False)])
     index = ["architecture", "split", "init", "data"]
     layout = side_by_side(ours, paper, index=index, join=["architecture", "split"],

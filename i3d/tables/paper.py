@@ -8,7 +8,7 @@ from importlib import resources
 import pandas as pd
 
 from .render import paper_order
-from .runs import our_test_set
+from .runs import test_sets
 
 
 def paper_numbers(name: str) -> pd.DataFrame:
@@ -35,7 +35,8 @@ def beside_paper(ours: pd.DataFrame, name: str, on: Sequence[str] = KEY) -> pd.D
     ours = ours.astype(dict.fromkeys([c for c in COUNTS if c in ours], "Int64"))
     df = ours.merge(paper_numbers(name), on=list(on), how="outer", sort=False)
     if "test_set" in df:
-        df["test_set"] = [t if isinstance(t, str) else our_test_set(d, s)
+        ours_on = test_sets(ours)
+        df["test_set"] = [t if isinstance(t, str) else ours_on(d, s)
                           for t, d, s in zip(df.test_set, df.dataset, df.split)]
     for column in ("top1", "top5"):
         df[column] = df[column].round(1)

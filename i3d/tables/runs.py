@@ -13,11 +13,13 @@ between the workflow and the tables:
   softmax probe on frozen Kinetics features; ``fullft`` = fine-tuned end to end from Kinetics;
 - ``imagenet_source`` (optional, only read when ``init`` is ``imagenet``; default ``torchvision``):
   ``torchvision`` = torchvision's ImageNet GoogLeNet, ``stand-in`` = the offline ImageNet stand-in;
-- ``frames_scale``, ``input_size``, ``epochs``, ``listed_clips`` (optional): what the captions report.
+- ``frames_scale``, ``input_size``, ``epochs``, ``listed_clips`` (optional): what the captions report;
+- ``test_set`` (optional, default :func:`our_test_set`): the list the test clips come from, in the paper CSVs'
+  words (Kinetics: ``held-out test`` or ``validation``).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +35,8 @@ IMAGENET_SOURCES = ("torchvision", "stand-in")
 NO_IMAGENET = "none"
 """``imagenet_source`` of a run that used no ImageNet weights."""
 OUR_TEST_SETS = {"kinetics400": "validation"}
-"""Datasets whose test split is not the official test list: Kinetics' test labels are not public, so its
-validation clips play the test split (``i3d.data.annotations``)."""
+"""Where a file without a ``test_set`` attribute (written before it existed) was scored: Kinetics on its
+validation list, which then played the test split (``i3d.data.annotations``)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class PredictionRun:
     input_size: int = 0  # side of the model's input, pixels (0: not recorded)
     epochs: int = 0  # training epochs (0: not recorded)
     listed_clips: int = 0  # test clips the official split lists, decoded or not (0: not recorded)
+    test_set: str = ""  # the list the test clips come from ("": our_test_set's default)
 
 
 def _choice(attrs: dict, key: str, allowed: Sequence[str], default: str, path: str | Path) -> str:
@@ -84,13 +87,21 @@ def read_runs(paths: Iterable[str | Path]) -> list[PredictionRun]:
                           _choice(a, "protocol", PROTOCOLS, "original", p), source)
         runs.append(PredictionRun(Path(p), setting, str(a["stream"]), float(a.get("frames_scale", 1.0)),
                                   int(a.get("input_size", 0)), int(a.get("epochs", 0)),
-                                  int(a.get("listed_clips", 0))))
+                                  int(a.get("listed_clips", 0)), str(a.get("test_set", ""))))
     return runs
 
 
 def our_test_set(dataset: str, split: int | str) -> str:
     """The clips our accuracy on ``dataset``/``split`` is measured on, in the words of the paper CSVs."""
     return OUR_TEST_SETS.get(dataset, f"split {split} test")
+
+
+def test_sets(ours: pd.DataFrame) -> Callable[[str, int | str], str]:
+    """``(dataset, split) -> ``the clips ``ours`` (tidy rows with ``test_set``) was measured on there, else
+    :func:`our_test_set`'s default: what a paper number without one of ours beside it is compared with."""
+    known = {} if ours.empty or "test_set" not in ours else {
+        (d, int(s)): t for d, s, t in ours[["dataset", "split", "test_set"]].dropna().itertuples(index=False)}
+    return lambda dataset, split: known.get((dataset, int(split)), our_test_set(dataset, split))
 
 
 def topk_accuracy(labels: np.ndarray, logits: np.ndarray, k: int = 1) -> float:
@@ -107,7 +118,7 @@ def _row(run: PredictionRun, stream: str, labels: np.ndarray, logits: np.ndarray
             "num_classes": logits.shape[1], "top1": topk_accuracy(labels, logits), "frames_scale": run.frames_scale,
             "input_size": run.input_size, "epochs": run.epochs, "protocol": s.protocol,
             "imagenet_source": s.imagenet_source, "top5": topk_accuracy(labels, logits, 5),
-            "test_set": our_test_set(s.dataset, s.split)}
+            "test_set": run.test_set or our_test_set(s.dataset, s.split)}
 
 
 SCORE_COLUMNS = ["architecture", "dataset", "split", "stream", "init", "data", "test_clips", "listed_clips",

@@ -13,8 +13,9 @@ The steps run in fp32 or under bf16 autocast (``precision``), eagerly or through
 SGD with momentum 0.9 as in the paper, a short linear warm-up then cosine decay (the stand-in runs are
 far shorter than the paper's schedule, so a fixed step schedule would need retuning per preset).
 
-The test split is never touched: a validation set carved out of the training clips
-(``i3d.data.validation``) is scored after every epoch, and the saved model is the best epoch on it.
+The test split is never touched: a validation set (the official one where the manifest lists one, as Kinetics'
+when its test list is scored; else carved out of the training clips, ``i3d.data.validation``) is scored after
+every epoch, and the saved model is the best epoch on it.
 
 Resumable: a checkpoint is written atomically after every epoch and picked up when the job is rerun, only
 if it was made with the same settings, code and inputs (fingerprints); it carries the RNG state and the
@@ -101,7 +102,8 @@ class TrainConfig:
     new classifier settles before it moves the pre-trained body much."""
     val_fraction: float = 0.1
     """Share of each class's training clips (whole groups, ``i3d.data.validation``) that validates instead:
-    its top-1 after each epoch picks the saved epoch. 0: no validation, the last epoch is saved."""
+    its top-1 after each epoch picks the saved epoch. 0: no validation, the last epoch is saved. A manifest
+    with an official validation set (``val`` rows) validates on that instead, all training clips training."""
     device: str = "auto"
     sync_bn: bool = False
     """Data-parallel on CUDA: BatchNorm statistics over the global batch (``SyncBatchNorm``) instead of each
@@ -327,15 +329,17 @@ def _start_process(cfg: TrainConfig, out_dir: Path, ctx: Dist, threads: int) -> 
 def _clip_data(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[str | Path]], split: int,
                device: torch.device, ctx: Dist,
                log: Callable[..., None]) -> tuple[ArchSpec, Any, Any, ClipDataset | None]:
-    """(spec, sampling, training loader, validation set or None): the split's training clips less the carved
-    validation clips, and those."""
+    """(spec, sampling, training loader, validation set or None): the split's training clips and its official
+    validation clips (``val``: Kinetics when its test list is scored), or else the training clips less the
+    carved validation clips, and those."""
     spec = get_spec(cfg.arch)
     sampling = model_sampling(cfg.arch, cfg.stream, "train", cfg.frames_scale)
     table = pd.read_csv(manifest)
-    held_out = carve_validation(table, split, cfg.val_fraction)
+    official = split_samples(table, {s: shards[s] for s in sampling}, split, "val") if cfg.val_fraction else []
+    held_out = set() if official else carve_validation(table, split, cfg.val_fraction)
     clips = split_samples(table, {s: shards[s] for s in sampling}, split, "train")
     samples = [c for c in clips if c.clip_id not in held_out]
-    val_samples = [c for c in clips if c.clip_id in held_out]
+    val_samples = official or [c for c in clips if c.clip_id in held_out]
     if not samples:
         raise RuntimeError(f"no training clips for split {split} in the {'+'.join(sampling)} shards")
     input_size = spec.crop_for(cfg.crop_size)

@@ -37,13 +37,19 @@ def subset_args(dataset):
         args.append("--subset-classes " + " ".join(shlex.quote(str(c)) for c in names))
     if s["max_per_class"] is not None:
         args.append(f"--max-per-class {s['max_per_class']}")
-    return " ".join(args)
+    return " ".join(arg for arg in (*args, kinetics_test_arg(dataset)) if arg)
+
+
+def kinetics_test_arg(dataset):
+    """download.test_set false: every job reading Kinetics' lists leaves the labelled test list out."""
+    return "" if not dataset.startswith("kinetics") or download_cfg(dataset)["test_set"] else "--no-kinetics-test"
 
 
 def kinetics_parts(dataset):
     """Part archives per split on the CVDF mirror (download.parts overrides the built-in counts; each part job
-    checks its split's count against the mirror's path list)."""
-    return {split: download_cfg(dataset)["parts"].get(split, KINETICS_PARTS["400"][split]) for split in ("train", "val")}
+    checks its split's count against the mirror's path list); the test parts unless download.test_set is false."""
+    splits = ("train", "val", "test") if download_cfg(dataset)["test_set"] else ("train", "val")
+    return {split: download_cfg(dataset)["parts"].get(split, KINETICS_PARTS["400"][split]) for split in splits}
 
 
 def download_reports(wc):
@@ -89,12 +95,13 @@ rule kinetics_annotations:
     params:
         args=lambda wc: download_args(wc.dataset, archives=False),
         parts=lambda wc: "--no-path-lists" if download_cfg(wc.dataset)["route"] == "youtube" else "",
+        test=lambda wc: kinetics_test_arg(wc.dataset),
     threads: 1
     resources:
         downloads=1,
         runtime=30,
     shell:
-        "i3d download kinetics-annotations {params.args} {params.parts} --report {output} > {log} 2>&1"
+        "i3d download kinetics-annotations {params.args} {params.parts} {params.test} --report {output} > {log} 2>&1"
 
 
 rule kinetics_part:
@@ -106,7 +113,7 @@ rule kinetics_part:
         "logs/{dataset}/download/{split}/part{index}.log",
     wildcard_constraints:
         dataset="kinetics400",
-        split="train|val",
+        split="train|val|test",
         index=r"\d{3}",
     params:
         args=lambda wc: download_args(wc.dataset),
@@ -122,7 +129,7 @@ rule kinetics_part:
 
 
 rule kinetics_replacement:
-    input:  # every part: train ones before the replacement overwrites their clips; val ones for the absent clips
+    input:  # every part: the train parts' clips are replaced, and each split's absent clips are counted
         lambda wc: [f"results/{wc.dataset}/download/{split}/part{i:03d}.csv"
                     for split, count in kinetics_parts(wc.dataset).items() for i in range(count)],
     output:
