@@ -299,15 +299,16 @@ def _table2_inputs(out: Path) -> list[Path]:
 
 def test_table2_unchanged_by_the_refactor(tmp_path):
     """Byte for byte the markdown the code before the refactor wrote; the CSV gained only ``imagenet_source``
-    and ``paper_uncertain`` (issue 26)."""
+    and (issue 26) ``paper_uncertain`` and the training settings the captions read."""
     inputs = _table2_inputs(tmp_path)
     _predictions(tmp_path / "probe.h5", "rgb", [[0, 2]], [0], ["a"], protocol="fixed")  # Table 4's, not Table 2's
     write_table2([*inputs, tmp_path / "probe.h5"], tmp_path / "table2")
     assert (tmp_path / "table2.md").read_text() == TABLE2_MD
     csv = pd.read_csv(tmp_path / "table2.csv")
-    assert list(csv.columns[-2:]) == ["imagenet_source", "paper_uncertain"]
+    added = ["imagenet_source", "paper_uncertain", "dropout", "val_fraction", "schedule"]
+    assert list(csv.columns[-5:]) == added
     assert set(csv.imagenet_source) == {"none", "torchvision"}
-    assert csv.drop(columns=["imagenet_source", "paper_uncertain"]).to_csv(index=False) == TABLE2_CSV
+    assert csv.drop(columns=added).to_csv(index=False) == TABLE2_CSV
 
 
 def test_table2_marks_standin_imagenet(tmp_path):

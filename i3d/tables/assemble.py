@@ -30,7 +30,8 @@ __all__ = ["markdown_table", "paper_numbers", "paper_source", "write_table2", "w
 
 TABLE2_COLUMNS = ["architecture", "dataset", "split", "stream", "init", "data", "test_clips", "listed_clips",
                   "num_classes", "top1", "frames_scale", "input_size", "epochs", "chance", "test_set",
-                  "paper_test_set", "paper_top1", "imagenet_source", "paper_uncertain"]
+                  "paper_test_set", "paper_top1", "imagenet_source", "paper_uncertain", "dropout", "val_fraction",
+                  "schedule"]
 
 
 def table2_rows(runs: Sequence[PredictionRun]) -> pd.DataFrame:
@@ -91,7 +92,7 @@ def table2_markdown(df: pd.DataFrame) -> str:
         caption += ["", ("`init` scratch: random initialisation. The paper's Table 2 models start from ImageNet "
                         "weights (except the 3D-ConvNet), so scratch rows are expected to be lower.")]
     caption += captions.standin_data(df) + captions.standin_imagenet(df) + captions.shortened(df) + \
-        captions.schedules(df)
+        captions.schedules(df) + captions.deviations(df)
     return document(caption, layout,
                     "Tidy form (one row per architecture, dataset, split, stream, with test clip counts): "
                     "`table2.csv`. Model sizes and input lengths: `table1.md`.")
