@@ -87,6 +87,7 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
             dataset[section] = {**config[section], **overrides.get((name, section), {})}
         dataset.setdefault("architectures", list(config["models"]["architectures"]))
     _check_crops(config, overrides)
+    _check_plateau(config)
     _resolve_architectures(config["models"], {a for d in config["datasets"].values() for a in d["architectures"]})
     return config
 
@@ -141,6 +142,16 @@ def _check_crops(config: dict[str, Any], overrides: dict[tuple[str, str], dict])
               f"(or raise frames.short_side)" for key, crop in keys.items() if crop > side]
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
+
+
+def _check_plateau(config: dict[str, Any]) -> None:
+    """ConfigError for ``schedule: plateau`` without a validation set: it cuts the rate on validation top-1."""
+    bad = [name for name, d in config["datasets"].items()
+           if d["train"]["schedule"] == "plateau" and not d["train"]["val_fraction"] > 0]
+    if bad:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(
+            f"config key 'datasets.{n}.train.schedule': plateau cuts the rate when validation top-1 stops "
+            "improving, so it needs train.val_fraction > 0" for n in bad))
 
 
 def _resolve_architectures(models: dict[str, Any], used: set[str]) -> None:

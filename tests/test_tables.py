@@ -141,3 +141,18 @@ def test_predictions_record_how_many_test_clips_the_split_lists(tmp_path):
             tmp_path / "predictions.h5", crop_size=32, progress=False)
     with h5py.File(tmp_path / "predictions.h5") as f:
         assert len(f["clip_id"]) == 2 and f.attrs["listed_clips"] == 3
+
+
+def test_lstm_kinetics_rgb_is_marked_uncertain_where_shown(tmp_path):
+    """The sources disagree on it (63.3 / 63.6): "?" on the cell and the reason in the caption, only when the
+    table shows that cell."""
+    assert paper_numbers("table2").paper_uncertain.notna().sum() == 1
+    _predictions(tmp_path / "lstm.h5", "rgb", [[2, 0]], [0], ["a"], arch="lstm", dataset="kinetics400")
+    df = write_table2([tmp_path / "lstm.h5"], tmp_path / "table2")
+    md = (tmp_path / "table2.md").read_text()
+    assert "(63.3?†)" in md and "63.6 in the bilingual v3 transcription" in md
+    assert isinstance(df.paper_uncertain.iloc[0], str)
+    _predictions(tmp_path / "ucf.h5", "rgb", [[2, 0]], [0], ["a"], arch="lstm")
+    write_table2([tmp_path / "ucf.h5"], tmp_path / "ucf")
+    md = (tmp_path / "ucf.md").read_text()
+    assert "(81.0)" in md and "?)" not in md and "uncertain" not in md

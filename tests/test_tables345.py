@@ -323,14 +323,17 @@ def _table2_inputs(out: Path) -> list[Path]:
 
 
 def test_table2_unchanged_by_the_refactor(tmp_path):
-    """Byte for byte the markdown the code before the refactor wrote; the CSV gained only ``imagenet_source``."""
+    """Byte for byte the markdown the code before the refactor wrote; the CSV gained only ``imagenet_source``
+    and (issue 26) ``paper_uncertain`` and the training settings the captions read."""
     inputs = _table2_inputs(tmp_path)
     _predictions(tmp_path / "probe.h5", "rgb", [[0, 2]], [0], ["a"], protocol="fixed")  # Table 4's, not Table 2's
     write_table2([*inputs, tmp_path / "probe.h5"], tmp_path / "table2")
     assert (tmp_path / "table2.md").read_text() == TABLE2_MD
     csv = pd.read_csv(tmp_path / "table2.csv")
-    assert csv.columns[-1] == "imagenet_source" and set(csv.imagenet_source) == {"none", "torchvision"}
-    assert csv.drop(columns="imagenet_source").to_csv(index=False) == TABLE2_CSV
+    added = ["imagenet_source", "paper_uncertain", "dropout", "val_fraction", "schedule"]
+    assert list(csv.columns[-5:]) == added
+    assert set(csv.imagenet_source) == {"none", "torchvision"}
+    assert csv.drop(columns=added).to_csv(index=False) == TABLE2_CSV
 
 
 def test_table2_marks_standin_imagenet(tmp_path):
@@ -345,7 +348,7 @@ TABLE2_MD = (
     '# Table 2: architecture comparison (top-1 accuracy, %)\n'
     '\n'
     "Each cell is **ours (paper)**. Ours is computed by this run from its prediction files; the paper's "
-    'number is from Carreira & Zisserman, "Quo Vadis, Action Recognition?" (arXiv 1705.07750 v3), Table '
+    'number is from Carreira & Zisserman, "Quo Vadis, Action Recognition?" (arXiv v3, 1705.07750v3), Table '
     '2: top-1 % on split 1 of UCF-101 and HMDB-51 and on the Kinetics held-out test set. Its UCF-101 and '
     'HMDB-51 numbers are on split 1, so they appear on split-1 rows only (–: no paper number to compare '
     'with).\n'

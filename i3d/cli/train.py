@@ -22,8 +22,8 @@ def _train(args: argparse.Namespace) -> None:
                       frames_scale=args.frames_scale, crop_size=args.crop_size, init=args.init, dropout=args.dropout,
                       bn_momentum=args.bn_momentum, workers=args.workers, seed=args.seed,
                       val_fraction=args.val_fraction, device=args.device, body_lr_scale=args.body_lr_scale,
-                      sync_bn=args.sync_bn, lr_scaling=args.lr_scaling, precision=args.precision,
-                      compile=args.compile)
+                      sync_bn=args.sync_bn, lr_reference_batch=_reference_batch(args), schedule=args.schedule,
+                      plateau_patience=args.plateau_patience, precision=args.precision, compile=args.compile)
     tic = time.time()
     try:
         path = train(cfg, args.manifest, shards_by_kind(args.shards), args.split, args.out, imagenet=args.imagenet,
@@ -33,6 +33,15 @@ def _train(args: argparse.Namespace) -> None:
         sys.exit(PREEMPTED_EXIT)
     if launch_from_env() is None or launch_from_env().rank == 0:  # one line per job, not per process
         print(f"trained {cfg.arch}-{cfg.stream} in {time.time() - tic:.0f} s -> {path}")
+
+
+def _reference_batch(args: argparse.Namespace) -> int | None:
+    """--lr-reference-batch, or --batch-size for --lr-scaling linear (its shorthand: lr per process's batch)."""
+    if args.lr_scaling == "linear":
+        if args.lr_reference_batch is not None:
+            sys.exit("i3d train: --lr-scaling linear means --lr-reference-batch = --batch-size; give one of the two")
+        return args.batch_size
+    return args.lr_reference_batch
 
 
 def _weights_import(args: argparse.Namespace) -> None:
@@ -113,8 +122,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "takes cuda:LOCAL_RANK (or the CPU for cpu)")
     p.add_argument("--sync-bn", action="store_true",
                    help="data-parallel on CUDA: BatchNorm statistics over the global batch (SyncBatchNorm)")
+    p.add_argument("--lr-reference-batch", type=int, default=None,
+                   help="global batch (all processes) at which --lr is the peak rate: the peak is --lr x global "
+                        "batch / this (linear scaling rule); default: --lr as given")
     p.add_argument("--lr-scaling", default="none", choices=["none", "linear"],
-                   help="linear: --lr times the number of processes (--batch-size is per process)")
+                   help="linear: shorthand for --lr-reference-batch = --batch-size (--lr times the processes)")
+    p.add_argument("--schedule", default="cosine", choices=["cosine", "plateau"],
+                   help="after the warm-up: cosine decay, or the paper's 10x cuts on a validation plateau")
+    p.add_argument("--plateau-patience", type=int, default=2,
+                   help="--schedule plateau: epochs without a better validation top-1 before a 10x cut")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                    help="bf16: forward and loss of the training steps under bfloat16 autocast (weights stay fp32)")
     p.add_argument("--compile", action="store_true",

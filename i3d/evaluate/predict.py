@@ -95,10 +95,16 @@ def test_dataset(shards: Mapping[str, Sequence[str | Path]], samples: Sequence, 
                        input_size=get_spec(cfg["arch"]).crop_for(crop_size))
 
 
+MODEL_ATTRS = ("arch", "stream", "frames_scale", "input_size", "epochs", "dropout", "val_fraction", "schedule")
+"""The keys of :func:`model_attrs`, which a file made from another's (a probe's, from features) carries on."""
+
+
 def model_attrs(cfg: Mapping, input_size: int) -> dict:
-    """What the tables need to know of the model behind an output file."""
+    """What the tables need to know of the model behind an output file: its inputs, and the training settings
+    their captions state where they differ from the paper's."""
     return {"arch": cfg["arch"], "stream": cfg["stream"], "frames_scale": float(cfg.get("frames_scale", 1.0)),
-            "input_size": input_size, "epochs": int(cfg["epochs"])}
+            "input_size": input_size, "epochs": int(cfg["epochs"]), "dropout": float(cfg["dropout"]),
+            "val_fraction": float(cfg.get("val_fraction", 0.0)), "schedule": str(cfg.get("schedule", "cosine"))}
 
 
 def dataset_outputs(model: torch.nn.Module, dataset: ClipDataset, device: torch.device, *,

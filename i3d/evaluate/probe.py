@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from ..atomic import write_text_atomic
 from ..data.validation import clip_groups
 from .features import read_features
-from .predict import write_predictions
+from .predict import MODEL_ATTRS, write_predictions
 
 L2_GRID: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 """L2 strengths tried by default (per unit of the mean cross-entropy, on standardised features)."""
@@ -138,7 +138,7 @@ def fit_probe(features_path: str | Path, manifest: str | Path, split: int, out_p
     l2 = choose_l2(scores)
     write_text_atomic(cv_scores_path(out_path), scores.assign(chosen=scores.l2 == l2).to_csv(index=False))
     logits = fit_softmax(x[train], labels[train], classes, l2).logits(x[test]).astype(np.float32)
-    model = {k: meta[k] for k in ("arch", "stream", "frames_scale", "input_size", "epochs")}
+    model = {k: meta[k] for k in MODEL_ATTRS if k in meta}  # features files from before some keys lack them
     write_predictions(out_path, [c for c, t in zip(ids, test) if t], labels[test], logits,
                       {**model, "split": split, "listed_clips": int((table[f"split{split}"] == "test").sum()),
                        "protocol": "fixed", "l2": l2, "folds": folds, "features": str(features_path),

@@ -30,7 +30,8 @@ __all__ = ["markdown_table", "paper_numbers", "paper_source", "write_table2", "w
 
 TABLE2_COLUMNS = ["architecture", "dataset", "split", "stream", "init", "data", "test_clips", "listed_clips",
                   "num_classes", "top1", "frames_scale", "input_size", "epochs", "chance", "test_set",
-                  "paper_test_set", "paper_top1", "imagenet_source"]
+                  "paper_test_set", "paper_top1", "imagenet_source", "paper_uncertain", "dropout", "val_fraction",
+                  "schedule"]
 
 
 def table2_rows(runs: Sequence[PredictionRun]) -> pd.DataFrame:
@@ -55,6 +56,14 @@ def _column(dataset: str, stream: str) -> str:
     return f"{DATASET_NAMES.get(dataset, dataset)} {stream}"
 
 
+def _shown(paper: pd.DataFrame, ours: pd.DataFrame) -> pd.DataFrame:
+    """The paper's cells the layout shows: in a column and on an (architecture, split) row that ours has."""
+    rows = set(zip(ours.architecture, ours.split))
+    on_rows = pd.Series([(a, s) in rows for a, s in zip(paper.architecture, paper.split)], index=paper.index,
+                        dtype=bool)
+    return paper[paper.column.isin(set(ours.column)) & on_rows]
+
+
 def table2_markdown(df: pd.DataFrame) -> str:
     """Paper-style layout: one row per architecture/split, "ours (paper)" per dataset × stream."""
     ours = df.assign(column=[_column(d, s) for d, s in zip(df.dataset, df.stream)],
@@ -62,8 +71,9 @@ def table2_markdown(df: pd.DataFrame) -> str:
     paper = paper_numbers("table2")
     ours_on = test_sets(df)
     paper = paper.assign(column=[_column(d, s) for d, s in zip(paper.dataset, paper.stream)],
-                         text=[paper_text(t, other_set=ps != ours_on(d, sp)) for t, ps, d, sp
-                               in paper[["paper_top1", "paper_test_set", "dataset", "split"]].itertuples(index=False)])
+                         text=[paper_text(t, uncertain=isinstance(u, str), other_set=ps != ours_on(d, sp))
+                               for t, u, ps, d, sp in paper[["paper_top1", "paper_uncertain", "paper_test_set",
+                                                             "dataset", "split"]].itertuples(index=False)])
     index = ["architecture", "split", "init", "data"]
     layout = side_by_side(ours, paper, index=index, join=["architecture", "split"],
                           columns=[_column(d, s) for d in DATASET_NAMES for s in STREAM_ORDER], paper_alone=False)
@@ -76,13 +86,14 @@ def table2_markdown(df: pd.DataFrame) -> str:
         "they appear on split-1 rows only (–: no paper number to compare with).",
         *captions.other_sets(df),
         *captions.chance(df),
+        *captions.uncertain(_shown(paper, ours)),
     ]
     caption += captions.rgb_flow(df) + captions.test_clips(df)
     if (df.init == "scratch").any():
         caption += ["", ("`init` scratch: random initialisation. The paper's Table 2 models start from ImageNet "
                         "weights (except the 3D-ConvNet), so scratch rows are expected to be lower.")]
     caption += captions.standin_data(df) + captions.standin_imagenet(df) + captions.shortened(df) + \
-        captions.schedules(df)
+        captions.schedules(df) + captions.deviations(df)
     return document(caption, layout,
                     "Tidy form (one row per architecture, dataset, split, stream, with test clip counts): "
                     "`table2.csv`. Model sizes and input lengths: `table1.md`.")

@@ -133,4 +133,68 @@ def schedules(df: pd.DataFrame) -> list[str]:
 
 def run_conditions(df: pd.DataFrame) -> list[str]:
     """The paragraphs every results table ends with: clips used, stand-ins, shortened inputs, schedules."""
-    return test_clips(df) + standin_data(df) + standin_imagenet(df) + shortened(df) + schedules(df)
+    return test_clips(df) + standin_data(df) + standin_imagenet(df) + shortened(df) + schedules(df) + deviations(df)
+
+
+PAPER_DROPOUT = 0.5
+"""DeepMind's released I3D training (deepmind/kinetics-i3d README: "we use 0.5 dropout")."""
+
+
+def _listed(values: pd.Series, fmt: str = "{:g}") -> str:
+    return " and ".join(fmt.format(v) for v in sorted(set(values)))
+
+
+def dropout(df: pd.DataFrame) -> list[str]:
+    """When our models trained with another dropout than the paper's 0.5."""
+    other = df[df.dropout.notna() & (df.dropout != PAPER_DROPOUT)]
+    if other.empty:
+        return []
+    return ["", (f"**Dropout:** these models trained with dropout {_listed(other.dropout)} before the logits layer "
+                 f"(config `train.dropout`), the paper's with {PAPER_DROPOUT:g}.")]
+
+
+def held_out(df: pd.DataFrame) -> list[str]:
+    """When a share of the training clips validated (picked the saved epoch) instead of training."""
+    held = df[df.val_fraction.notna() & (df.val_fraction > 0)]
+    if held.empty:
+        return []
+    return ["", (f"**Validation hold-out:** {_listed(100 * held.val_fraction, '{:g}%')} of each class's training "
+                 "clips (whole groups) were held out of training to score every epoch and pick the saved one "
+                 "(config `train.val_fraction`); the test split plays no part in it. The paper trains on the whole "
+                 "training split.")]
+
+
+def probe(df: pd.DataFrame) -> list[str]:
+    """What our Fixed numbers are, when there are any: not the paper's trained last layer."""
+    if "protocol" not in df or not (df.protocol == "fixed").any():  # Table 2 has no protocol: all original
+        return []
+    return ["", ("**Fixed, ours:** multinomial logistic regression on the frozen Kinetics model's clip-averaged "
+                 "features, standardised, its L2 strength chosen by cross-validation in folds that keep a source "
+                 "video's clips together, fitted by L-BFGS (`i3d/evaluate/probe.py`); the paper trains the "
+                 "network's last layer by SGD.")]
+
+
+def c3d_resize(df: pd.DataFrame) -> list[str]:
+    """When a 3D-ConvNet is among ours: how its 112 px input is cut."""
+    c3d = df[(df.architecture == "c3d") & (df.input_size > 0)]
+    if c3d.empty:
+        return []
+    sizes = ", ".join(f"{2 * n}→{n}" for n in sorted(set(c3d.input_size)))
+    return ["", (f"**3D-ConvNet input:** the random (training) or center (test) crop of the other architectures, "
+                 f"resized to half ({sizes} px; 224→112 at the paper's size): the field of view of C3D's own "
+                 "resize to 128 then crop 112. The paper gives its 112 px input, not how it was cut.")]
+
+
+def real_schedule(df: pd.DataFrame) -> list[str]:
+    """When models trained on real data with another rate schedule than the paper's (10x cuts on a plateau)."""
+    other = df[(df.data == "real") & df.schedule.notna() & ~df.schedule.isin(["plateau", ""])]
+    if other.empty:
+        return []
+    return ["", (f"**Schedule:** these real-data models trained with {_listed(other.schedule, '{}')} decay of the "
+                 "learning rate after the warm-up (config `train.schedule`), not the paper's 10× cuts when "
+                 "validation stopped improving (`train.schedule: plateau`).")]
+
+
+def deviations(df: pd.DataFrame) -> list[str]:
+    """The training and protocol settings of ours that differ from the paper's, each when it applies."""
+    return dropout(df) + held_out(df) + probe(df) + c3d_resize(df) + real_schedule(df)

@@ -13,12 +13,14 @@ between the workflow and the tables:
   softmax probe on frozen Kinetics features; ``fullft`` = fine-tuned end to end from Kinetics;
 - ``imagenet_source`` (optional, only read when ``init`` is ``imagenet``; default ``torchvision``):
   ``torchvision`` = torchvision's ImageNet GoogLeNet, ``stand-in`` = the offline ImageNet stand-in;
-- ``frames_scale``, ``input_size``, ``epochs``, ``listed_clips`` (optional): what the captions report;
+- ``frames_scale``, ``input_size``, ``epochs``, ``listed_clips``, ``dropout``, ``val_fraction``, ``schedule``
+  (optional): what the captions report;
 - ``test_set`` (optional, default :func:`our_test_set`): the list the test clips come from, in the paper CSVs'
   words (Kinetics: ``held-out test`` or ``validation``).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +66,9 @@ class PredictionRun:
     epochs: int = 0  # training epochs (0: not recorded)
     listed_clips: int = 0  # test clips the official split lists, decoded or not (0: not recorded)
     test_set: str = ""  # the list the test clips come from ("": our_test_set's default)
+    dropout: float = math.nan  # training's dropout (NaN: not recorded)
+    val_fraction: float = math.nan  # share of the training clips held out for validation (NaN: not recorded)
+    schedule: str = ""  # training's rate schedule after the warm-up, cosine or plateau ("": not recorded)
 
 
 def _choice(attrs: dict, key: str, allowed: Sequence[str], default: str, path: str | Path) -> str:
@@ -87,7 +92,9 @@ def read_runs(paths: Iterable[str | Path]) -> list[PredictionRun]:
                           _choice(a, "protocol", PROTOCOLS, "original", p), source)
         runs.append(PredictionRun(Path(p), setting, str(a["stream"]), float(a.get("frames_scale", 1.0)),
                                   int(a.get("input_size", 0)), int(a.get("epochs", 0)),
-                                  int(a.get("listed_clips", 0)), str(a.get("test_set", ""))))
+                                   int(a.get("listed_clips", 0)), str(a.get("test_set", "")),
+                                   float(a.get("dropout", math.nan)), float(a.get("val_fraction", math.nan)),
+                                   str(a.get("schedule", ""))))
     return runs
 
 
@@ -118,12 +125,13 @@ def _row(run: PredictionRun, stream: str, labels: np.ndarray, logits: np.ndarray
             "num_classes": logits.shape[1], "top1": topk_accuracy(labels, logits), "frames_scale": run.frames_scale,
             "input_size": run.input_size, "epochs": run.epochs, "protocol": s.protocol,
             "imagenet_source": s.imagenet_source, "top5": topk_accuracy(labels, logits, 5),
-            "test_set": run.test_set or our_test_set(s.dataset, s.split)}
+            "test_set": run.test_set or our_test_set(s.dataset, s.split), "dropout": run.dropout,
+            "val_fraction": run.val_fraction, "schedule": run.schedule}
 
 
 SCORE_COLUMNS = ["architecture", "dataset", "split", "stream", "init", "data", "test_clips", "listed_clips",
                  "num_classes", "top1", "frames_scale", "input_size", "epochs", "protocol", "imagenet_source", "top5",
-                 "test_set"]
+                 "test_set", "dropout", "val_fraction", "schedule"]
 """The columns of :func:`scored_rows` (in Table 2's order, then the newer ones), also when there are no runs."""
 
 

@@ -10,8 +10,12 @@ architecture and stream (``from_model``, the paper's Kinetics model) with a new 
 
 The steps run in fp32 or under bf16 autocast (``precision``), eagerly or through ``torch.compile`` (``compile``).
 
-SGD with momentum 0.9 as in the paper, a short linear warm-up then cosine decay (the stand-in runs are
-far shorter than the paper's schedule, so a fixed step schedule would need retuning per preset).
+SGD with momentum 0.9 as in the paper, a short linear warm-up, then either cosine decay (``schedule: cosine``; the
+stand-in runs are far shorter than the paper's schedule, so a fixed step schedule would need retuning per preset) or
+the paper's own rule (``plateau``: the rate cut 10x each time validation top-1 has not improved for
+``plateau_patience`` epochs; a function of the history, which the checkpoint keeps, so a resumed run cuts where an
+uninterrupted one would). ``lr`` is the rate at a global batch of ``lr_reference_batch`` clips (the linear scaling
+rule, :func:`scaled_lr`; none given: ``lr`` as it is).
 
 The test split is never touched: a validation set (the official one where the manifest lists one, as Kinetics'
 when its test list is scored; else carved out of the training clips, ``i3d.data.validation``) is scored after
@@ -25,8 +29,8 @@ it interrupts, with a checkpoint of that point inside the epoch, and :class:`Pre
 143, as a job killed by SIGTERM does): the rerun or requeued job goes on from that batch.
 
 Data-parallel under ``torchrun`` or SLURM (``i3d.train.distributed``): each rank trains on its share of every
-global batch (``batch_size`` is per process; ``lr_scaling: linear`` multiplies ``lr`` by the number of
-processes), gradients are averaged by DDP, validation is sharded and its counts summed, and only rank 0 prints
+global batch (``batch_size`` is per process; with ``lr_reference_batch`` the rate follows the global batch),
+gradients are averaged by DDP, validation is sharded and its counts summed, and only rank 0 prints
 and writes files. Checkpoints hold the unwrapped model, so a run resumes on any number of processes. Dropout:
 rank 0 draws from the RNG state the checkpoint keeps, every other rank from a seed per global step
 (:func:`rank_step_seed`), so a run resumed on as many processes, even mid-epoch, ends with the uninterrupted weights.
@@ -108,9 +112,13 @@ class TrainConfig:
     sync_bn: bool = False
     """Data-parallel on CUDA: BatchNorm statistics over the global batch (``SyncBatchNorm``) instead of each
     process's share. Ignored in a single process and on the CPU (where PyTorch has no SyncBatchNorm)."""
-    lr_scaling: str = "none"
-    """``linear``: the peak rate is ``lr`` times the number of processes (the global batch is ``batch_size``
-    times as many); ``none``: ``lr`` as given."""
+    lr_reference_batch: int | None = None
+    """The global batch (clips per step, all processes) at which ``lr`` is the peak rate: the peak is ``lr`` x
+    global batch / this (:func:`scaled_lr`). None: ``lr`` as given, whatever the batch and processes."""
+    schedule: str = "cosine"
+    """After the warm-up: ``cosine`` decay to zero at the last step, or ``plateau`` (the paper's): the peak rate,
+    cut 10x each time validation top-1 has not improved for ``plateau_patience`` epochs (:func:`plateau_drops`)."""
+    plateau_patience: int = 2
     precision: str = "fp32"
     """``bf16``: the training steps' forward and loss under bfloat16 autocast (CUDA, and the CPU, where PyTorch
     autocasts too); weights, optimizer and gradients stay fp32, so no loss scaling. ``fp32``: no autocast.
@@ -143,7 +151,9 @@ def stop_on_sigterm() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGTERM, previous)
 
 
-LR_SCALINGS = ("none", "linear")
+SCHEDULES = ("cosine", "plateau")
+PLATEAU_FACTOR = 0.1
+"""The paper's cut of the rate "when validation loss saturated" (and DeepMind's released schedule: 0.1, 0.01, 0.001)."""
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -164,6 +174,45 @@ def lr_at(step: int, total: int, warmup: int, base_lr: float) -> float:
         return base_lr * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return 0.5 * base_lr * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def scaled_lr(lr: float, global_batch: int, reference_batch: int | None) -> float:
+    """The linear scaling rule (Goyal et al. 2017): ``lr`` is the rate at ``reference_batch`` clips per step, so
+    the rate per clip is kept and a ``global_batch`` step gets ``lr x global_batch / reference_batch``. None (or
+    the same batch): ``lr`` exactly."""
+    if reference_batch is None or reference_batch == global_batch:
+        return lr
+    return lr * global_batch / reference_batch
+
+
+def plateau_drops(val_top1: Sequence[float], patience: int) -> int:
+    """How many times the ``plateau`` schedule has cut the rate after epochs of these validation top-1s: once each
+    time ``patience`` epochs in a row bring no new best (the count of epochs restarts after a cut)."""
+    best, waited, drops = -math.inf, 0, 0
+    for top1 in val_top1:
+        if top1 > best:
+            best, waited = top1, 0
+            continue
+        waited += 1
+        if waited >= patience:
+            drops, waited = drops + 1, 0
+    return drops
+
+
+def plateau_lr_at(step: int, warmup: int, base_lr: float, drops: int) -> float:
+    """Linear warm-up for ``warmup`` steps, then ``base_lr`` cut by :data:`PLATEAU_FACTOR` ``drops`` times."""
+    return base_lr * PLATEAU_FACTOR ** drops * min(1.0, (step + 1) / warmup if warmup else 1.0)
+
+
+def recipe_line(cfg: TrainConfig, processes: int, steps_per_epoch: int, peak_lr: float) -> str:
+    """The log's statement of the schedule: the peak rate and where it comes from, and the steps it runs."""
+    batch = cfg.batch_size * processes
+    rule = "" if cfg.lr_reference_batch in (None, batch) else f" (lr {cfg.lr:g} at batch {cfg.lr_reference_batch})"
+    after = "cosine decay" if cfg.schedule == "cosine" else f"10x cuts after {cfg.plateau_patience} epochs without " \
+        "a better validation top-1"
+    return (f"schedule: peak lr {peak_lr:.4g} at global batch {batch}{rule}, {cfg.warmup_epochs:g} warm-up "
+            f"epochs, then {after}; {cfg.epochs} epochs x {steps_per_epoch} steps = {cfg.epochs * steps_per_epoch} "
+            "steps")
 
 
 def rank_step_seed(seed: int, rank: int, step: int) -> int:
@@ -257,8 +306,10 @@ def train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence[
     validation top-1 (ties and no validation set: the later epoch), named by its ``selected_epoch``; a
     fine-tuned one also its ``start`` (``finetune.start_record``).
     """
-    if cfg.lr_scaling not in LR_SCALINGS:
-        raise ValueError(f"lr_scaling must be one of {LR_SCALINGS}, got {cfg.lr_scaling!r}")
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {cfg.schedule!r}")
+    if cfg.schedule == "plateau" and not cfg.val_fraction > 0:
+        raise ValueError("schedule 'plateau' cuts the rate on validation top-1: it needs val_fraction > 0")
     if cfg.precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {cfg.precision!r}")
     with process_group(cfg.device) as (ctx, rank_device):
@@ -278,6 +329,10 @@ def _train(cfg: TrainConfig, manifest: str | Path, shards: Mapping[str, Sequence
     provenance, start = _provenance(manifest, shards, sampling, from_model, source)
     run = _Run(cfg, ctx, device, log, spec, loader, val_set, model, net, autocast, optimizer, peak_lr,
                out_dir / "checkpoint.pt", provenance)
+    if cfg.schedule == "plateau" and val_set is None:
+        raise RuntimeError("schedule 'plateau' cuts the rate on validation top-1, but no clips were held out "
+                           "for validation (val_fraction too small for this split)")
+    log(recipe_line(cfg, ctx.world_size, run.steps_per_epoch, peak_lr), flush=True)
     start_epoch, partial = _resume(run)
     with stop_on_sigterm() as sigterm:
         for epoch in range(start_epoch, cfg.epochs):
@@ -385,8 +440,8 @@ def _network(cfg: TrainConfig, spec: ArchSpec, device: torch.device, ctx: Dist, 
 
 
 def _optimizer(cfg: TrainConfig, model: nn.Module, ctx: Dist) -> tuple[torch.optim.Optimizer, float]:
-    """SGD over the model's parameter groups, and the peak learning rate (scaled by the processes if linear)."""
-    peak_lr = cfg.lr * (ctx.world_size if cfg.lr_scaling == "linear" else 1)
+    """SGD over the model's parameter groups, and the peak learning rate (:func:`scaled_lr` to the global batch)."""
+    peak_lr = scaled_lr(cfg.lr, cfg.batch_size * ctx.world_size, cfg.lr_reference_batch)
     optimizer = torch.optim.SGD(param_groups(model, cfg.body_lr_scale), lr=peak_lr, momentum=cfg.momentum,
                                 weight_decay=cfg.weight_decay)
     return optimizer, peak_lr
@@ -448,6 +503,8 @@ def _train_epoch(run: _Run, epoch: int, partial: dict | None, sigterm: Callable[
     steps_per_epoch = run.steps_per_epoch
     total_steps = cfg.epochs * steps_per_epoch
     warmup_steps = int(cfg.warmup_epochs * steps_per_epoch)
+    drops = plateau_drops([h["val_top1"] for h in run.history], cfg.plateau_patience) \
+        if cfg.schedule == "plateau" else None  # the history is the checkpoint's: a resumed run cuts alike
     # after a SIGTERM, the batches of this epoch already trained on (in the global order, by any number of
     # processes before): each process skips its share
     done = partial["clips"] // (cfg.batch_size * ctx.world_size) if partial else 0
@@ -463,8 +520,10 @@ def _train_epoch(run: _Run, epoch: int, partial: dict | None, sigterm: Callable[
         step = epoch * steps_per_epoch + i
         if ctx.rank > 0:  # rank 0's stream is the checkpointed one; the others' a function of the step
             torch.manual_seed(rank_step_seed(cfg.seed, ctx.rank, step))
+        rate = lr_at(step, total_steps, warmup_steps, run.peak_lr) if drops is None \
+            else plateau_lr_at(step, warmup_steps, run.peak_lr, drops)
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, total_steps, warmup_steps, run.peak_lr) * group["lr_scale"]
+            group["lr"] = rate * group["lr_scale"]
         inputs = [model_input(x, device) for x in inputs]  # uint8, channels last, scaled on the device
         y = y.to(device, non_blocking=True)
         with run.autocast:

@@ -52,7 +52,8 @@ def train_args(wc):
         f" --frames-scale {arch_settings(wc.arch)['frames_scale']}"
         f" --crop-size {t['crop_size']} --dropout {t['dropout']} --bn-momentum {t['bn_momentum']}"
         f" --workers {t['workers']} --seed {t['seed']} --val-fraction {t['val_fraction']}"
-        f" --lr-scaling {t['lr_scaling']} --precision {t['precision']}"
+        f" --schedule {t['schedule']} --plateau-patience {t['plateau_patience']} --precision {t['precision']}"
+        + (f" --lr-reference-batch {t['lr_reference_batch']}" if t["lr_reference_batch"] else "")
         + (" --sync-bn" if t["sync_bn"] else "") + (" --compile" if t["compile"] else "")
     )
 
