@@ -50,19 +50,22 @@ def curve(cfg: TrainConfig, data, out) -> np.ndarray:
 
 def test_bf16_follows_the_fp32_loss_curve_within_noise(data, tmp_path):
     """Per-epoch mean training loss. bf16 rounds activations to 8 significant bits (~0.4%) and the runs drift apart
-    step by step; "within noise" is: no farther from the fp32 run than an fp32 run with another seed (other
-    initial weights and batches), with a floor of 0.05 (~7% of the start, ln 2) for when two seeds happen to agree."""
+    step by step; "within noise" is: no farther from the fp32 run than the farthest of three fp32 runs with other
+    seeds (other initial weights and batches), with a floor of 0.05 (~7% of the start, ln 2) for when seeds happen
+    to agree. One other seed was too thin an estimate: on a CPU with native bf16 (AMD EPYC, avx512_bf16) bf16 drifted
+    0.112 from fp32 while seed 1 was 0.069 away, seeds 2 and 3 0.227 and 0.077."""
     fp32 = curve(config(epochs=4), data, tmp_path / "fp32")
     bf16 = curve(config(epochs=4, precision="bf16"), data, tmp_path / "bf16")
-    other_seed = curve(config(epochs=4, seed=1), data, tmp_path / "seed1")
+    others = [curve(config(epochs=4, seed=seed), data, tmp_path / f"seed{seed}") for seed in (1, 2, 3)]
     assert np.isfinite(bf16).all()
-    noise = max(np.abs(other_seed - fp32).max(), 0.05)
-    assert np.abs(bf16 - fp32).max() <= noise, (fp32, bf16, other_seed)
+    noise = max(max(np.abs(other - fp32).max() for other in others), 0.05)
+    assert np.abs(bf16 - fp32).max() <= noise, (fp32, bf16, others)
     assert not np.array_equal(bf16, fp32)  # autocast did run
 
 
 def test_one_bf16_step_matches_fp32():
-    """Same weights, same batch: the loss within 2% (measured 0.9% here, 1.6% at 4 x 16 x 112^2) and fp32 weight
+    """Same weights, same batch: the loss within 5% (measured 0.9% on an x86 CPU without native bf16, 1.6% there at
+    4 x 16 x 112^2, 2.2% on an AMD EPYC with avx512_bf16, whose oneDNN kernels round more often) and fp32 weight
     gradients. Per-layer gradients are no test at these sizes: the deep layers' batch norms see a handful of
     values, and even a 1e-3 relative perturbation of the input turns their gradients in fp32 (median cosine with
     the unperturbed ones 0.03 at this size), so the curve test above judges what bf16 does to training."""
@@ -77,7 +80,7 @@ def test_one_bf16_step_matches_fp32():
         losses[precision] = loss.item()
         assert all(p.grad.dtype == torch.float32 for p in model.parameters())
     assert logits.dtype == torch.bfloat16  # autocast did run
-    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.02)
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.05)
 
 
 def test_a_killed_bf16_run_resumes_to_the_uninterrupted_weights(data, tmp_path, monkeypatch, capsys):
