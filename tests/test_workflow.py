@@ -171,8 +171,8 @@ def test_reacquiring_the_same_manifest_leaves_later_runs_nothing_to_do(project):
     """Snakemake plans (and, in one run, reruns) every job downstream of a rerun job, and touches its output;
     once acquire alone has rerun (`--until acquire`), the manifest's checksum, the same as when the later jobs
     ran, keeps them up to date, as far as files are checksummed (the profile's max-checksum-file-size)."""
-    read = "    manifest = read_annotations(args.dataset, args.root)\n"
-    with edited(project, "i3d/cli/data.py", read, read.replace("args.root)", "str(args.root))")):
+    read = "    manifest = read_annotations(args.dataset, args.root, "
+    with edited(project, "i3d/cli/data.py", read, read.replace("args.root, ", "str(args.root), ")):
         assert {"acquire", "frames", "train", "predict"} <= planned_rules(project)
         out = snakemake(project, "--until", "acquire")
         assert out.returncode == 0, out.stderr[-3000:]
