@@ -231,7 +231,7 @@ def test_the_report_names_the_mirror_that_served_each_archive(tmp_path):
 @pytest.fixture(scope="module")
 def real_videos(tmp_path_factory) -> Path:
     """Whole real videos served as ``<server>/watch/<youtube id>.mp4``, and their Kinetics-style annotations
-    (two 1 s segments of each, one past the video's end) at ``<server>/k400/annotations``."""
+    (two 1 s segments of each, one past the video's end; an unlabelled test list) at ``<server>/k400/annotations``."""
     missing = [name for name in SOURCES.values() if not (REAL_CLIPS / name).is_file()]
     if missing:
         pytest.skip(f"real clips not fetched ({', '.join(missing)}): run tests/real_clips.sh")
@@ -249,6 +249,9 @@ def real_videos(tmp_path_factory) -> Path:
     table = pd.DataFrame(rows)
     table[table.split == "train"].to_csv(served / "k400/annotations/train.csv", index=False)
     table[table.split == "val"].to_csv(served / "k400/annotations/val.csv", index=False)
+    # the mirror has all three lists; this test list is the 2017 one, without labels: validation is scored
+    test = pd.DataFrame([dict(youtube_id="testonly000", time_start=0, time_end=1, split="test")])
+    test.to_csv(served / "k400/annotations/test.csv", index=False)
     return served
 
 
