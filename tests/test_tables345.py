@@ -355,7 +355,7 @@ TABLE2_MD = (
     '\n'
     "† Kinetics-400: ours is on the validation set, which plays the test split because this run's test list "
     'has no labels (the 2017 file; labels were published on the CVDF mirror in 2021) or was left out '
-    "(`subset.test_set: false`); the paper's is on the held-out test set, so the two are close but not the "
+    "(`download.test_set: false`); the paper's is on the held-out test set, so the two are close but not the "
     'same measurement.\n'
     '\n'
     'Chance level: UCF-101 50.0% (2 classes), HMDB-51 50.0% (2 classes), Kinetics-400 50.0% (2 classes), '

@@ -19,7 +19,7 @@ def other_sets(df: pd.DataFrame) -> list[str]:
         if ours != paper:
             lines += ["", (f"† {name}: ours is on the {ours} set, which plays the test split because this run's "
                            "test list has no labels (the 2017 file; labels were published on the CVDF mirror "
-                           "in 2021) or was left out (`subset.test_set: false`); the paper's is on the "
+                           "in 2021) or was left out (`download.test_set: false`); the paper's is on the "
                            f"{paper} set, so the two are close but not the same measurement.")]
         elif not ours.startswith("split "):
             lines += ["", (f"{name}: ours and the paper's are both on the {ours} set (the labelled test list); "
