@@ -4,8 +4,10 @@ a wrong file is refused in one line."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -266,3 +268,54 @@ def test_cli_refuses_a_wrong_file_in_one_line(tmp_path: Path, rgb) -> None:
         assert message.startswith("i3d weights import: ") and "\n" not in message
         assert re.search(reason, message), message
         assert not dst.exists()
+
+
+# --- against TensorFlow itself ----------------------------------------------------------------------
+
+SAVE_WITH_TF = """
+import sys
+import numpy as np
+import tensorflow as tf
+
+prefix, arrays = sys.argv[1], np.load(sys.argv[2])
+names = sorted(arrays.files)
+tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
+                  tensors=[tf.constant(arrays[name]) for name in names])
+print(tf.__version__)
+"""
+
+
+def save_with_tensorflow(prefix: Path, tensors: dict[str, np.ndarray]) -> None:
+    """``tensors`` saved by TensorFlow's own SaveV2 op, in the Python ``I3D_TF_PYTHON`` names (TensorFlow lives
+    in a throwaway venv, never in the project's Python). Without it the test skips, except in CI, where it fails."""
+    python = os.environ.get("I3D_TF_PYTHON")
+    if not python:
+        reason = "needs I3D_TF_PYTHON, a Python with tensorflow-cpu installed (.ci/run makes one)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; in CI this is an error")
+        pytest.skip(reason)
+    arrays = prefix.parent / "arrays.npz"
+    np.savez(arrays, **tensors)
+    subprocess.run([python, "-c", SAVE_WITH_TF, str(prefix), str(arrays)], check=True, timeout=300,
+                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""})
+
+
+@pytest.mark.tf
+def test_a_checkpoint_tensorflow_writes_reads_back_and_imports(tmp_path: Path) -> None:
+    """DeepMind's layout as TensorFlow itself writes it (its table's block size and restarts, its protos, its
+    per-tensor CRCs), and a few dtypes besides, read back value for value and imported like the port's copy."""
+    tf, state = deepmind_checkpoint(RGB, 3, seed=5)
+    write = tmp_path / "rgb" / "model.ckpt"
+    write.parent.mkdir()
+    save_with_tensorflow(write, tf)
+    assert_same_model(load_released(write, "tf", "rgb"), state, "rgb")
+    others = {"f64": np.linspace(-1, 1, 7), "f16": np.arange(6, dtype=np.float16).reshape(2, 3),
+              "i32": np.arange(-3, 3, dtype=np.int32), "i64": np.arange(5, dtype=np.int64) * 2**40,
+              "scalar": np.asarray(1.5, np.float32), "a/long/scope/w": np.ones((2, 1, 1, 3), np.float32)}
+    (tmp_path / "dtypes").mkdir()
+    save_with_tensorflow(tmp_path / "dtypes" / "model.ckpt", others)
+    read = read_tensors(tmp_path / "dtypes" / "model.ckpt")
+    assert read.keys() == others.keys()
+    for name, value in others.items():
+        assert read[name].dtype == value.dtype and read[name].shape == value.shape, name
+        np.testing.assert_array_equal(read[name], value)
