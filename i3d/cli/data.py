@@ -1,5 +1,6 @@
 """``i3d data acquire`` (workflow/rules/data.smk): a dataset's manifest, from a rendered stand-in or the real
-data on disk. The ``data`` group also holds ``frames`` (:mod:`.frames`)."""
+data on disk; ``i3d data real-footage``, run by hand: a small UCF-101-layout dataset of real camera footage. The
+``data`` group also holds ``frames`` (:mod:`.frames`)."""
 from __future__ import annotations
 
 import argparse
@@ -39,6 +40,15 @@ def _acquire(args: argparse.Namespace) -> None:
         print(f"  {row.clip_id}: {row.reason}")
 
 
+def _real_footage(args: argparse.Namespace) -> None:
+    from ..standin.real_footage import FootageSettings, build_real_footage
+
+    settings = FootageSettings(seconds=args.seconds, groups=args.groups, max_clips=args.max_clips)
+    clips = build_real_footage(args.clips, args.out, settings)
+    print(f"{args.out}: UCF-101 layout, {sum(clips.values())} clips of {settings.frames} frames in "
+          f"{settings.groups} groups per class: " + ", ".join(f"{c} {n}" for c, n in clips.items()))
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     """``i3d data`` and its ``acquire``; returns the group, for ``frames``."""
     data = sub.add_parser("data", help="acquire datasets and decode frames").add_subparsers(dest="step", required=True)
@@ -61,4 +71,21 @@ def add_parsers(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
                    help="the dataset's download report: its reasons replace 'file not found' for missing clips")
     _add_common(p)
     p.set_defaults(func=_acquire)
+    _add_real_footage(data)
     return data
+
+
+def _add_real_footage(data: argparse._SubParsersAction) -> None:
+    from ..standin.real_footage import FootageSettings
+
+    default = FootageSettings()
+    p = data.add_parser("real-footage", help="cut the real clips tests/real_clips.sh fetches into a small dataset "
+                                             "in UCF-101's layout (one class per clip; read it with source: local)")
+    p.add_argument("--clips", default="resources/real_clips", help="folder of vtest.avi, tree.avi, box.mp4, cup.mp4")
+    p.add_argument("--out", default="resources/real_ucf101",
+                   help="dataset root to write (UCF-101/, ucfTrainTestlist/); left as it is if built the same")
+    p.add_argument("--seconds", type=float, default=default.seconds, help="length of each clip, seconds at 25 fps")
+    p.add_argument("--groups", type=int, default=default.groups,
+                   help="groups of adjacent clips per class; each split tests a different third of them")
+    p.add_argument("--max-clips", type=int, default=default.max_clips, help="at most this many clips per class")
+    p.set_defaults(func=_real_footage)
