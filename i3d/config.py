@@ -88,6 +88,7 @@ def validate(config: dict[str, Any]) -> dict[str, Any]:
         dataset.setdefault("architectures", list(config["models"]["architectures"]))
     _check_crops(config, overrides)
     _check_plateau(config)
+    _check_released(config["transfer"], config["models"]["streams"])
     _resolve_architectures(config["models"], {a for d in config["datasets"].values() for a in d["architectures"]})
     return config
 
@@ -152,6 +153,33 @@ def _check_plateau(config: dict[str, Any]) -> None:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(
             f"config key 'datasets.{n}.train.schedule': plateau cuts the rate when validation top-1 stops "
             "improving, so it needs train.val_fraction > 0" for n in bad))
+
+
+RELEASED_STREAMS = ("rgb", "flow")
+"""The streams released I3D weights come in (``transfer.released.<stream>``)."""
+
+
+def _check_released(transfer: dict[str, Any], streams: list[str]) -> None:
+    """ConfigError for released weights the workflow could not use as given: ``kinetics_source: released`` with no
+    stream's weights, a stream's weights with both or neither of ``path`` and ``url``, or a stream that
+    ``models.streams`` leaves out (it would be ignored silently)."""
+    released = transfer["released"]
+    given = [s for s in RELEASED_STREAMS if released[s] is not None]
+    errors = []
+    if transfer["kinetics_source"] == "released" and not given:
+        errors.append("config key 'transfer.released': kinetics_source released needs the weights of at least one "
+                      "stream; allowed: transfer.released.rgb and/or transfer.released.flow, each with a path or "
+                      "a url, its format and init")
+    for s in given:
+        sources = [k for k in ("path", "url") if k in released[s]]
+        if len(sources) != 1:
+            errors.append(f"config key 'transfer.released.{s}': give exactly one of path and url "
+                          f"(got {' and '.join(sources) or 'neither'})")
+        if s not in streams:
+            errors.append(f"config key 'transfer.released.{s}': {s} is not in models.streams "
+                          f"({', '.join(streams)}); add it there or set transfer.released.{s}: null")
+    if errors:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
 
 
 def _resolve_architectures(models: dict[str, Any], used: set[str]) -> None:

@@ -28,8 +28,9 @@ def _add_provenance_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_imagenet_source_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--imagenet-source", default="torchvision", choices=["torchvision", "stand-in"],
-                   help="where ImageNet weights came from, when init is imagenet (recorded in the file)")
+    p.add_argument("--imagenet-source", default="torchvision", choices=["torchvision", "stand-in", "released"],
+                   help="where ImageNet weights came from, when init is imagenet (recorded in the file); released: "
+                        "inside released Kinetics weights")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:

@@ -130,6 +130,14 @@ def _add_download_options(p: argparse.ArgumentParser, mirrors_help: str) -> None
     _add_common(p)
 
 
+def _download_file(args: argparse.Namespace) -> None:
+    from ..acquire.download import download
+
+    with _download_errors():
+        url = download([args.url], args.dst, sha256=args.sha256, progress=not args.quiet)
+    print(f"{url} -> {args.dst}")
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """``i3d download`` and its subcommands."""
     download = sub.add_parser("download", help="fetch real datasets into their native layout (resumable, verified)")
@@ -178,6 +186,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--retry-mark", default="none", help="the value the workflow ran this batch with (its params)")
     _add_subset_options(p)
     p.set_defaults(func=_download_kinetics_youtube)
+    p = download.add_parser("file", help="one file (e.g. released weights), resumable and retried; renamed into "
+                            "place once complete")
+    p.add_argument("--url", required=True)
+    p.add_argument("--sha256", default=None, help="expected sha256 or a prefix of it (default: not checked)")
+    p.add_argument("dst")
+    _add_common(p)
+    p.set_defaults(func=_download_file)
     p = download.add_parser("report", help="merge a dataset's per-job download reports into one, with counts")
     p.add_argument("--dataset", required=True, choices=DATASETS)
     p.add_argument("--out", required=True)

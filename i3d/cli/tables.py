@@ -27,7 +27,7 @@ def _table345(args: argparse.Namespace) -> None:
     from ..tables.table5 import write_table5
 
     write = {"table3": write_table3, "table4": write_table4, "table5": write_table5}[args.table]
-    df = write(args.predictions, args.out)
+    df = write(args.predictions, args.out, released=args.released)
     print(f"{len(df)} rows; wrote {args.out}.csv and {args.out}.md")
 
 
@@ -49,6 +49,9 @@ def _arch_scale(text: str) -> tuple[str, float]:
 def _add_table345_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output prefix (writes .csv and .md)")
     p.add_argument("predictions", nargs="*", help="predictions .h5 files (each table picks its own)")
+    p.add_argument("--released", nargs="+", default=None, choices=["rgb", "flow"], metavar="STREAM",
+                   help="released Kinetics weights stood for the Kinetics models, for these streams (the captions "
+                        "say so); default: the Kinetics models were trained by the run")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

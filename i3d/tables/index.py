@@ -32,6 +32,8 @@ def data_used(name: str, csv: Path) -> str:
     text = f"{len(ours)} number{'' if len(ours) == 1 else 's'}, from " + " and ".join(f"{k} data" for k in kinds)
     if "imagenet_source" in ours and (ours.imagenet_source == "stand-in").any():
         text += "; some from the offline ImageNet stand-in weights (‡)"
+    if "kinetics_source" in ours and (ours.kinetics_source == "released").any():
+        text += "; some from released Kinetics weights (§)"
     return text
 
 

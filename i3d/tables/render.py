@@ -18,6 +18,8 @@ DATASET_RANK = {d: i for i, d in enumerate(DATASET_NAMES)}
 """The paper's dataset order, for sorting."""
 STANDIN_IMAGENET = "‡"
 """Mark on our numbers whose ImageNet weights were the offline stand-in (``captions.standin_imagenet``)."""
+RELEASED = "§"
+"""Mark on our numbers from released Kinetics weights (``captions.released``)."""
 MISSING = "–"
 
 
@@ -48,9 +50,12 @@ def score(top1: float, top5: float = np.nan) -> str:
     return f"{top1:.1f}" + ("" if pd.isna(top5) else f" / {top5:.1f}")
 
 
-def ours_text(top1: float, top5: float = np.nan, imagenet_source: str = NO_IMAGENET) -> str:
-    """Our number, marked ‡ when its ImageNet weights were the offline stand-in."""
-    return score(top1, top5) + (STANDIN_IMAGENET if imagenet_source == "stand-in" else "")
+def ours_text(top1: float, top5: float = np.nan, imagenet_source: str = NO_IMAGENET,
+              kinetics_source: str = "trained") -> str:
+    """Our number, marked ‡ when its ImageNet weights were the offline stand-in, § when it came from released
+    Kinetics weights."""
+    return (score(top1, top5) + (STANDIN_IMAGENET if imagenet_source == "stand-in" else "")
+            + (RELEASED if kinetics_source == "released" else ""))
 
 
 def paper_text(top1: float, top5: float = np.nan, *, uncertain: bool = False, other_set: bool = False) -> str:

@@ -12,7 +12,11 @@ between the workflow and the tables:
 - ``protocol`` (optional, default ``original``): ``original`` = trained on ``dataset`` itself; ``fixed`` = a
   softmax probe on frozen Kinetics features; ``fullft`` = fine-tuned end to end from Kinetics;
 - ``imagenet_source`` (optional, only read when ``init`` is ``imagenet``; default ``torchvision``):
-  ``torchvision`` = torchvision's ImageNet GoogLeNet, ``stand-in`` = the offline ImageNet stand-in;
+  ``torchvision`` = torchvision's ImageNet GoogLeNet, ``stand-in`` = the offline ImageNet stand-in, ``released`` =
+  the ImageNet start inside released Kinetics weights;
+- ``kinetics_source`` (optional, default ``trained``): ``released`` when the model's weights are, or were
+  fine-tuned from, released Kinetics weights (``i3d weights import``; for ``original`` on Kinetics the released
+  model itself), ``trained`` when this run trained them;
 - ``frames_scale``, ``input_size``, ``epochs``, ``listed_clips``, ``dropout``, ``val_fraction``, ``schedule``
   (optional): what the captions report;
 - ``test_set`` (optional, default :func:`our_test_set`): the list the test clips come from, in the paper CSVs'
@@ -33,7 +37,8 @@ from ..evaluate.predict import read_predictions
 from ..models.registry import JOINT_STREAM, get_spec
 
 PROTOCOLS = ("original", "fixed", "fullft")
-IMAGENET_SOURCES = ("torchvision", "stand-in")
+IMAGENET_SOURCES = ("torchvision", "stand-in", "released")
+KINETICS_SOURCES = ("trained", "released")
 NO_IMAGENET = "none"
 """``imagenet_source`` of a run that used no ImageNet weights."""
 OUR_TEST_SETS = {"kinetics400": "validation"}
@@ -52,6 +57,7 @@ class Setting:
     data: str  # "stand-in" or "real"
     protocol: str = "original"
     imagenet_source: str = NO_IMAGENET
+    kinetics_source: str = "trained"
 
 
 @dataclass(frozen=True)
@@ -89,13 +95,23 @@ def read_runs(paths: Iterable[str | Path]) -> list[PredictionRun]:
         source = _choice(a, "imagenet_source", IMAGENET_SOURCES, "torchvision", p) if init == "imagenet" \
             else NO_IMAGENET
         setting = Setting(str(a["arch"]), str(a["dataset"]), int(a["split"]), init, str(a["data"]),
-                          _choice(a, "protocol", PROTOCOLS, "original", p), source)
+                          _choice(a, "protocol", PROTOCOLS, "original", p), source,
+                          _choice(a, "kinetics_source", KINETICS_SOURCES, "trained", p))
         runs.append(PredictionRun(Path(p), setting, str(a["stream"]), float(a.get("frames_scale", 1.0)),
                                   int(a.get("input_size", 0)), int(a.get("epochs", 0)),
                                    int(a.get("listed_clips", 0)), str(a.get("test_set", "")),
                                    float(a.get("dropout", math.nan)), float(a.get("val_fraction", math.nan)),
                                    str(a.get("schedule", ""))))
     return runs
+
+
+def check_one_kinetics_source(runs: Sequence[PredictionRun], what: str) -> None:
+    """ValueError when ``runs`` (a table's Kinetics-derived ones) mix released and trained Kinetics weights: their
+    cells would land on the same rows of the paper's layout, one hiding the other."""
+    sources = {run.setting.kinetics_source for run in runs}
+    if len(sources) > 1:
+        raise ValueError(f"{what} come from both released and trained Kinetics weights; a table takes one "
+                         "(transfer.kinetics_source)")
 
 
 def our_test_set(dataset: str, split: int | str) -> str:
@@ -126,12 +142,12 @@ def _row(run: PredictionRun, stream: str, labels: np.ndarray, logits: np.ndarray
             "input_size": run.input_size, "epochs": run.epochs, "protocol": s.protocol,
             "imagenet_source": s.imagenet_source, "top5": topk_accuracy(labels, logits, 5),
             "test_set": run.test_set or our_test_set(s.dataset, s.split), "dropout": run.dropout,
-            "val_fraction": run.val_fraction, "schedule": run.schedule}
+            "val_fraction": run.val_fraction, "schedule": run.schedule, "kinetics_source": s.kinetics_source}
 
 
 SCORE_COLUMNS = ["architecture", "dataset", "split", "stream", "init", "data", "test_clips", "listed_clips",
                  "num_classes", "top1", "frames_scale", "input_size", "epochs", "protocol", "imagenet_source", "top5",
-                 "test_set", "dropout", "val_fraction", "schedule"]
+                 "test_set", "dropout", "val_fraction", "schedule", "kinetics_source"]
 """The columns of :func:`scored_rows` (in Table 2's order, then the newer ones), also when there are no runs."""
 
 

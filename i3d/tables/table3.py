@@ -18,7 +18,7 @@ from .render import (
     side_by_side,
     write_tables,
 )
-from .runs import PredictionRun, read_runs, scored_rows
+from .runs import PredictionRun, check_one_kinetics_source, read_runs, scored_rows
 
 INIT_NAMES = {"scratch": "Scratch", "imagenet": "ImageNet→Kinetics"}
 
@@ -27,6 +27,7 @@ def table3_rows(runs: Sequence[PredictionRun]) -> pd.DataFrame:
     """One row per (architecture, stream, init) of Kinetics models trained on Kinetics itself, ours and the
     paper's (every paper cell, measured or not)."""
     kinetics = [r for r in runs if r.setting.dataset == "kinetics400" and r.setting.protocol == "original"]
+    check_one_kinetics_source(kinetics, "Table 3's Kinetics models")
     return beside_paper(scored_rows(kinetics), "table3")
 
 
@@ -34,12 +35,24 @@ def _column(init: str, stream: str) -> str:
     return f"{INIT_NAMES[init]} {STREAM_NAMES[stream]}"
 
 
-def table3_markdown(df: pd.DataFrame) -> str:
-    """The paper's layout: a row per architecture (and data), "ours (paper)" top-1 / top-5 per init × stream."""
+def unscored_released(ours: pd.DataFrame, released: Sequence[str] | None) -> list[str]:
+    """Says why released weights have no row of ours: the workflow scores them on Kinetics only when it is the real
+    one."""
+    if released is None or not ours.empty:
+        return []
+    return ["", ("**Released weights not scored on Kinetics:** this run's Kinetics is the built-in stand-in (or "
+                 "none is configured), whose classes are not Kinetics', so the released models' logits mean nothing "
+                 "on it and only the paper's numbers are shown. With the real Kinetics (`datasets.kinetics400.source: "
+                 "local` or `download`) they are scored on its test list (validation without one).")]
+
+
+def table3_markdown(df: pd.DataFrame, released: Sequence[str] | None = None) -> str:
+    """The paper's layout: a row per architecture (and data), "ours (paper)" top-1 / top-5 per init × stream.
+    ``released``: the streams released weights were configured for, when they stood for the Kinetics models."""
     ours = df[df.top1.notna()]
     ours = ours.assign(column=[_column(i, s) for i, s in zip(ours.init, ours.stream)],
-                       text=[ours_text(t1, t5, src) for t1, t5, src in ours[["top1", "top5", "imagenet_source"]]
-                             .itertuples(index=False)])
+                       text=[ours_text(t1, t5, src, kin) for t1, t5, src, kin
+                             in ours[["top1", "top5", "imagenet_source", "kinetics_source"]].itertuples(index=False)])
     paper = df[df.paper_top1.notna()]
     paper = paper.assign(column=[_column(i, s) for i, s in zip(paper.init, paper.stream)],
                          text=[paper_text(t1, t5, uncertain=isinstance(u, str), other_set=ps != ts)
@@ -56,7 +69,9 @@ def table3_markdown(df: pd.DataFrame) -> str:
         "ImageNet weights (Inception-V1 inflated to 3D where the model is 3D), then trained on Kinetics. Ours is "
         "computed by this run from its prediction files; the paper's is from " + paper_source("table3") + ".",
         *captions.other_sets(df),
-        *captions.none_run(ours, "Kinetics models"),
+        *(captions.none_run(ours, "Kinetics models") if released is None else []),
+        *captions.released(ours, released),
+        *unscored_released(ours, released),
         *captions.chance(ours),
         *captions.rgb_flow(ours),
         *captions.uncertain(paper),
@@ -67,8 +82,10 @@ def table3_markdown(df: pd.DataFrame) -> str:
                     "test clip counts): `table3.csv`.")
 
 
-def write_table3(prediction_paths: Sequence[str | Path], out_prefix: str | Path) -> pd.DataFrame:
-    """Write ``out_prefix.csv`` (tidy) and ``out_prefix.md`` (paper layout); files of other tables are ignored."""
+def write_table3(prediction_paths: Sequence[str | Path], out_prefix: str | Path,
+                 released: Sequence[str] | None = None) -> pd.DataFrame:
+    """Write ``out_prefix.csv`` (tidy) and ``out_prefix.md`` (paper layout); files of other tables are ignored.
+    ``released``: as :func:`table3_markdown`'s."""
     df = table3_rows(read_runs(prediction_paths))
-    write_tables(df, table3_markdown(df), out_prefix)
+    write_tables(df, table3_markdown(df, released), out_prefix)
     return df

@@ -20,7 +20,7 @@ from .render import (
     side_by_side,
     write_tables,
 )
-from .runs import PROTOCOLS, PredictionRun, read_runs, scored_rows
+from .runs import PROTOCOLS, PredictionRun, check_one_kinetics_source, read_runs, scored_rows
 
 PROTOCOL_NAMES = {"original": "Original", "fixed": "Fixed", "fullft": "Full-FT"}
 INIT_NAMES = {"imagenet": "with ImageNet", "scratch": "without ImageNet"}
@@ -31,6 +31,8 @@ def table4_rows(runs: Sequence[PredictionRun]) -> pd.DataFrame:
     """One row per (architecture, dataset, stream, protocol, init) on split 1 of UCF-101 and HMDB-51, ours
     and the paper's (every paper cell, measured or not)."""
     split1 = [r for r in runs if r.setting.dataset in DATASETS and r.setting.split == 1]
+    check_one_kinetics_source([r for r in split1 if r.setting.protocol != "original"], "Table 4's Fixed and Full-FT "
+                              "models")
     return beside_paper(scored_rows(split1), "table4")
 
 
@@ -72,11 +74,22 @@ def one_start_originals(ours: pd.DataFrame) -> list[str]:
                  "`results/tables.md` within its CPU time budget.")]
 
 
-def table4_markdown(df: pd.DataFrame) -> str:
+def released_i3d_only(released: Sequence[str] | None) -> list[str]:
+    """With released weights, why the other architectures have no Fixed or Full-FT numbers."""
+    if released is None:
+        return []
+    return ["", ("**Released weights are I3D's only:** no other architecture has released Kinetics weights, so in "
+                 "this run (`transfer.kinetics_source: released`) only I3D has Fixed and Full-FT numbers; the other "
+                 "architectures keep their Original ones.")]
+
+
+def table4_markdown(df: pd.DataFrame, released: Sequence[str] | None = None) -> str:
     """The paper's layout: a row per architecture and stream (and data), "ours (paper) / ours (paper)" (with /
-    without ImageNet) per dataset × protocol."""
+    without ImageNet) per dataset × protocol. ``released``: the streams released weights were configured for, when
+    they stood for the Kinetics models."""
     ours = df[df.top1.notna()]
-    ours = _cells(ours, [ours_text(t, imagenet_source=s) for t, s in zip(ours.top1, ours.imagenet_source)])
+    ours = _cells(ours, [ours_text(t, imagenet_source=s, kinetics_source=k)
+                         for t, s, k in zip(ours.top1, ours.imagenet_source, ours.kinetics_source)])
     paper = df[df.paper_top1.notna()]
     paper = _cells(paper, [paper_text(t, uncertain=isinstance(u, str))
                            for t, u in zip(paper.paper_top1, paper.paper_uncertain)])
@@ -102,6 +115,8 @@ def table4_markdown(df: pd.DataFrame) -> str:
         "found, so whether it differs is uncertain."),
         *captions.none_run(ours, "models on split 1 of UCF-101 or HMDB-51"),
         *one_start_originals(ours),
+        *captions.released(ours, released),
+        *released_i3d_only(released),
         *captions.chance(ours),
         *captions.rgb_flow(ours),
         *captions.uncertain(paper),
@@ -112,9 +127,11 @@ def table4_markdown(df: pd.DataFrame) -> str:
                     "paper's, with test clip counts): `table4.csv`.")
 
 
-def write_table4(prediction_paths: Sequence[str | Path], out_prefix: str | Path) -> pd.DataFrame:
-    """Write ``out_prefix.csv`` (tidy) and ``out_prefix.md`` (paper layout); files of other tables are ignored."""
+def write_table4(prediction_paths: Sequence[str | Path], out_prefix: str | Path,
+                 released: Sequence[str] | None = None) -> pd.DataFrame:
+    """Write ``out_prefix.csv`` (tidy) and ``out_prefix.md`` (paper layout); files of other tables are ignored.
+    ``released``: as :func:`table4_markdown`'s."""
     df = table4_rows(read_runs(prediction_paths))
-    write_tables(df, table4_markdown(df), out_prefix)
+    write_tables(df, table4_markdown(df, released), out_prefix)
     return df
 

@@ -20,7 +20,7 @@ from .render import (
     side_by_side,
     write_tables,
 )
-from .runs import PredictionRun, read_runs, scored_rows
+from .runs import PredictionRun, check_one_kinetics_source, read_runs, scored_rows
 
 DATASETS = ("ucf101", "hmdb51")
 SPLITS = (1, 2, 3)
@@ -28,7 +28,7 @@ I3D_NAMES = {"rgb": "RGB-I3D", "flow": "Flow-I3D", JOINT_STREAM: "Two-Stream I3D
 PRETRAINING = {"imagenet": "ImageNet+Kinetics", "scratch": "Kinetics only"}
 QUOTED = " (quoted)"
 """Appended to the names of the literature rows the paper quotes."""
-GROUP = ["architecture", "dataset", "stream", "protocol", "init", "data", "imagenet_source"]
+GROUP = ["architecture", "dataset", "stream", "protocol", "init", "data", "imagenet_source", "kinetics_source"]
 """One mean over splits per group."""
 
 
@@ -61,7 +61,9 @@ def _order(paper: pd.DataFrame) -> dict[str, int]:
 def table5_rows(runs: Sequence[PredictionRun]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(tidy means beside the paper's rows, literature included; our per-split rows): fine-tuned (``fullft``)
     models on UCF-101 and HMDB-51, every split given."""
-    per_split = scored_rows([r for r in runs if r.setting.dataset in DATASETS and r.setting.protocol == "fullft"])
+    fullft = [r for r in runs if r.setting.dataset in DATASETS and r.setting.protocol == "fullft"]
+    check_one_kinetics_source(fullft, "Table 5's fine-tuned models")
+    per_split = scored_rows(fullft)
     df = beside_paper(split_means(per_split), "table5", on=[*KEY, "model"])
     df["quoted"] = df.quoted.fillna(False).astype(bool)
     rank = _order(paper_numbers("table5"))
@@ -79,11 +81,13 @@ def _splits(means: pd.DataFrame) -> list[str]:
                 "measurement; ours cover " + "; ".join(parts) + ". Each split's top-1 is in `table5.csv`."]
 
 
-def table5_markdown(df: pd.DataFrame, per_split: pd.DataFrame) -> str:
-    """The paper's layout: a row per model (and data), "ours (paper)" per dataset; literature rows quoted."""
+def table5_markdown(df: pd.DataFrame, per_split: pd.DataFrame, released: Sequence[str] | None = None) -> str:
+    """The paper's layout: a row per model (and data), "ours (paper)" per dataset; literature rows quoted.
+    ``released``: the streams released weights were configured for, when they stood for the Kinetics models."""
     means = df[df.top1.notna()]
     ours = means.assign(column=means.dataset.map(DATASET_NAMES),
-                        text=[ours_text(t, imagenet_source=s) for t, s in zip(means.top1, means.imagenet_source)])
+                        text=[ours_text(t, imagenet_source=s, kinetics_source=k)
+                              for t, s, k in zip(means.top1, means.imagenet_source, means.kinetics_source)])
     paper = df[df.paper_top1.notna()]
     paper = paper.assign(model=[m + QUOTED if q else m for m, q in zip(paper.model, paper.quoted)],
                          column=paper.dataset.map(DATASET_NAMES),
@@ -105,6 +109,7 @@ def table5_markdown(df: pd.DataFrame, per_split: pd.DataFrame) -> str:
         "ours sits beside them. The paper's numbers are from " + paper_source("table5") + ".",
         *_splits(means),
         *captions.none_run(means, "Kinetics models fine-tuned on UCF-101 or HMDB-51"),
+        *captions.released(per_split, released),
         *captions.chance(per_split),
         *captions.rgb_flow(per_split),
         *captions.uncertain(paper),
@@ -115,8 +120,10 @@ def table5_markdown(df: pd.DataFrame, per_split: pd.DataFrame) -> str:
                     "mean covers and each split's top-1): `table5.csv`.")
 
 
-def write_table5(prediction_paths: Sequence[str | Path], out_prefix: str | Path) -> pd.DataFrame:
-    """Write ``out_prefix.csv`` (tidy) and ``out_prefix.md`` (paper layout); files of other tables are ignored."""
+def write_table5(prediction_paths: Sequence[str | Path], out_prefix: str | Path,
+                 released: Sequence[str] | None = None) -> pd.DataFrame:
+    """Write ``out_prefix.csv`` (tidy) and ``out_prefix.md`` (paper layout); files of other tables are ignored.
+    ``released``: as :func:`table5_markdown`'s."""
     df, per_split = table5_rows(read_runs(prediction_paths))
-    write_tables(df, table5_markdown(df, per_split), out_prefix)
+    write_tables(df, table5_markdown(df, per_split, released), out_prefix)
     return df

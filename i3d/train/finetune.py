@@ -40,11 +40,13 @@ def file_digest(path: str | Path) -> str:
 
 
 def read_source(path: str | Path, arch: str, stream: str) -> dict[str, Any]:
-    """The ``model.pt`` at ``path``; ValueError unless ``i3d train`` wrote it for ``arch`` and ``stream``."""
+    """The ``model.pt`` at ``path``; ValueError unless ``i3d train`` (or ``i3d weights import``: released weights)
+    wrote it for ``arch`` and ``stream``."""
     state = load(path)
     config = state.get("config") if isinstance(state, dict) else None
-    if not isinstance(config, dict) or "model" not in state or "selected_epoch" not in state:
-        raise ValueError(f"{path} is not a model.pt written by `i3d train` (a checkpoint.pt or other weights?)")
+    if not isinstance(config, dict) or "model" not in state or not ("selected_epoch" in state or "source" in state):
+        raise ValueError(f"{path} is not a model.pt written by `i3d train` or `i3d weights import` (a checkpoint.pt "
+                         "or other weights?)")
     if (config["arch"], config["stream"]) != (arch, stream):
         raise ValueError(f"{path} holds a {config['arch']}-{config['stream']} model; fine-tuning {arch}-{stream} "
                          "needs one of the same architecture and stream")
@@ -64,9 +66,11 @@ def load_body(model: nn.Module, source: Mapping[str, torch.Tensor]) -> tuple[str
 
 def start_record(path: str | Path, source: Mapping[str, Any], digest: str) -> dict[str, Any]:
     """What a fine-tuned ``model.pt`` keeps under ``start``: the starting file (as given, and its digest),
-    its classes, and how it started itself (its ``init`` and, if fine-tuned too, its own ``start``)."""
+    its classes, where it came from if it was imported (``source``: released weights), and how it started itself
+    (its ``init`` and, if fine-tuned too, its own ``start``)."""
+    imported = {"source": source["source"]} if source.get("source") is not None else {}
     return dict(path=str(path), sha256=digest, num_classes=source["config"]["num_classes"],
-                init=source["config"]["init"], start=source.get("start"))
+                init=source["config"]["init"], **imported, start=source.get("start"))
 
 
 def lineage(model_state: Mapping[str, Any]) -> list[str]:

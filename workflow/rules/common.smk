@@ -1,4 +1,5 @@
 # Shared helpers: config validation, GPU declarations, the static shard lists (code fingerprints: i3d/stage_fingerprint.py).
+import re
 import sys
 from pathlib import Path
 
@@ -62,12 +63,17 @@ def used_architectures():
     return [arch for arch in list_architectures() if arch in used]
 
 
+RELEASED = config["transfer"]["kinetics_source"] == "released"
+"""Released Kinetics I3D weights stand for the Kinetics models (rules/transfer.smk): nothing trains on Kinetics."""
+
+
 def trained_models():
     """(dataset, split, arch, stream, init) of every model the config asks for: per architecture, each
-    configured stream it has, plus rgb+flow for a jointly fused one (ArchSpec.model_streams)."""
+    configured stream it has, plus rgb+flow for a jointly fused one (ArchSpec.model_streams). None on Kinetics
+    when released weights replace the Kinetics models (transfer.kinetics_source: released)."""
     return [
         (ds, split, arch, stream, arch_settings(arch)["init"])
-        for ds, dcfg in config["datasets"].items()
+        for ds, dcfg in config["datasets"].items() if not (RELEASED and ds == "kinetics400")
         for split in dcfg["splits"]
         for arch in dcfg["architectures"]
         for stream in get_spec(arch).model_streams(config["models"]["streams"])
@@ -97,6 +103,77 @@ def print_tables_location():
         path = Path("results") / f"{name}.md"
         if path.exists():
             print(f"{name}: {path.resolve()}")
+
+
+# Released Kinetics weights (transfer.kinetics_source: released): DeepMind's Kinetics-400 I3D per stream, fetched
+# when given by URL (rules/download.smk) and imported (rules/train.smk), takes the Kinetics models' place in Fixed
+# and Full-FT and, on a real Kinetics, is scored for Table 3 (rules/transfer.smk). {init} in its paths is the
+# released model's pre-training (transfer.released.<stream>.init).
+
+RELEASED_ARCH = "i3d"
+"""The one architecture with released Kinetics weights."""
+
+RELEASED_WEIGHTS = "resources/weights/released"
+"""Where fetch_released puts what it downloads: <stream>/<file name>, labels/<file name>."""
+
+TF_CHECKPOINT_FILES = (".index", ".data-00000-of-00001")
+"""The files a TF checkpoint prefix (.../model.ckpt) stands for."""
+
+
+def released_streams():
+    """The streams with released weights (validation: each is in models.streams)."""
+    return [s for s in ("rgb", "flow") if config["transfer"]["released"][s] is not None]
+
+
+def released_init(stream):
+    return config["transfer"]["released"][stream]["init"]
+
+
+def _download_path(url, folder):
+    return f"{RELEASED_WEIGHTS}/{folder}/{Path(url.split('?')[0]).name}"
+
+
+def _is_url(text):
+    return re.match(r"https?://", text) is not None
+
+
+def released_src(stream):
+    """What `i3d weights import` reads for ``stream``: the configured path, or where fetch_released puts the URL's
+    file (for tf, the checkpoint prefix)."""
+    weights = config["transfer"]["released"][stream]
+    return weights["path"] if "path" in weights else _download_path(weights["url"], stream)
+
+
+def released_files(stream):
+    """The files behind released_src(stream): a TF checkpoint prefix stands for its index and data files."""
+    src = released_src(stream)
+    tf = config["transfer"]["released"][stream]["format"] == "tf"
+    return [src + suffix for suffix in TF_CHECKPOINT_FILES] if tf else [src]
+
+
+LABEL_MAP = (_download_path(config["transfer"]["released"]["label_map"], "labels")
+             if _is_url(config["transfer"]["released"]["label_map"]) else config["transfer"]["released"]["label_map"])
+"""The released models' class names (DeepMind's label_map.txt), recorded in each imported model.pt."""
+
+
+def released_downloads():
+    """{local file: URL} of what fetch_released downloads: each stream given by URL, and a label map given so."""
+    out = {}
+    for stream in released_streams():
+        weights = config["transfer"]["released"][stream]
+        if "url" in weights:
+            src = released_src(stream)
+            out.update({local: weights["url"] + local[len(src):] for local in released_files(stream)})
+    if _is_url(config["transfer"]["released"]["label_map"]):
+        out[LABEL_MAP] = config["transfer"]["released"]["label_map"]
+    return out
+
+
+RELEASED_DOWNLOADS = released_downloads() if RELEASED else {}
+
+
+def released_model(wc):
+    return f"results/kinetics400/released/{RELEASED_ARCH}-{wc.stream}-{wc.init}/model.pt"
 
 
 wildcard_constraints:

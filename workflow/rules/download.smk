@@ -191,3 +191,25 @@ rule download_report:
     threads: 1
     shell:
         "i3d download report --dataset {wildcards.dataset} --out {output} {input} > {log} 2>&1"
+
+
+localrules:
+    fetch_released,
+
+
+rule fetch_released:
+    """Download (resumable, i3d/acquire/download.py) a released weights file or the label map given by URL. A local
+    rule: cluster nodes often have no network."""
+    output:
+        f"{RELEASED_WEIGHTS}/{{file}}",
+    log:
+        "logs/fetch_released/{file}.log",
+    wildcard_constraints:
+        file="|".join(re.escape(k[len(RELEASED_WEIGHTS) + 1:]) for k in RELEASED_DOWNLOADS) or "(?!)",
+    params:
+        url=lambda wc: shlex.quote(RELEASED_DOWNLOADS[f"{RELEASED_WEIGHTS}/{wc.file}"]),
+    threads: 1
+    resources:
+        downloads=1,
+    shell:
+        "i3d download file --url {params.url} {output} > {log} 2>&1"

@@ -45,9 +45,13 @@ def predictions(ds, split, arch, stream, init, protocol="original"):
 
 
 def table3_inputs():
-    """Kinetics models per architecture and stream: the configured init and every transferred one."""
+    """Kinetics models per architecture and stream: the configured init and every transferred one; with released
+    weights, those scored on Kinetics, when it is the real one (the stand-in's classes are not Kinetics')."""
     if "kinetics400" not in config["datasets"]:
         return []
+    if RELEASED:
+        return [f"results/kinetics400/split1/released/{RELEASED_ARCH}-{stream}-{released_init(stream)}/predictions.h5"
+                for stream in released_streams() if data_kind("kinetics400") == "real"]
     return [predictions("kinetics400", 1, arch, stream, init)
             for arch in config["datasets"]["kinetics400"]["architectures"]
             for stream in get_spec(arch).model_streams(config["models"]["streams"])
@@ -59,13 +63,13 @@ def table4_inputs():
     Full-FT."""
     original = [predictions(*model) for model in trained_models() if model[0] in TRANSFER_DATASETS and model[1] == 1]
     original += [predictions(*model) for model in other_half_originals()]
-    return original + [predictions(*model, protocol) for model in transfer_models() if model[1] == 1
+    return original + [transfer_predictions(model, protocol) for model in transfer_models() if model[1] == 1
                        for protocol in ("fixed", "fullft")]
 
 
 def table5_inputs():
     """Full-FT I3D on every configured split (the table averages the splits it has)."""
-    return [predictions(*model, "fullft") for model in transfer_models() if model[2] == "i3d"]
+    return [transfer_predictions(model, "fullft") for model in transfer_models() if model[2] == "i3d"]
 
 
 rule table345:
@@ -79,10 +83,11 @@ rule table345:
     wildcard_constraints:
         table="table[345]",
     params:
+        released=" ".join(["--released", *released_streams()]) if RELEASED else "",
         code=stage_fingerprint("_table345"),
     threads: 1
     shell:
-        "i3d tables {wildcards.table} --out results/{wildcards.table} {input} > {log} 2>&1"
+        "i3d tables {wildcards.table} --out results/{wildcards.table} {input} {params.released} > {log} 2>&1"
 
 
 rule tables:

@@ -1,6 +1,8 @@
 # train: one job per (dataset, split, architecture, stream, initialisation); reads shards only.
 # stream is rgb, flow, or rgb+flow for an architecture trained on both at once (fused); init imagenet
-# also reads torchvision's GoogLeNet checkpoint (rule fetch_imagenet).
+# also reads torchvision's GoogLeNet checkpoint (rule fetch_imagenet). Released Kinetics weights are imported here
+# (rule import_released; transfer.kinetics_source: released).
+import shlex
 
 
 localrules:
@@ -24,6 +26,39 @@ rule fetch_imagenet:
     shell:
         "i3d weights fetch-imagenet --url {params.url} --sha256 {params.sha256} {params.source} {output}"
         " > {log} 2>&1"
+
+
+def released_weights(wc):
+    """Input function of import_released: the stream's released files, for the configured pre-training only (the
+    {init} in the path is what the tables compare with the paper)."""
+    if not RELEASED or wc.stream not in released_streams() or wc.init != released_init(wc.stream):
+        raise WorkflowError(f"no released {wc.stream} weights pre-trained '{wc.init}' are configured "
+                            "(transfer.kinetics_source, transfer.released)")
+    return released_files(wc.stream)
+
+
+rule import_released:
+    """A stream's released weights as a model.pt in train's layout, with the label map's class names."""
+    input:
+        weights=released_weights,
+        labels=LABEL_MAP,
+    output:
+        "results/kinetics400/released/i3d-{stream}-{init}/model.pt",
+    log:
+        "logs/kinetics400/released/i3d-{stream}-{init}/import.log",
+    wildcard_constraints:
+        stream="rgb|flow",
+    params:
+        format=lambda wc: config["transfer"]["released"][wc.stream]["format"],
+        src=lambda wc: shlex.quote(released_src(wc.stream)),
+        code=stage_fingerprint("_weights_import"),
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "i3d weights import --format {params.format} --stream {wildcards.stream} --labels {input.labels}"
+        " {params.src} {output} > {log} 2>&1"
 
 
 rule imagenet_standin:

@@ -3,7 +3,8 @@
 #            the train split) -> test predictions;
 #   Full-FT: every layer from the Kinetics weights and a new classifier, trained on the dataset -> predict.
 # {init} in these paths is the Kinetics model's initialisation (scratch: Kinetics only; imagenet: ImageNet, then
-# Kinetics); Original is Table 2's models, reused.
+# Kinetics); Original is Table 2's models, reused. With transfer.kinetics_source released, released weights stand
+# for the Kinetics models (the end of this file).
 
 TRANSFER_DATASETS = [d for d in ("ucf101", "hmdb51") if d in config["datasets"]]
 
@@ -16,7 +17,12 @@ def kinetics_inits(arch):
 
 def transfer_models():
     """(dataset, split, arch, stream, kinetics init) of every Fixed and Full-FT model: each architecture trained
-    on Kinetics and on the dataset."""
+    on Kinetics and on the dataset; with released weights, I3D (the only one released) on each stream that has
+    them, from their pre-training."""
+    if RELEASED:
+        return [(ds, split, RELEASED_ARCH, stream, released_init(stream))
+                for ds in TRANSFER_DATASETS if RELEASED_ARCH in config["datasets"][ds]["architectures"]
+                for split in config["datasets"][ds]["splits"] for stream in released_streams()]
     if "kinetics400" not in config["datasets"]:
         return []
     on_kinetics = config["datasets"]["kinetics400"]["architectures"]
@@ -46,6 +52,13 @@ def other_half_originals():
 
 def kinetics_model(wc):
     return f"results/kinetics400/split1/{wc.arch}-{wc.stream}-{wc.init}/model.pt"
+
+
+def transfer_predictions(model, protocol):
+    """The predictions file of a transfer_models() entry under ``protocol`` (fixed, fullft)."""
+    ds, split, arch, stream, init = model
+    origin = "released/" if RELEASED else ""
+    return f"results/{ds}/split{split}/{protocol}/{origin}{arch}-{stream}-{init}/predictions.h5"
 
 
 rule features:
@@ -145,3 +158,103 @@ use rule predict as predict_fullft with:
         "results/benchmarks/{dataset}/split{split}/fullft/{arch}-{stream}-{init}/predict.tsv"
     wildcard_constraints:
         dataset="ucf101|hmdb51",
+
+
+# Released weights stand for the Kinetics models (transfer.kinetics_source: released; helpers in common.smk,
+# fetched by rules/download.smk, imported by rules/train.smk): Fixed, Full-FT, and on a real Kinetics Table 3's
+# scores, in released/ folders beside the trained models' ones, so that switching the source overwrites nothing.
+
+def released_data(wc):
+    """The --data of a released model's outputs: its Kinetics and ImageNet were real, so the dataset's kind (their
+    --imagenet-source: released, the ImageNet start inside the released weights)."""
+    return data_kind(wc.dataset)
+
+
+use rule features as features_released with:
+    input:
+        model=released_model,
+        manifest="results/{dataset}/manifest.csv",
+        shards=stream_shards,
+    output:
+        "results/{dataset}/features/released/{arch}-{stream}-{init}.h5",
+    log:
+        "logs/{dataset}/features/released/{arch}-{stream}-{init}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/features/released/{arch}-{stream}-{init}.tsv"
+    wildcard_constraints:
+        dataset="ucf101|hmdb51",
+        arch=RELEASED_ARCH,
+
+
+use rule probe as probe_released with:
+    input:
+        features="results/{dataset}/features/released/{arch}-{stream}-{init}.h5",
+        manifest="results/{dataset}/manifest.csv",
+    output:
+        predictions="results/{dataset}/split{split}/fixed/released/{arch}-{stream}-{init}/predictions.h5",
+        cv="results/{dataset}/split{split}/fixed/released/{arch}-{stream}-{init}/predictions.cv.csv",
+    log:
+        "logs/{dataset}/split{split}/fixed/released/{arch}-{stream}-{init}/probe.log",
+    wildcard_constraints:
+        dataset="ucf101|hmdb51",
+        arch=RELEASED_ARCH,
+    params:
+        data=released_data,
+        imagenet_source="released",
+
+
+use rule finetune as finetune_released with:
+    input:
+        manifest="results/{dataset}/manifest.csv",
+        shards=stream_shards,
+        source=released_model,
+    output:
+        model="results/{dataset}/split{split}/fullft/released/{arch}-{stream}-{init}/model.pt",
+        metrics="results/{dataset}/split{split}/fullft/released/{arch}-{stream}-{init}/metrics.csv",
+    log:
+        "logs/{dataset}/split{split}/fullft/released/{arch}-{stream}-{init}/train.log",
+    benchmark:
+        "results/benchmarks/{dataset}/split{split}/fullft/released/{arch}-{stream}-{init}/train.tsv"
+    wildcard_constraints:
+        dataset="ucf101|hmdb51",
+        arch=RELEASED_ARCH,
+    params:
+        init=lambda wc: f"--init kinetics --from-model {released_model(wc)}",
+
+
+use rule predict_fullft as predict_fullft_released with:
+    input:
+        model="results/{dataset}/split{split}/fullft/released/{arch}-{stream}-{init}/model.pt",
+        manifest="results/{dataset}/manifest.csv",
+        shards=stream_shards,
+    output:
+        "results/{dataset}/split{split}/fullft/released/{arch}-{stream}-{init}/predictions.h5",
+    log:
+        "logs/{dataset}/split{split}/fullft/released/{arch}-{stream}-{init}/predict.log",
+    benchmark:
+        "results/benchmarks/{dataset}/split{split}/fullft/released/{arch}-{stream}-{init}/predict.tsv"
+    wildcard_constraints:
+        dataset="ucf101|hmdb51",
+        arch=RELEASED_ARCH,
+    params:
+        data=released_data,
+        imagenet_source="released",
+
+
+use rule predict as predict_released with:
+    input:
+        model=released_model,
+        manifest="results/{dataset}/manifest.csv",
+        shards=stream_shards,
+    output:
+        "results/{dataset}/split{split}/released/{arch}-{stream}-{init}/predictions.h5",
+    log:
+        "logs/{dataset}/split{split}/released/{arch}-{stream}-{init}/predict.log",
+    benchmark:
+        "results/benchmarks/{dataset}/split{split}/released/{arch}-{stream}-{init}/predict.tsv"
+    wildcard_constraints:
+        dataset="kinetics400",
+        arch=RELEASED_ARCH,
+    params:
+        data=released_data,
+        imagenet_source="released",
