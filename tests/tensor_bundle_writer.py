@@ -50,14 +50,15 @@ def field(number: int, value: int | bytes) -> bytes:
     return varint(number << 3) + varint(value)
 
 
-def entry_proto(array: np.ndarray, offset: int) -> bytes:
-    """BundleEntryProto: dtype 1, shape 2 (TensorShapeProto, dim 2 -> Dim.size 1), shard_id 3, offset 4, size 5.
-    proto3 leaves fields at 0 out."""
+def entry_proto(array: np.ndarray, offset: int, with_crc: bool = False) -> bytes:
+    """BundleEntryProto: dtype 1, shape 2 (TensorShapeProto, dim 2 -> Dim.size 1), shard_id 3, offset 4, size 5,
+    crc32c 6 (fixed32, masked; bit-by-bit here, so only for small tensors). proto3 leaves fields at 0 out."""
     shape = b"".join(field(2, field(1, n) if n else b"") for n in array.shape)
     out = field(1, DATA_TYPES[array.dtype.newbyteorder("=")]) + field(2, shape)
     if offset:
         out += field(4, offset)
-    return out + (field(5, array.nbytes) if array.nbytes else b"")
+    out += field(5, array.nbytes) if array.nbytes else b""
+    return out + (varint(6 << 3 | 5) + struct.pack("<I", masked(crc32c(array.tobytes()))) if with_crc else b"")
 
 
 def block(entries: list[tuple[bytes, bytes]], restart_interval: int) -> bytes:
@@ -78,14 +79,14 @@ def block(entries: list[tuple[bytes, bytes]], restart_interval: int) -> bytes:
 
 
 def write_bundle(prefix: str | Path, tensors: dict[str, np.ndarray], *, block_size: int = 4096,
-                 restart_interval: int = 16) -> None:
+                 restart_interval: int = 16, with_crc: bool = False) -> None:
     """``prefix.index`` and ``prefix.data-00000-of-00001`` holding ``tensors``; a data block is closed once it
     passes ``block_size`` bytes, so a small size gives an index of several blocks."""
     data, rows = bytearray(), [(b"", field(1, 1) + field(3, field(1, 1)))]  # num_shards 1, version.producer 1
     for name in sorted(tensors, key=lambda n: n.encode()):
         array = np.asarray(tensors[name])
         array = array.astype(array.dtype.newbyteorder("<"), copy=False)  # tobytes() writes C order
-        rows.append((name.encode(), entry_proto(array, len(data))))
+        rows.append((name.encode(), entry_proto(array, len(data), with_crc)))
         data += array.tobytes()
     Path(f"{prefix}.data-00000-of-00001").write_bytes(bytes(data))
 

@@ -108,6 +108,20 @@ def test_reader_reads_several_blocks_restarts_and_dtypes(tmp_path: Path) -> None
     assert read_tensors(tmp_path / "m", ["i64"]).keys() == {"i64"}
 
 
+def test_a_tensor_whose_bytes_fail_their_crc_is_refused(tmp_path: Path) -> None:
+    """TensorFlow records each tensor's CRC-32C; a flipped byte in the data (a corrupt download) is refused."""
+    tensors = {"a/w": np.arange(6, dtype=np.float32).reshape(2, 3), "b/w": np.ones(4, np.float32)}
+    write_bundle(tmp_path / "m", tensors, with_crc=True)
+    np.testing.assert_array_equal(read_tensors(tmp_path / "m")["a/w"], tensors["a/w"])
+    shard = tmp_path / "m.data-00000-of-00001"
+    data = bytearray(shard.read_bytes())
+    data[-2] ^= 0x10  # inside b/w, the second tensor by name
+    shard.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"m\.data-00000-of-00001: corrupt: b/w fails its CRC-32C"):
+        read_tensors(tmp_path / "m")
+    assert read_tensors(tmp_path / "m", ["a/w"]).keys() == {"a/w"}  # the intact tensor still reads
+
+
 def test_reader_refuses_what_is_not_a_whole_bundle(tmp_path: Path, rgb) -> None:
     prefix, _, _ = rgb
     copy = tmp_path / "model.ckpt"

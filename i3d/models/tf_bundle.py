@@ -9,8 +9,8 @@ a tensor name whose ``BundleEntryProto`` gives dtype, shape, shard, offset and b
 holds the raw little-endian values.
 
 Why our own reader: TensorFlow's CPU wheel is ~250 MB (and pins numpy/protobuf) to read two files of a small,
-stable format. The block CRCs of the index are checked; the per-tensor CRCs of the data are not (pure Python is
-too slow for 50 MB), but a shard too short for what the index promises is refused.
+stable format. The block CRCs of the index and each tensor's CRC in the data are checked (CRC-32C in Python:
+~1 s per 10 MB here, ~5 s for an I3D checkpoint), so a corrupt download is refused rather than imported.
 """
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ class Entry:
     offset: int
     size: int
     sliced: bool
+    crc32c: int | None = None
+    """The masked CRC-32C of the tensor's bytes (``None`` where the writer left it out)."""
 
     @property
     def dtype_name(self) -> str:
@@ -126,7 +128,7 @@ def _entry(value: bytes) -> Entry:
     shape = parse_proto(_last(fields, 2, b""))
     dims = tuple(_last(parse_proto(dim), 1) for dim in shape.get(2, []))
     return Entry(dtype=_last(fields, 1), shape=dims, shard_id=_last(fields, 3), offset=_last(fields, 4),
-                 size=_last(fields, 5), sliced=7 in fields)
+                 size=_last(fields, 5), sliced=7 in fields, crc32c=fields[6][-1] if 6 in fields else None)
 
 
 def _block(data: bytes, handle: bytes, end: int) -> bytes:
@@ -256,5 +258,7 @@ def read_tensors(prefix: str | os.PathLike, names: list[str] | None = None) -> d
             values = np.fromfile(f, dtype=dtype, count=count)
         if values.size != count:
             raise ValueError(f"{shard}: truncated while reading {name}")
+        if entry.crc32c is not None and unmask_crc(entry.crc32c) != crc32c(values.tobytes()):
+            raise ValueError(f"{shard}: corrupt: {name} fails its CRC-32C")
         tensors[name] = values.reshape(entry.shape).astype(dtype.newbyteorder("="), copy=False)
     return tensors
