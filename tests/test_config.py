@@ -19,6 +19,31 @@ def test_shipped_configs_are_valid(name):
         assert dataset["root"].startswith("resources/") and dataset["train"]["momentum"] == 0.9
 
 
+def _as_snakemake_merges(*names: str) -> dict:
+    """config/config.yaml updated key by key with each ``--configfile`` in turn, as Snakemake does."""
+    from snakemake.utils import update_config
+
+    merged = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    for name in names:
+        update_config(merged, yaml.safe_load((REPO / "config" / name).read_text()))
+    return validate(merged)
+
+
+def test_the_paper_config_starts_from_torchvisions_imagenet_not_the_standin():
+    """config.yaml turns the offline ImageNet stand-in on; the paper's settings must turn it off again."""
+    config = _as_snakemake_merges("paper.yaml")
+    assert config["imagenet"]["standin"] is False and config["imagenet"]["url"].endswith("googlenet-1378be20.pth")
+
+
+def test_the_released_config_over_the_papers_takes_deepminds_imagenet_checkpoints():
+    config = _as_snakemake_merges("paper.yaml", "released.yaml")
+    released = config["transfer"]["released"]
+    assert config["transfer"]["kinetics_source"] == "released"
+    assert {s: (released[s]["format"], released[s]["init"]) for s in ("rgb", "flow")} == \
+        {"rgb": ("tf", "imagenet"), "flow": ("tf", "imagenet")}
+    assert released["flow"]["url"].endswith("/flow_imagenet/model.ckpt")
+
+
 def test_defaults_and_per_dataset_overrides():
     config = validate({"datasets": {"ucf101": {"source": "synthetic", "train": {"epochs": 3}},
                                     "hmdb51": {"source": "synthetic"}},
