@@ -10,7 +10,6 @@ non-zero if the checksums differ or the rerun started over.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import signal
 import subprocess
@@ -24,13 +23,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from loopback import LoopbackServer  # noqa: E402  (the tests' file server)
 
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from i3d.digest import sha256_of as sha256  # noqa: E402
 
 
 def start_download(url: str, dst: Path) -> subprocess.Popen:

@@ -32,7 +32,8 @@ from pathlib import Path
 
 from ..atomic import write_text_atomic
 from .archives import ArchiveError, UnsafeArchive, extract
-from .download import DownloadError, download, sha256_of
+from ..digest import sha256_of
+from .download import DownloadError, download
 from .fetch import gone_for_good
 from .report import report_row
 from .sources import KINETICS_MIRROR, KINETICS_PARTS, mirror_urls

@@ -22,7 +22,6 @@ answer 5xx under load. :func:`download` is the one place that deals with that:
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
@@ -31,6 +30,8 @@ from pathlib import Path
 
 import requests
 from tqdm import tqdm
+
+from ..digest import digest_of
 
 CHUNK = 1 << 16  # bytes per read: small enough that little is lost when a connection drops mid-read
 RETRY_AFTER_CAP_S = 300.0  # a server asking for a longer wait is not waited on past this, per attempt
@@ -71,19 +72,6 @@ class _NextMirror(Exception):
 
 class _BadContent(_NextMirror):
     """The mirror served a complete file that fails the size/sha256 check."""
-
-
-def digest_of(path: str | Path, algorithm: str = "sha256") -> str:
-    """The hex digest of ``path`` (``algorithm``: a hashlib name, e.g. ``sha256`` or ``md5``)."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def sha256_of(path: str | Path) -> str:
-    return digest_of(path, "sha256")
 
 
 def _mismatch(path: str | Path, expected: str | None, algorithm: str) -> str | None:

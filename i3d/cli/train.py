@@ -47,7 +47,7 @@ def _reference_batch(args: argparse.Namespace) -> int | None:
 def _weights_import(args: argparse.Namespace) -> None:
     from dataclasses import asdict
 
-    from ..acquire.download import sha256_of
+    from ..digest import sha256_of
     from ..models.released import load_released, read_label_map, source_files
     from ..train.checkpoints import save_atomic
     from ..train.loop import TrainConfig

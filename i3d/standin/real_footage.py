@@ -19,7 +19,6 @@ replace it.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -31,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from i3d.atomic import write_text_atomic
+from i3d.digest import sha256_of
 from i3d.data.ingest import MIN_FRAMES
 from i3d.data.video import decode_windows, encode, probe
 
@@ -118,7 +118,7 @@ def build_real_footage(clips_dir: str | Path, out: str | Path, settings: Footage
         raise FileNotFoundError(f"real clips missing in {clips_dir}: {', '.join(missing)} "
                                 f"(tests/real_clips.sh fetches them)")
     stamp = {"settings": asdict(settings), "fps": UCF_FPS, "short_side": UCF_SHORT_SIDE,
-             "sources": {name: _sha256(clips_dir / name) for name in sorted(SOURCES.values())}}
+             "sources": {name: sha256_of(clips_dir / name) for name in sorted(SOURCES.values())}}
     built = _existing_build(out, stamp)
     if built is not None:
         return built
@@ -150,14 +150,6 @@ def _existing_build(out: Path, stamp: dict) -> dict[str, int] | None:
         raise FileExistsError(f"{out} holds a real-footage build with other {', '.join(differs)} "
                               f"({path}); remove it or build elsewhere")
     return previous["clips"]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _cut(source: Path, videos: Path, label: str, settings: FootageSettings) -> list[list[str]]:
