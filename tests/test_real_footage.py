@@ -1,5 +1,7 @@
 """``i3d data real-footage``: the real clips tests/real_clips.sh fetches, cut into a dataset in UCF-101's layout that
-the project's own UCF-101 reader (what ``source: local`` runs) ingests unchanged, with group-disjoint splits.
+the project's own UCF-101 reader (what ``source: local`` runs) ingests unchanged, with group-disjoint splits; for
+``--task scene`` one class per source, for ``--task motion`` one per way of playing a segment (forward, backward,
+twice the speed), each with clips of every source.
 
 The clips are looked for in ``I3D_REAL_CLIPS`` (default ``resources/real_clips``); without them the tests that cut
 them skip, except in CI (``CI=true``), where that is an error, as in tests/test_tvl1.py.
@@ -10,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from i3d.cli import main
@@ -17,11 +20,16 @@ from i3d.data.annotations import read_annotations
 from i3d.data.validation import clip_groups
 from i3d.data.video import decode
 from i3d.standin import real_footage
-from i3d.standin.real_footage import FootageSettings, build_real_footage, group_starts, held_out_groups, split_lists
+from i3d.standin.real_footage import (DEFAULTS, FootageSettings, Segment, build_real_footage, clip_counts, deal,
+                                      group_starts, held_out_groups, motion_plan, split_lists)
 
 # what the default settings cut from the four clips (1.28 s segments, at most 18 a class): cup.mp4's 8.1 s hold 6,
 # box.mp4's 15.2 s 11; the other two are longer than 18 segments
 EXPECTED_CLIPS = {"BoxMovedByHand": 11, "CupMovedByHand": 6, "Pedestrians": 18, "TreeInWind": 18}
+# the motion task's default clips of each class per source: one clip of each class takes 32 + 32 + 64 source frames,
+# so cup.mp4's 201 frames give 1, box.mp4's 378 2, tree.avi's 739 5, and vtest.avi (1986) is capped at 9
+MOTION_SOURCES = {"box.mp4": 2, "cup.mp4": 1, "tree.avi": 5, "vtest.avi": 9}
+AVAILABLE = {"box.mp4": 378, "cup.mp4": 201, "tree.avi": 739, "vtest.avi": 1986}  # frames at 25 fps, less one
 
 
 def real_clips_folder() -> Path:
@@ -49,6 +57,43 @@ def manifest(built):
     return read_annotations("ucf101", built)
 
 
+@pytest.fixture(scope="module")
+def built_motion(tmp_path_factory) -> Path:
+    """The motion task's dataset with its default settings, written by the command a user runs."""
+    root = tmp_path_factory.mktemp("real") / "real_ucf101_motion"
+    assert main(["data", "real-footage", "--task", "motion", "--clips", str(real_clips_folder()),
+                 "--out", str(root)]) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def motion_manifest(built_motion):
+    return read_annotations("ucf101", built_motion)
+
+
+@pytest.fixture(scope="module")
+def source_frames():
+    """A source's frames, decoded as the build decodes it (whole, at 25 fps and 240 high), once per module."""
+    cache = {}
+
+    def frames(name: str) -> np.ndarray:
+        if name not in cache:
+            cache[name] = decode(real_clips_folder() / name, fps=25, short_side=240).astype(np.int16)
+        return cache[name]
+    return frames
+
+
+def segments(root: Path) -> dict[str, Segment]:
+    """The build's own record of the frames each clip was cut from."""
+    record = json.loads((root / real_footage.STAMP).read_text())["segments"]
+    return {rel: Segment(**fields) for rel, fields in record.items()}
+
+
+def motion_of(clip: np.ndarray) -> float:
+    """Mean absolute difference between consecutive frames, in grey levels."""
+    return float(np.abs(np.diff(clip.astype(np.int16), axis=0)).mean())
+
+
 def test_the_ucf101_reader_finds_every_clip_with_its_class(built, manifest):
     assert (manifest.status == "ok").all(), manifest.loc[manifest.status != "ok", "reason"].tolist()
     assert manifest.groupby("label").size().to_dict() == EXPECTED_CLIPS
@@ -58,14 +103,18 @@ def test_the_ucf101_reader_finds_every_clip_with_its_class(built, manifest):
     assert (built / "ucfTrainTestlist" / "classInd.txt").read_bytes().endswith(b"TreeInWind\r\n")  # UCF's CRLF
 
 
-def test_each_split_trains_and_tests_every_class_and_uses_every_clip(manifest):
+@pytest.mark.parametrize("which", ["manifest", "motion_manifest"])
+def test_each_split_trains_and_tests_every_class_and_uses_every_clip(request, which):
+    manifest = request.getfixturevalue(which)
     for split in ("split1", "split2", "split3"):
         assert set(manifest[split]) == {"train", "test"}, split  # no clip left out of a split
         for role in ("train", "test"):
-            assert set(manifest.loc[manifest[split] == role, "label"]) == set(EXPECTED_CLIPS), (split, role)
+            assert set(manifest.loc[manifest[split] == role, "label"]) == set(manifest.label), (split, role)
 
 
-def test_splits_keep_groups_whole_and_hold_out_different_groups(manifest):
+@pytest.mark.parametrize("which", ["manifest", "motion_manifest"])
+def test_splits_keep_groups_whole_and_hold_out_different_groups(request, which):
+    manifest = request.getfixturevalue(which)
     groups = manifest.assign(group=clip_groups(manifest))
     tested = []
     for split in ("split1", "split2", "split3"):
@@ -171,3 +220,130 @@ def test_settings_that_cannot_make_a_dataset_are_refused(tmp_path):
                               (FootageSettings(max_clips=4), "--max-clips")):
         with pytest.raises(ValueError, match=message):
             build_real_footage(tmp_path, tmp_path / "out", settings)
+
+
+def test_the_motion_task_reads_as_ucf101_with_every_source_in_every_class_alike(built_motion, motion_manifest):
+    bad = motion_manifest[motion_manifest.status != "ok"]
+    assert bad.empty, bad.reason.tolist()
+    assert dict(zip(motion_manifest.label, motion_manifest.label_index)) == {"Fast": 0, "Forward": 1, "Reversed": 2}
+    assert set(segments(built_motion)) == {p.relative_to(built_motion / "UCF-101").as_posix()
+                                           for p in (built_motion / "UCF-101").rglob("*.avi")}
+    counts = clip_counts(built_motion)
+    for label in ("Fast", "Forward", "Reversed"):
+        assert counts.loc[("all", label)].drop("total").to_dict() == MOTION_SOURCES, label
+
+
+def test_in_the_motion_task_the_scene_says_nothing_and_split1_mixes_sources(built_motion):
+    """In every split's train and test lists, each class has as many clips of each source as the others (so the
+    scene says nothing about the class), and in split 1 (the one config/real_footage.yaml runs) clips of three
+    sources or more."""
+    counts = clip_counts(built_motion).drop(columns="total")
+    for name, table in counts.groupby(level="set"):
+        assert (table.nunique() == 1).all(), (name, table)
+    for role in ("split1 train", "split1 test"):
+        assert ((counts.loc[role] > 0).sum(axis=1) >= 3).all(), (role, counts.loc[role])
+
+
+def test_no_frame_is_in_two_clips_and_test_clips_do_not_continue_training_clips(built_motion, motion_manifest):
+    """From the build's own record: per source, the clips' frame ranges do not overlap; and in each split, at least
+    a second (25 frames) lies between a test clip and any training clip of the same source, whatever its class."""
+    record = segments(built_motion)
+    for source in MOTION_SOURCES:
+        spans = sorted((s.start, s.stop, rel) for rel, s in record.items() if s.source == source)
+        assert all(stop <= start for (_, stop, _), (start, _, _) in zip(spans, spans[1:])), (source, spans)
+    for split in ("split1", "split2", "split3"):
+        role = {f"{label}/{clip_id}.avi": r for label, clip_id, r in
+                zip(motion_manifest.label, motion_manifest.clip_id, motion_manifest[split])}
+        for rel, test in record.items():
+            if role[rel] != "test":
+                continue
+            for other, train in record.items():
+                if role[other] == "train" and train.source == test.source:
+                    gap = max(train.start - test.stop, test.start - train.stop)
+                    assert gap >= 25, (split, rel, other, gap)
+
+
+@pytest.mark.parametrize("which", ["built", "built_motion"])
+def test_every_clip_holds_the_source_frames_its_record_names(request, which, source_frames):
+    """Each clip of the two short sources, decoded, against its source decoded the same way: its recorded frames,
+    every ``step``-th, backwards for Reversed, within the re-encoding's error (2-3 grey levels); a Reversed clip
+    played forwards, or a clip cut from elsewhere, is far off. Clips after a gap longer than a decoding window
+    are among them."""
+    root = request.getfixturevalue(which)
+    checked = 0
+    for rel, segment in segments(root).items():
+        if segment.source not in ("box.mp4", "cup.mp4"):
+            continue
+        clip = decode(root / "UCF-101" / rel, fps=25, short_side=240).astype(np.int16)
+        frames = source_frames(segment.source)[segment.start:segment.stop:segment.step]
+        expected = frames[::-1] if segment.reverse else frames
+        assert clip.shape == expected.shape, rel
+        error = np.abs(clip - expected).mean(axis=(1, 2, 3))
+        assert error.max() < 6, (rel, segment, error.round(1))
+        if rel.startswith("Reversed/") and motion_of(frames) > 1:  # a still stretch looks the same either way
+            assert np.abs(clip - frames).mean() > 2 * error.mean(), rel
+        checked += 1
+    assert checked == (17 if which == "built" else 9)
+
+
+def test_fast_clips_move_more_and_reversed_as_much_as_forward(built_motion):
+    """Mean absolute difference between consecutive frames, over each long source's clips of a class (the same
+    stretches of the source for every class): at twice the speed it is clearly larger (1.6x here), backwards about
+    the same. (On box.mp4 and cup.mp4, 1-2 clips a class, whether the hand moves in a clip decides it.)"""
+    record = segments(built_motion)
+    for source in ("tree.avi", "vtest.avi"):
+        motion = {label: np.mean([motion_of(decode(built_motion / "UCF-101" / rel, fps=25, short_side=240))
+                                  for rel, s in record.items() if s.source == source and rel.startswith(f"{label}/")])
+                  for label in ("Fast", "Forward", "Reversed")}
+        assert motion["Fast"] > 1.4 * motion["Forward"], (source, motion)
+        assert 0.85 < motion["Reversed"] / motion["Forward"] < 1.15, (source, motion)
+
+
+def test_stamps_tell_the_tasks_apart(built, built_motion, tmp_path):
+    scene, motion = (json.loads((root / real_footage.STAMP).read_text()) for root in (built, built_motion))
+    assert (scene["task"], motion["task"]) == ("scene", "motion")
+    with pytest.raises(FileExistsError, match=r"other task \("):  # the same settings, another task
+        build_real_footage(real_clips_folder(), built, DEFAULTS["scene"], task="motion")
+    with pytest.raises(FileExistsError, match=r"other task \("):
+        build_real_footage(real_clips_folder(), built_motion, DEFAULTS["motion"], task="scene")
+    old = tmp_path / "real_ucf101"  # a scene build from before the stamp kept a version (cut with the window bug)
+    old.mkdir()
+    (old / real_footage.STAMP).write_text(json.dumps({k: v for k, v in scene.items() if k not in ("version", "task")}))
+    with pytest.raises(FileExistsError, match=r"other version \("):
+        build_real_footage(real_clips_folder(), old)
+
+
+def test_the_motion_plan_deals_each_sources_groups_to_every_class_alike():
+    """Without video: the default plan for the four sources' lengths gives every class the same segments' worth of
+    each source; a group number is one stretch of one source in every class (so a split holds it out for all of
+    them); split 1 tests and trains on three sources or more; no frame is in two segments."""
+    plan = motion_plan(AVAILABLE, DEFAULTS["motion"])
+    assert list(plan) == ["Forward", "Reversed", "Fast"]
+    layout = {label: [[s.source for s in group] for group in groups] for label, groups in plan.items()}
+    assert layout["Forward"] == layout["Reversed"] == layout["Fast"] and len(layout["Fast"]) == 9  # 1 + 2 + 3 + 3
+    assert all(len(set(group)) == 1 for group in layout["Fast"])  # a group: one source
+    for label, groups in plan.items():
+        assert {source: sum(s.source == source for g in groups for s in g) for source in AVAILABLE} == MOTION_SOURCES
+        held = held_out_groups(len(groups), 1)
+        assert len({g[0].source for i, g in enumerate(groups) if i in held}) >= 3, label
+        assert len({g[0].source for i, g in enumerate(groups) if i not in held}) >= 3, label
+        step, reverse = {"Forward": (1, False), "Reversed": (1, True), "Fast": (2, False)}[label]
+        assert {(s.stop - s.start, s.step, s.reverse) for g in groups for s in g} == {(32 * step, step, reverse)}
+    for i in range(9):  # group i of every class: adjacent runs filling one stretch of the source
+        stretch = [s for groups in plan.values() for s in groups[i]]
+        assert max(s.stop for s in stretch) - min(s.start for s in stretch) == sum(s.stop - s.start for s in stretch)
+    spans = sorted((s.source, s.start, s.stop) for groups in plan.values() for g in groups for s in g)
+    assert all(a[0] != b[0] or a[2] <= b[1] for a, b in zip(spans, spans[1:]))
+    assert all(stop <= AVAILABLE[source] for source, _, stop in spans)
+
+
+def test_deal_takes_one_group_of_each_source_a_round_longest_first():
+    assert deal({"b": ["b1"], "a": ["a1", "a2"], "c": ["c1", "c2", "c3"]}) == ["c1", "a1", "b1", "c2", "a2", "c3"]
+
+
+def test_motion_settings_that_cannot_make_a_dataset_are_refused():
+    with pytest.raises(ValueError, match=r"cup\.mp4 \(201 frames at 25 fps\) is shorter than one clip of each motion "
+                                         r"class \(204 frames\)"):
+        motion_plan(AVAILABLE, FootageSettings(seconds=2.04, groups=3, max_clips=9))
+    with pytest.raises(ValueError, match="unknown real-footage task 'speed'"):
+        build_real_footage("nowhere", "nowhere", task="speed")

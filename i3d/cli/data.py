@@ -40,13 +40,23 @@ def _acquire(args: argparse.Namespace) -> None:
         print(f"  {row.clip_id}: {row.reason}")
 
 
-def _real_footage(args: argparse.Namespace) -> None:
-    from ..standin.real_footage import FootageSettings, build_real_footage
+REAL_FOOTAGE_OUT = {"scene": "resources/real_ucf101", "motion": "resources/real_ucf101_motion"}
+"""Where ``i3d data real-footage`` writes each task's dataset by default: apart, so neither replaces the other."""
 
-    settings = FootageSettings(seconds=args.seconds, groups=args.groups, max_clips=args.max_clips)
-    clips = build_real_footage(args.clips, args.out, settings)
-    print(f"{args.out}: UCF-101 layout, {sum(clips.values())} clips of {settings.frames} frames in "
-          f"{settings.groups} groups per class: " + ", ".join(f"{c} {n}" for c, n in clips.items()))
+
+def _real_footage(args: argparse.Namespace) -> None:
+    from dataclasses import replace
+
+    from ..standin.real_footage import DEFAULTS, build_real_footage, clip_counts
+
+    given = {"seconds": args.seconds, "groups": args.groups, "max_clips": args.max_clips}
+    settings = replace(DEFAULTS[args.task], **{k: v for k, v in given.items() if v is not None})
+    out = args.out or REAL_FOOTAGE_OUT[args.task]
+    clips = build_real_footage(args.clips, out, settings, task=args.task)
+    per = "class" if args.task == "scene" else "source"
+    print(f"{out}: UCF-101 layout, {args.task} task, {sum(clips.values())} clips of {settings.frames} frames, "
+          f"at most {settings.groups} groups per {per}: " + ", ".join(f"{c} {n}" for c, n in clips.items()))
+    print(clip_counts(out).to_string())
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
@@ -76,16 +86,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
 
 
 def _add_real_footage(data: argparse._SubParsersAction) -> None:
-    from ..standin.real_footage import FootageSettings
+    from ..standin.real_footage import DEFAULTS, MOTIONS, TASKS
 
-    default = FootageSettings()
+    scene, motion = DEFAULTS["scene"], DEFAULTS["motion"]
     p = data.add_parser("real-footage", help="cut the real clips tests/real_clips.sh fetches into a small dataset "
-                                             "in UCF-101's layout (one class per clip; read it with source: local)")
+                                             "in UCF-101's layout (read it with source: local)")
+    p.add_argument("--task", default="scene", choices=TASKS,
+                   help="scene: one class per clip (its scene gives the class away); motion: classes "
+                        f"{', '.join(MOTIONS)} (as filmed, backwards, twice the speed), each with clips of every "
+                        "source, so only the motion tells them apart")
     p.add_argument("--clips", default="resources/real_clips", help="folder of vtest.avi, tree.avi, box.mp4, cup.mp4")
-    p.add_argument("--out", default="resources/real_ucf101",
-                   help="dataset root to write (UCF-101/, ucfTrainTestlist/); left as it is if built the same")
-    p.add_argument("--seconds", type=float, default=default.seconds, help="length of each clip, seconds at 25 fps")
-    p.add_argument("--groups", type=int, default=default.groups,
-                   help="groups of adjacent clips per class; each split tests a different third of them")
-    p.add_argument("--max-clips", type=int, default=default.max_clips, help="at most this many clips per class")
+    p.add_argument("--out", default=None,
+                   help="dataset root to write (UCF-101/, ucfTrainTestlist/); left as it is if built the same "
+                        f"(default: {REAL_FOOTAGE_OUT['scene']}, --task motion: {REAL_FOOTAGE_OUT['motion']})")
+    p.add_argument("--seconds", type=float, default=None,
+                   help=f"length of each clip, seconds at 25 fps (default: {scene.seconds:g})")
+    p.add_argument("--groups", type=int, default=None,
+                   help=f"groups of adjacent clips per class (scene, default {scene.groups}) or at most per source "
+                        f"(motion, default {motion.groups}); each split tests a different third of a class's groups")
+    p.add_argument("--max-clips", type=int, default=None,
+                   help=f"at most this many clips per class (scene, default {scene.max_clips}) or per class from one "
+                        f"source (motion, default {motion.max_clips})")
     p.set_defaults(func=_real_footage)
