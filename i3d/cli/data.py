@@ -81,16 +81,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
                    help="the dataset's download report: its reasons replace 'file not found' for missing clips")
     _add_common(p)
     p.set_defaults(func=_acquire)
-    _add_real_footage(data)
+    p = data.add_parser("real-footage", help="cut the real clips tests/real_clips.sh fetches into a small dataset "
+                                             "in UCF-101's layout (read it with source: local)")
+    _add_real_footage_options(p)  # in p's block: only this subcommand's code fingerprint holds what it imports
+    p.set_defaults(func=_real_footage)
     return data
 
 
-def _add_real_footage(data: argparse._SubParsersAction) -> None:
+def _add_real_footage_options(p: argparse.ArgumentParser) -> None:
     from ..standin.real_footage import DEFAULTS, MOTIONS, TASKS
 
     scene, motion = DEFAULTS["scene"], DEFAULTS["motion"]
-    p = data.add_parser("real-footage", help="cut the real clips tests/real_clips.sh fetches into a small dataset "
-                                             "in UCF-101's layout (read it with source: local)")
     p.add_argument("--task", default="scene", choices=TASKS,
                    help="scene: one class per clip (its scene gives the class away); motion: classes "
                         f"{', '.join(MOTIONS)} (as filmed, backwards, twice the speed), each with clips of every "
@@ -107,4 +108,3 @@ def _add_real_footage(data: argparse._SubParsersAction) -> None:
     p.add_argument("--max-clips", type=int, default=None,
                    help=f"at most this many clips per class (scene, default {scene.max_clips}) or per class from one "
                         f"source (motion, default {motion.max_clips})")
-    p.set_defaults(func=_real_footage)
