@@ -172,6 +172,7 @@ def test_a_run_killed_on_one_process_resumes_on_two(data, tmp_path, monkeypatch)
     assert sorted(p.name for p in out.iterdir()) == ["metrics.csv", "model.pt"]
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("dropout, frozen_bn", [(0.0, True), (0.5, False)], ids=["no-dropout", "dropout-0.5"])
 def test_sigterm_on_one_rank_stops_all_at_the_same_step_and_they_resume_there(data, tmp_path, dropout, frozen_bn):
     """SLURM signals every task, but not at the same instant: a SIGTERM seen by rank 1 alone still stops both

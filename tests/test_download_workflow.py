@@ -148,6 +148,7 @@ def real_mirror(tmp_path_factory) -> Path:
     return served
 
 
+@pytest.mark.long
 def test_real_footage_from_a_loopback_mirror_to_table2(real_mirror, tmp_path):
     """download → frames → flow → train → predict → Tables 2 and 3 on real footage, exit 0, with a download report;
     Kinetics is scored on its labelled test list, the model selected on the validation list."""
@@ -299,6 +300,7 @@ def _an_hour_passes(project: Path) -> None:
         path.write_text(json.dumps(record))
 
 
+@pytest.mark.long
 def test_a_plain_rerun_retries_the_clips_whose_wait_has_passed(real_videos, tmp_path):
     """A clip that hit HTTP 429 leaves its batch "done"; a plain rerun plans nothing until the clip's wait
     (retry_base_s: an hour) has passed, then reruns that batch alone, which requests that clip alone; after that

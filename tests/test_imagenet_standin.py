@@ -145,6 +145,7 @@ def test_the_real_imagenet_path_takes_it(arch, parts, tiny_weights, capsys) -> N
     torch.testing.assert_close(bn.running_mean, state["inception5b.branch4.1.bn.running_mean"])
 
 
+@pytest.mark.long
 def test_a_short_run_beats_chance_on_held_out_stills(tmp_path) -> None:
     """One pass over 2400 stills (75 steps, ~40 s on one core) already generalises: measured 0.378 top-1 on the
     600 held-out images, chance 0.25; 0.32 is 4 standard deviations of a guesser above chance."""

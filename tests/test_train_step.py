@@ -48,6 +48,7 @@ def curve(cfg: TrainConfig, data, out) -> np.ndarray:
     return pd.read_csv(out / "metrics.csv").train_loss.to_numpy()
 
 
+@pytest.mark.long
 def test_bf16_follows_the_fp32_loss_curve_within_noise(data, tmp_path):
     """Per-epoch mean training loss. bf16 rounds activations to 8 significant bits (~0.4%) and the runs drift apart
     step by step; "within noise" is: no farther from the fp32 run than the farthest of three fp32 runs with other

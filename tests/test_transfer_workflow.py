@@ -92,6 +92,7 @@ def test_the_imagenet_standin_replaces_the_download_offline(tmp_path):
     assert "results/ucf101/split1/fullft/i3d-rgb-imagenet/model.pt" in out.stdout
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("init, other", [("scratch", "imagenet"), ("imagenet", "scratch")])
 def test_table4_original_gets_both_starts_for_i3d(tmp_path, init, other):
     """Table 4's Original column is "with ImageNet / without ImageNet": with both starts in

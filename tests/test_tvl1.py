@@ -319,6 +319,7 @@ def _in_the_interpreter(code: str) -> subprocess.CompletedProcess:
                           check=False)
 
 
+@pytest.mark.long
 def test_triton_kernels_equal_the_pytorch_iteration_in_the_interpreter():
     """Every kernel of the CUDA path, run on the CPU by Triton's interpreter (~30 s), against the PyTorch path
     and OpenCV."""

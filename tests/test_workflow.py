@@ -277,6 +277,7 @@ def test_gpu_jobs_follow_the_config(unrun, tmp_path, host, settings, expected):
     assert declared_gpus(out) == dict(zip(("flow", "train", "predict"), ({n} for n in expected)))
 
 
+@pytest.mark.long
 def test_a_hanging_nvidia_smi_does_not_hang_the_start(unrun, tmp_path):
     out = snakemake(unrun, "-n", env=fake_nvidia_smi(tmp_path, "exec sleep 3600"))
     assert declared_gpus(out) == {"flow": {0}, "train": {0}, "predict": {0}}
