@@ -31,7 +31,6 @@ import torch
 from tqdm import tqdm
 
 from ..atomic import atomic_path
-from .classes import check_classes, manifest_classes
 from ..data.annotations import scored_set
 from ..data.loader import ClipDataset, model_input, split_samples
 from ..device import resolve_device
@@ -40,6 +39,7 @@ from ..models.clip_outputs import clip_outputs
 from ..models.registry import model_sampling
 from ..models.whole_clip import CHUNK_FRAMES
 from ..train.checkpoints import load
+from .classes import check_classes, manifest_classes
 
 
 def predict(model_path: str | Path, manifest: str | Path, shards: Mapping[str, Sequence[str | Path]], split: int,

@@ -11,7 +11,6 @@ Kinetics, then UCF-101" can be told from "Kinetics from scratch, then UCF-101" (
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..digest import sha256_of
 from ..models.pretrained import check_fits
 from .checkpoints import load
 
@@ -35,8 +35,7 @@ def classifier_prefixes(model: nn.Module) -> tuple[str, ...]:
 
 def file_digest(path: str | Path) -> str:
     """16 hex digits of the file's SHA-256: a retrained starting model changes it, a moved one does not."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()[:16]
+    return sha256_of(path)[:16]
 
 
 def read_source(path: str | Path, arch: str, stream: str) -> dict[str, Any]:

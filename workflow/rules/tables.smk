@@ -44,13 +44,19 @@ def predictions(ds, split, arch, stream, init, protocol="original"):
     return f"results/{ds}/split{split}/{folder}{arch}-{stream}-{init}/predictions.h5"
 
 
+def transfer_predictions(model, protocol):
+    """The predictions file of a transfer_models() entry under ``protocol`` (fixed, fullft); released weights' in
+    released/ beside the trained Kinetics models'."""
+    return predictions(*model, f"{protocol}/released" if RELEASED else protocol)
+
+
 def table3_inputs():
     """Kinetics models per architecture and stream: the configured init and every transferred one; with released
     weights, those scored on Kinetics, when it is the real one (the stand-in's classes are not Kinetics')."""
     if "kinetics400" not in config["datasets"]:
         return []
     if RELEASED:
-        return [f"results/kinetics400/split1/released/{RELEASED_ARCH}-{stream}-{released_init(stream)}/predictions.h5"
+        return [predictions("kinetics400", 1, RELEASED_ARCH, stream, released_init(stream), "released")
                 for stream in released_streams() if data_kind("kinetics400") == "real"]
     return [predictions("kinetics400", 1, arch, stream, init)
             for arch in config["datasets"]["kinetics400"]["architectures"]

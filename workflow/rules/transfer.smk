@@ -54,13 +54,6 @@ def kinetics_model(wc):
     return f"results/kinetics400/split1/{wc.arch}-{wc.stream}-{wc.init}/model.pt"
 
 
-def transfer_predictions(model, protocol):
-    """The predictions file of a transfer_models() entry under ``protocol`` (fixed, fullft)."""
-    ds, split, arch, stream, init = model
-    origin = "released/" if RELEASED else ""
-    return f"results/{ds}/split{split}/{protocol}/{origin}{arch}-{stream}-{init}/predictions.h5"
-
-
 rule features:
     input:
         model=kinetics_model,
