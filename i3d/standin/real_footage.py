@@ -42,10 +42,10 @@ import numpy as np
 import pandas as pd
 
 from i3d.atomic import write_text_atomic
-from i3d.digest import sha256_of
 from i3d.data.annotations import read_annotations
 from i3d.data.ingest import MIN_FRAMES
 from i3d.data.video import decode_windows, encode, probe
+from i3d.digest import sha256_of
 
 SOURCES = {"BoxMovedByHand": "box.mp4", "CupMovedByHand": "cup.mp4", "Pedestrians": "vtest.avi",
            "TreeInWind": "tree.avi"}
