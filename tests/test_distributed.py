@@ -195,6 +195,7 @@ def test_sigterm_on_one_rank_stops_all_at_the_same_step_and_they_resume_there(da
     pd.testing.assert_frame_equal(*metrics)
 
 
+@pytest.mark.long
 def test_sync_bn_on_two_cpu_processes_is_declined_with_a_message_and_the_run_completes(data, tmp_path, capfd):
     """train.sync_bn on gloo: PyTorch's SyncBatchNorm runs on GPUs only (next test), so on the CPU the ranks keep
     their own BN statistics, say so, and train exactly as without sync_bn (dropout and BN live)."""

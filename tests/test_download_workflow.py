@@ -33,6 +33,7 @@ SEGMENTS = 6  # per source video: 4 train, 1 val, 1 test
 SPLIT_OF_SEGMENT = ["train"] * 4 + ["val", "test"]
 
 
+@pytest.mark.long
 def test_the_full_scale_plan_has_one_job_per_kinetics_part(tmp_path):
     """config/paper.yaml with Kinetics-400's full annotation lists on disk: every CVDF part is its own job, the
     archives of UCF-101 and HMDB-51 one job each, and the plan does not read the lists (its time is measured by
