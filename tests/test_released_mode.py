@@ -112,6 +112,18 @@ def test_released_mode_scores_the_released_models_on_a_real_kinetics(tmp_path):
     assert not [f for f, rule in plan if f.startswith("results/kinetics400/") and rule == "train"]
 
 
+
+def test_a_released_run_without_kinetics_reports_every_table(tmp_path):
+    """Released weights and UCF-101 alone (no Kinetics dataset at all): the report covers Tables 1-5, not Table 2
+    only, since the transfer half runs from the released weights."""
+    root = copy_project(tmp_path)
+    config = released_config(rgb=RGB)
+    del config["datasets"]["kinetics400"]
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(config))
+    plan = dict(planned(root, "results/report.html"))
+    assert plan.get("results/tables.md") == "tables"
+    assert plan.get("results/ucf101/split1/fullft/released/i3d-rgb-imagenet/predictions.h5") == "predict_fullft_released"
+
 # --- class alignment ------------------------------------------------------------------------------------------------
 
 def _released_model(path, classes: list[str]) -> None:

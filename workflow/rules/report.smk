@@ -3,9 +3,10 @@
 
 
 def report_inputs(wc):
-    """All five tables when the transfer half is configured (Kinetics and a target dataset), else Table 2; plus the
-    first frame and flow shard of each dataset, for the example strip."""
-    tables = "results/tables.md" if "kinetics400" in config["datasets"] and TRANSFER_DATASETS else "results/table2.md"
+    """All five tables when the transfer half is configured (a target dataset, and Kinetics or released weights to
+    transfer from), else Table 2; plus the first frame and flow shard of each dataset, for the example strip."""
+    transfer = TRANSFER_DATASETS and ("kinetics400" in config["datasets"] or RELEASED)
+    tables = "results/tables.md" if transfer else "results/table2.md"
     shards = [f"results/{ds}/{kind}/{shard_names(ds)[0]}.h5" for ds in config["datasets"] for kind in ("rgb", "flow")
               if kind == "rgb" or "flow" in config["models"]["streams"]]
     return [tables, *shards]
