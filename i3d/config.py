@@ -158,11 +158,22 @@ def _check_plateau(config: dict[str, Any]) -> None:
 RELEASED_STREAMS = ("rgb", "flow")
 """The streams released I3D weights come in (``transfer.released.<stream>``)."""
 
+TF_CHECKPOINT_FILES = (".index", ".data-00000-of-00001")
+"""The files a TF checkpoint prefix (.../model.ckpt) stands for: its suffixes."""
+
+
+def released_file_names(weights: dict[str, Any]) -> list[str]:
+    """The names of the files one stream's released weights (``transfer.released.<stream>``) are read from: the
+    file its path or URL names, or for a TF checkpoint prefix its index and data files. What ``sha256`` keys."""
+    name = Path(weights.get("path") or weights["url"].split("?")[0]).name
+    return [name + suffix for suffix in TF_CHECKPOINT_FILES] if weights["format"] == "tf" else [name]
+
 
 def _check_released(transfer: dict[str, Any], streams: list[str]) -> None:
     """ConfigError for released weights the workflow could not use as given: ``kinetics_source: released`` with no
-    stream's weights, a stream's weights with both or neither of ``path`` and ``url``, or a stream that
-    ``models.streams`` leaves out (it would be ignored silently)."""
+    stream's weights, a stream's weights with both or neither of ``path`` and ``url``, a stream that
+    ``models.streams`` leaves out (it would be ignored silently), or a checksum of a file the weights do not have
+    (it would never be checked)."""
     released = transfer["released"]
     given = [s for s in RELEASED_STREAMS if released[s] is not None]
     errors = []
@@ -178,6 +189,10 @@ def _check_released(transfer: dict[str, Any], streams: list[str]) -> None:
         if s not in streams:
             errors.append(f"config key 'transfer.released.{s}': {s} is not in models.streams "
                           f"({', '.join(streams)}); add it there or set transfer.released.{s}: null")
+        if len(sources) == 1:
+            names = released_file_names(released[s])
+            errors += [f"config key 'transfer.released.{s}.sha256': {name!r} is not a file of these weights; "
+                       f"allowed: {', '.join(names)}" for name in released[s].get("sha256", {}) if name not in names]
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
 

@@ -13,3 +13,18 @@ def digest_of(path: str | Path, algorithm: str = "sha256") -> str:
 
 def sha256_of(path: str | Path) -> str:
     return digest_of(path, "sha256")
+
+
+def sha256_by_name(files: list[Path], expected: dict[str, str]) -> dict[str, str]:
+    """{file path: sha256} of ``files``; ValueError naming the file where ``expected`` (file name: a sha256 or its
+    first hex digits) disagrees, or names a file that is not among them."""
+    digests = {str(f): sha256_of(f) for f in files}
+    by_name = {Path(f).name: (f, digest) for f, digest in digests.items()}
+    for name, want in expected.items():
+        if name not in by_name:
+            raise ValueError(f"a sha256 is given for {name}, which is not among the files read "
+                             f"({', '.join(sorted(by_name))})")
+        path, digest = by_name[name]
+        if not digest.startswith(want.lower()):
+            raise ValueError(f"{path}: sha256 {digest} does not match the expected {want}")
+    return digests

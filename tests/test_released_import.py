@@ -284,6 +284,30 @@ def test_cli_refuses_a_wrong_file_in_one_line(tmp_path: Path, rgb) -> None:
         assert not dst.exists()
 
 
+
+def test_cli_checks_the_given_sha256_of_each_file(tmp_path: Path, rgb) -> None:
+    """--sha256 FILE=DIGEST: a right prefix imports; a wrong digest, a name that is not one of the files read and a
+    malformed value are each refused in one line that says which, and nothing is written."""
+    prefix, _, _ = rgb
+    index = f"{prefix}.index"
+    digest = hashlib.sha256(Path(index).read_bytes()).hexdigest()
+    dst = tmp_path / "model.pt"
+    args = ["weights", "import", "--format", "tf", "--stream", "rgb"]
+    assert main([*args, "--sha256", f"model.ckpt.index={digest[:12].upper()}", str(prefix), str(dst)]) == 0
+    dst.unlink()
+    wrong = ("0" if digest[0] != "0" else "1") + digest[1:12]
+    cases = [(f"model.ckpt.index={wrong}", rf"model\.ckpt\.index: sha256 {digest} does not match the expected {wrong}"),
+             (f"rgb.pt={digest[:12]}", r"a sha256 is given for rgb\.pt, which is not among the files read "
+                                       r"\(model\.ckpt\.data-00000-of-00001, model\.ckpt\.index\)"),
+             ("model.ckpt.index=abc", r"--sha256 'model.ckpt.index=abc': give FILE=DIGEST")]
+    for value, reason in cases:
+        with pytest.raises(SystemExit) as exit_:
+            main([*args, "--sha256", value, str(prefix), str(dst)])
+        message = str(exit_.value.code)
+        assert message.startswith("i3d weights import: ") and "\n" not in message
+        assert re.search(reason, message), message
+        assert not dst.exists()
+
 # --- against TensorFlow itself ----------------------------------------------------------------------
 
 SAVE_WITH_TF = """

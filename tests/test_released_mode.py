@@ -48,6 +48,11 @@ def released_config(**released) -> dict:
     ({"released": {"flow": {"path": "f.pt", "format": "pytorch-i3d"}}}, "transfer.released.flow': 'init' is a required"),
     ({"released": {"flow": {"path": "f.pt", "format": "pytorch-i3d", "init": "imagenet"}}, "kinetics_source": "released"},
      "'transfer.released.flow': flow is not in models.streams (rgb)"),
+    ({"released": {"rgb": {**RGB, "sha256": {"model.ckpt": "0123456789ab"}}}},
+     "'transfer.released.rgb.sha256': 'model.ckpt' is not a file of these weights; allowed: model.ckpt.index, "
+     "model.ckpt.data-00000-of-00001"),
+    ({"released": {"rgb": {**RGB, "sha256": {"model.ckpt.index": "not hex"}}}},
+     "transfer.released.rgb.sha256.model.ckpt.index': 'not hex' does not match"),
 ])
 def test_bad_released_config_names_the_key(transfer, message):
     config = {"datasets": {"ucf101": {"source": "synthetic"}}, "models": {"streams": ["rgb"]}, "transfer": transfer}
@@ -91,6 +96,22 @@ def test_released_mode_imports_and_trains_nothing_on_kinetics(tmp_path):
     assert "--from-model results/kinetics400/released/i3d-rgb-imagenet/model.pt" in out.stdout
     assert "i3d tables table3 --out results/table3  --released rgb" in out.stdout
     assert "--imagenet-source released" in out.stdout and "--data stand-in" in out.stdout
+
+
+def test_released_checksums_reach_the_download_and_the_import(tmp_path):
+    """transfer.released.<stream>.sha256 is passed to the download of each file it names and to the import."""
+    root = copy_project(tmp_path)
+    digests = {"model.ckpt.index": "0123456789ab", "model.ckpt.data-00000-of-00001": "ba9876543210"}
+    (root / "config" / "config.yaml").write_text(yaml.safe_dump(released_config(rgb={**RGB, "sha256": digests})))
+    out = snakemake(root, "-n", "-p", "results/kinetics400/released/i3d-rgb-imagenet/model.pt")
+    assert out.returncode == 0, out.stderr[-3000:]
+    for name, digest in digests.items():
+        assert (f"i3d download file --url {RGB['url'].removesuffix('model.ckpt')}{name} --sha256 {digest} "
+                f"resources/weights/released/rgb/{name}") in out.stdout
+    assert "i3d download file --url http://127.0.0.1:9/label_map.txt resources/" in out.stdout  # none given: none
+    imports = [line for line in out.stdout.splitlines() if "i3d weights import" in line]
+    assert len(imports) == 1 and imports[0].count("--sha256") == 2
+    assert all(f" --sha256 {name}={digest} " in imports[0] for name, digest in digests.items())
 
 
 def test_released_mode_scores_the_released_models_on_a_real_kinetics(tmp_path):

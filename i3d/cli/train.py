@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 
@@ -44,23 +45,32 @@ def _reference_batch(args: argparse.Namespace) -> int | None:
     return args.lr_reference_batch
 
 
+def _name_and_digest(item: str) -> tuple[str, str]:
+    """``--sha256 NAME=DIGEST`` as (NAME, DIGEST); ValueError unless DIGEST is 8 to 64 hex digits."""
+    name, _, digest = item.partition("=")
+    if not name or not re.fullmatch(r"[0-9a-fA-F]{8,64}", digest):
+        raise ValueError(f"--sha256 {item!r}: give FILE=DIGEST, the file's name and 8 to 64 hex digits of its sha256")
+    return name, digest
+
+
 def _weights_import(args: argparse.Namespace) -> None:
     from dataclasses import asdict
 
-    from ..digest import sha256_of
+    from ..digest import sha256_by_name
     from ..models.released import load_released, read_label_map, source_files
     from ..train.checkpoints import save_atomic
     from ..train.loop import TrainConfig
 
     try:
+        expected = dict(_name_and_digest(item) for item in args.sha256)
         model = load_released(args.src, args.format, args.stream)
         classes = read_label_map(args.labels, model.num_classes) if args.labels else None
-        files = source_files(args.src, args.format)
+        digests = sha256_by_name(source_files(args.src, args.format), expected)
     except ValueError as err:
         sys.exit(f"i3d weights import: {err}")
     # the same layout as train's model.pt, so predict (and fine-tuning) load it as they load our own models
     cfg = TrainConfig(arch="i3d", stream=args.stream, num_classes=model.num_classes, epochs=0, bn_momentum=0.01)
-    source = {"format": args.format, "path": args.src, "sha256": {str(f): sha256_of(f) for f in files}}
+    source = {"format": args.format, "path": args.src, "sha256": digests}
     ckpt = {"config": asdict(cfg), "model": model.state_dict(), "source": source}
     if classes is not None:
         ckpt["classes"] = classes
@@ -162,6 +172,9 @@ def add_weights_parsers(sub: argparse._SubParsersAction) -> None:
                    "stored in the model as its class names")
     p.add_argument("src", help="the released weights: a .pt (pytorch-i3d), a checkpoint prefix .../model.ckpt, its "
                    ".index or its folder (tf)")
+    p.add_argument("--sha256", action="append", default=[], metavar="FILE=DIGEST",
+                   help="refuse the weights unless the file named FILE (e.g. model.ckpt.index) has this sha256 (or "
+                   "a prefix of it, 8+ hex digits); repeat per file. Each file's sha256 is recorded either way")
     p.add_argument("dst", help="output checkpoint (model.pt layout)")
     p.set_defaults(func=_weights_import)
     p = weights.add_parser("fetch-imagenet", help="download (resumable, checksum-checked) torchvision's ImageNet "

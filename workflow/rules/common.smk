@@ -6,7 +6,7 @@ from pathlib import Path
 REPO = Path(workflow.basedir).parent
 sys.path.insert(0, str(REPO))  # this checkout's package: the one the rules' code fingerprints must read
 
-from i3d.config import ConfigError, arch_epochs, arch_warmup_epochs, validate
+from i3d.config import TF_CHECKPOINT_FILES, ConfigError, arch_epochs, arch_warmup_epochs, validate
 from i3d.gpus import gpus_per_job, local_gpu_present
 from i3d.models.registry import get_spec, list_architectures
 from i3d.stage_fingerprint import stage_fingerprint
@@ -116,10 +116,6 @@ RELEASED_ARCH = "i3d"
 RELEASED_WEIGHTS = "resources/weights/released"
 """Where fetch_released puts what it downloads: <stream>/<file name>, labels/<file name>."""
 
-TF_CHECKPOINT_FILES = (".index", ".data-00000-of-00001")
-"""The files a TF checkpoint prefix (.../model.ckpt) stands for."""
-
-
 def released_streams():
     """The streams with released weights (validation: each is in models.streams)."""
     return [s for s in ("rgb", "flow") if config["transfer"]["released"][s] is not None]
@@ -170,6 +166,19 @@ def released_downloads():
 
 
 RELEASED_DOWNLOADS = released_downloads() if RELEASED else {}
+
+
+def released_sha256(stream):
+    """{file name: expected sha256} of the stream's released weights (transfer.released.<stream>.sha256)."""
+    return config["transfer"]["released"][stream].get("sha256", {})
+
+
+def expected_sha256(local):
+    """The configured sha256 of a file fetch_released downloads, or None."""
+    for stream in released_streams():
+        if local in released_files(stream):
+            return released_sha256(stream).get(Path(local).name)
+    return None
 
 
 def released_model(wc):

@@ -198,8 +198,8 @@ localrules:
 
 
 rule fetch_released:
-    """Download (resumable, i3d/acquire/download.py) a released weights file or the label map given by URL. A local
-    rule: cluster nodes often have no network."""
+    """Download (resumable, i3d/acquire/download.py) a released weights file or the label map given by URL, checked
+    against transfer.released.<stream>.sha256 where given. A local rule: cluster nodes often have no network."""
     output:
         f"{RELEASED_WEIGHTS}/{{file}}",
     log:
@@ -208,8 +208,10 @@ rule fetch_released:
         file="|".join(re.escape(k[len(RELEASED_WEIGHTS) + 1:]) for k in RELEASED_DOWNLOADS) or "(?!)",
     params:
         url=lambda wc: shlex.quote(RELEASED_DOWNLOADS[f"{RELEASED_WEIGHTS}/{wc.file}"]),
+        sha256=lambda wc: (f" --sha256 {digest}" if (digest := expected_sha256(f"{RELEASED_WEIGHTS}/{wc.file}"))
+                           else ""),
     threads: 1
     resources:
         downloads=1,
     shell:
-        "i3d download file --url {params.url} {output} > {log} 2>&1"
+        "i3d download file --url {params.url}{params.sha256} {output} > {log} 2>&1"

@@ -51,6 +51,8 @@ rule import_released:
     params:
         format=lambda wc: config["transfer"]["released"][wc.stream]["format"],
         src=lambda wc: shlex.quote(released_src(wc.stream)),
+        sha256=lambda wc: "".join(f" --sha256 {shlex.quote(f'{name}={digest}')}"
+                                  for name, digest in released_sha256(wc.stream).items()),
         code=stage_fingerprint("_weights_import"),
     threads: 1
     resources:
@@ -58,7 +60,7 @@ rule import_released:
         runtime=30,
     shell:
         "i3d weights import --format {params.format} --stream {wildcards.stream} --labels {input.labels}"
-        " {params.src} {output} > {log} 2>&1"
+        "{params.sha256} {params.src} {output} > {log} 2>&1"
 
 
 rule imagenet_standin:
