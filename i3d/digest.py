@@ -15,6 +15,14 @@ def sha256_of(path: str | Path) -> str:
     return digest_of(path, "sha256")
 
 
+def mismatch(actual: str, expected: str | None, algorithm: str = "sha256") -> str | None:
+    """Why the hex digest ``actual`` does not start with ``expected`` (a full digest or a prefix, any case), or None
+    if it does or nothing is expected."""
+    if expected is None or actual.startswith(expected.lower()):
+        return None
+    return f"{algorithm} {actual} does not match the expected {expected}"
+
+
 def sha256_by_name(files: list[Path], expected: dict[str, str]) -> dict[str, str]:
     """{file path: sha256} of ``files``; ValueError naming the file where ``expected`` (file name: a sha256 or its
     first hex digits) disagrees, or names a file that is not among them."""
@@ -25,6 +33,7 @@ def sha256_by_name(files: list[Path], expected: dict[str, str]) -> dict[str, str
             raise ValueError(f"a sha256 is given for {name}, which is not among the files read "
                              f"({', '.join(sorted(by_name))})")
         path, digest = by_name[name]
-        if not digest.startswith(want.lower()):
-            raise ValueError(f"{path}: sha256 {digest} does not match the expected {want}")
+        problem = mismatch(digest, want)
+        if problem:
+            raise ValueError(f"{path}: {problem}")
     return digests

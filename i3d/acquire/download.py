@@ -31,7 +31,7 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
-from ..digest import digest_of
+from ..digest import digest_of, mismatch
 
 CHUNK = 1 << 16  # bytes per read: small enough that little is lost when a connection drops mid-read
 RETRY_AFTER_CAP_S = 300.0  # a server asking for a longer wait is not waited on past this, per attempt
@@ -77,12 +77,7 @@ class _BadContent(_NextMirror):
 def _mismatch(path: str | Path, expected: str | None, algorithm: str) -> str | None:
     """Why ``path``'s digest does not start with ``expected`` (a full digest or a prefix), or None if it does
     (or nothing is expected)."""
-    if expected is None:
-        return None
-    actual = digest_of(path, algorithm)
-    if actual.startswith(expected.lower()):
-        return None
-    return f"{algorithm} {actual} does not match the expected {expected}"
+    return None if expected is None else mismatch(digest_of(path, algorithm), expected, algorithm)
 
 
 def check_sha256(path: str | Path, expected: str | None) -> None:

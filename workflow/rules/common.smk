@@ -6,7 +6,7 @@ from pathlib import Path
 REPO = Path(workflow.basedir).parent
 sys.path.insert(0, str(REPO))  # this checkout's package: the one the rules' code fingerprints must read
 
-from i3d.config import TF_CHECKPOINT_FILES, ConfigError, arch_epochs, arch_warmup_epochs, validate
+from i3d.config import ConfigError, arch_epochs, arch_warmup_epochs, released_file_names, validate
 from i3d.gpus import gpus_per_job, local_gpu_present
 from i3d.models.registry import get_spec, list_architectures
 from i3d.stage_fingerprint import stage_fingerprint
@@ -142,9 +142,8 @@ def released_src(stream):
 
 def released_files(stream):
     """The files behind released_src(stream): a TF checkpoint prefix stands for its index and data files."""
-    src = released_src(stream)
-    tf = config["transfer"]["released"][stream]["format"] == "tf"
-    return [src + suffix for suffix in TF_CHECKPOINT_FILES] if tf else [src]
+    src = Path(released_src(stream))
+    return [str(src.with_name(name)) for name in released_file_names(config["transfer"]["released"][stream])]
 
 
 LABEL_MAP = (_download_path(config["transfer"]["released"]["label_map"], "labels")
